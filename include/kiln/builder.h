@@ -1,0 +1,38 @@
+// Builder: ONNX model -> optimized Engine for one backend.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/engine.h"
+#include "kiln/status.h"
+
+namespace kiln {
+
+enum class Precision { kF32, kTF32, kF16, kBF16 };
+std::string_view precision_name(Precision p);
+
+struct BuildConfig {
+  // kAuto picks CUDA when a usable GPU and the CUDA backend are present, else CPU.
+  BackendKind backend = BackendKind::kAuto;
+  // Default f32 with TF32 off; reduced precisions are opt-in.
+  Precision precision = Precision::kF32;
+  // min/opt/max per dynamic input. Empty: the model's static dims, dynamic dims unbounded.
+  std::vector<OptimizationProfile> profiles;
+  // Called with one line per build stage ("import", "passes: fold_constants"…).
+  std::function<void(std::string_view)> progress;
+};
+
+class Builder {
+ public:
+  // Reads MODEL.onnx (and external-data files next to it) and builds an engine.
+  static Result<Engine> build_from_file(const std::string& onnx_path, const BuildConfig& config);
+  // Builds from serialized ModelProto bytes; base_dir resolves external data.
+  static Result<Engine> build_from_bytes(const std::string& onnx_bytes, const BuildConfig& config,
+                                         const std::string& base_dir = ".");
+};
+
+}  // namespace kiln

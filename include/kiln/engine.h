@@ -1,0 +1,76 @@
+// Engine: an immutable, shareable compiled model. Load/save it, read its I/O, create contexts.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kiln/dtype.h"
+#include "kiln/shape.h"
+#include "kiln/status.h"
+
+namespace kiln {
+
+class ExecutionContext;
+struct EngineState;  // internal
+
+enum class BackendKind { kAuto, kCpu, kCuda };
+std::string_view backend_name(BackendKind b);
+
+struct TensorDesc {
+  std::string name;
+  DType dtype = DType::kUndefined;
+  Shape shape;  // symbolic dims for dynamic axes
+};
+
+struct InputRange {
+  std::vector<int64_t> min, opt, max;
+};
+struct OptimizationProfile {
+  std::map<std::string, InputRange> inputs;
+};
+
+struct EngineInfo {
+  uint32_t format_version = 0;
+  std::string kiln_version;
+  BackendKind backend = BackendKind::kCpu;
+  std::string precision;
+  std::string manifest_json;  // the full compatibility manifest
+  size_t num_nodes = 0;
+  size_t weight_bytes = 0;
+};
+
+class Engine {
+ public:
+  Engine();
+  ~Engine();
+  Engine(const Engine&);
+  Engine& operator=(const Engine&);
+  Engine(Engine&&) noexcept;
+  Engine& operator=(Engine&&) noexcept;
+
+  static Result<Engine> load(const std::string& path);
+  static Result<Engine> deserialize(std::string_view bytes);
+  // Written to PATH.tmp and renamed, so a failed save never leaves a partial engine.
+  Status save(const std::string& path) const;
+  Result<std::string> serialize() const;
+
+  const std::vector<TensorDesc>& inputs() const;
+  const std::vector<TensorDesc>& outputs() const;
+  const std::vector<OptimizationProfile>& profiles() const;
+  const EngineInfo& info() const;
+  // Op type -> count in the optimized graph.
+  std::map<std::string, int> op_histogram() const;
+
+  Result<ExecutionContext> create_context() const;
+
+  explicit Engine(std::shared_ptr<const EngineState> state);
+  const std::shared_ptr<const EngineState>& state() const { return state_; }
+
+ private:
+  std::shared_ptr<const EngineState> state_;
+};
+
+}  // namespace kiln

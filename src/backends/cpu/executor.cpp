@@ -1,0 +1,128 @@
+#include "backends/cpu/executor.h"
+
+#include <set>
+
+#include "backends/cpu/dispatch.h"
+#include "backends/cpu/kernel.h"
+#include "ops/op.h"
+#include "util/error.h"
+
+namespace kiln::cpu {
+
+namespace {
+bool is_half(DType t) { return t == DType::kF16 || t == DType::kBF16; }
+}  // namespace
+
+Result<std::vector<Tensor>> run_node(const ir::Node& node, int64_t opset, const std::vector<const Tensor*>& inputs) {
+  const KernelDef* kernel = kernel_table().find(node.op_type);
+  if (!kernel) return unsupported("{}: the CPU backend has no kernel for op '{}'", node.label(), node.op_type);
+
+  std::vector<ir::ValueInfo> infos(inputs.size());
+  std::vector<const ir::ValueInfo*> info_ptrs(inputs.size(), nullptr);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (!inputs[i]) continue;
+    infos[i] = {inputs[i]->dtype(), Shape::from_dims(inputs[i]->dims())};
+    info_ptrs[i] = &infos[i];
+  }
+  ops::InferContext ictx(node, opset, info_ptrs, inputs);
+  KILN_RETURN_IF_ERROR(ops::infer_node(node, opset, ictx));
+
+  // Widen f16/bf16 so the kernel computes in f32.
+  std::vector<Tensor> widened;
+  widened.reserve(inputs.size());
+  std::vector<const Tensor*> kin = inputs;
+  if (kernel->half_via_f32) {
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      if (inputs[i] && is_half(inputs[i]->dtype())) {
+        widened.push_back(convert_tensor(*inputs[i], DType::kF32));
+        kin[i] = &widened.back();
+      }
+    }
+  }
+
+  const auto& inferred = ictx.outputs();
+  std::vector<Tensor> outputs(node.outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (node.outputs[i].empty() || inferred[i].dtype == DType::kUndefined || !inferred[i].shape.is_static()) continue;
+    DType dt = inferred[i].dtype;
+    if (kernel->half_via_f32 && is_half(dt)) dt = DType::kF32;
+    outputs[i] = Tensor(dt, inferred[i].shape.static_dims());
+  }
+  KernelContext kctx(node, opset, kin, &outputs);
+  KILN_RETURN_IF_ERROR(kernel->run(kctx));
+
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    if (node.outputs[i].empty()) continue;
+    if (!outputs[i].defined())
+      return internal_error("{}: the kernel did not produce output {} ('{}')", node.label(), i, node.outputs[i]);
+    const auto& want = inferred[i];
+    if (kernel->half_via_f32 && is_half(want.dtype) && outputs[i].dtype() == DType::kF32)
+      outputs[i] = convert_tensor(outputs[i], want.dtype);
+    if (want.dtype != DType::kUndefined && outputs[i].dtype() != want.dtype)
+      return internal_error("{}: output {} is {} but inference said {}", node.label(), i,
+                            dtype_name(outputs[i].dtype()), dtype_name(want.dtype));
+    if (want.shape.is_static() && outputs[i].dims() != want.shape.static_dims())
+      return internal_error("{}: output {} has dims {} but inference said {}", node.label(), i,
+                            dims_to_string(outputs[i].dims()), want.shape.to_string());
+  }
+  return outputs;
+}
+
+std::vector<std::string> missing_kernels(const ir::Graph& graph) {
+  std::set<std::string> out;
+  for (const auto& n : graph.nodes)
+    if (!kernel_table().find(n.op_type)) out.insert(n.op_type + " (" + n.label() + ")");
+  return {out.begin(), out.end()};
+}
+
+GraphExecutor::GraphExecutor(std::shared_ptr<const ir::Graph> graph) : graph_(std::move(graph)) {
+  std::map<std::string, size_t> last_use;
+  for (size_t i = 0; i < graph_->nodes.size(); ++i)
+    for (const auto& in : graph_->nodes[i].inputs)
+      if (!in.empty()) last_use[in] = i;
+  std::set<std::string> keep(graph_->outputs.begin(), graph_->outputs.end());
+  release_after_.resize(graph_->nodes.size());
+  for (const auto& [name, i] : last_use)
+    if (!keep.count(name) && !graph_->is_constant(name)) release_after_[i].push_back(name);
+}
+
+Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::string, Tensor>& inputs) const {
+  const ir::Graph& g = *graph_;
+  std::map<std::string, Tensor> live;
+  for (const auto& name : g.inputs) {
+    auto it = inputs.find(name);
+    if (it == inputs.end()) return invalid_argument("input '{}' was not given", name);
+    live[name] = it->second;
+  }
+  std::vector<const Tensor*> ins;
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& node = g.nodes[i];
+    ins.assign(node.inputs.size(), nullptr);
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const std::string& name = node.inputs[k];
+      if (name.empty()) continue;
+      auto it = live.find(name);
+      if (it != live.end()) {
+        ins[k] = &it->second;
+      } else if (auto c = g.initializers.find(name); c != g.initializers.end()) {
+        ins[k] = &c->second;
+      } else {
+        return internal_error("{}: input '{}' has no value at run time", node.label(), name);
+      }
+    }
+    auto outs = run_node(node, g.opset, ins);
+    if (!outs.ok()) return outs.status();
+    for (size_t k = 0; k < node.outputs.size(); ++k)
+      if (!node.outputs[k].empty()) live[node.outputs[k]] = std::move((*outs)[k]);
+    for (const auto& name : release_after_[i]) live.erase(name);
+  }
+  std::map<std::string, Tensor> result;
+  for (const auto& name : g.outputs) {
+    if (auto it = live.find(name); it != live.end()) result[name] = it->second;
+    else if (auto c = g.initializers.find(name); c != g.initializers.end()) result[name] = c->second;
+    else return internal_error("graph output '{}' was not produced", name);
+  }
+  return result;
+}
+
+}  // namespace kiln::cpu

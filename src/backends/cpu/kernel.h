@@ -1,0 +1,77 @@
+// CPU reference kernels: plain, obviously correct loops. Every other backend is tested against these.
+#pragma once
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/status.h"
+#include "kiln/tensor.h"
+
+namespace kiln::cpu {
+
+class KernelContext {
+ public:
+  KernelContext(const ir::Node& node, int64_t opset, std::vector<const Tensor*> inputs,
+                std::vector<Tensor>* outputs)
+      : node_(node), opset_(opset), inputs_(std::move(inputs)), outputs_(outputs) {}
+
+  const ir::Node& node() const { return node_; }
+  int64_t opset() const { return opset_; }
+  size_t num_inputs() const { return inputs_.size(); }
+  bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
+  const Tensor& input(size_t i) const { return *inputs_[i]; }
+  size_t num_outputs() const { return outputs_->size(); }
+  bool has_output(size_t i) const { return i < node_.outputs.size() && !node_.outputs[i].empty(); }
+  // Pre-allocated from shape inference when the output shape does not depend on data.
+  Tensor& output(size_t i) { return (*outputs_)[i]; }
+  // For outputs whose shape depends on input values (NonZero, Unique…), or to replace one.
+  Tensor& allocate_output(size_t i, DType dtype, std::vector<int64_t> dims) {
+    (*outputs_)[i] = Tensor(dtype, std::move(dims));
+    return (*outputs_)[i];
+  }
+  void set_output(size_t i, Tensor t) { (*outputs_)[i] = std::move(t); }
+
+  template <class... A>
+  Status error(fmt::format_string<A...> f, A&&... a) const {
+    return Status(StatusCode::kInvalidArgument, node_.label() + ": " + fmt::format(f, std::forward<A>(a)...));
+  }
+  template <class... A>
+  Status unsupported(fmt::format_string<A...> f, A&&... a) const {
+    return Status(StatusCode::kUnsupported, node_.label() + ": " + fmt::format(f, std::forward<A>(a)...));
+  }
+
+ private:
+  const ir::Node& node_;
+  int64_t opset_;
+  std::vector<const Tensor*> inputs_;
+  std::vector<Tensor>* outputs_;
+};
+
+using KernelFn = Status (*)(KernelContext&);
+
+struct KernelDef {
+  std::string_view op_type;
+  KernelFn run = nullptr;
+  // f16/bf16 inputs are widened to f32 before the kernel and f16/bf16 outputs narrowed after, so the
+  // kernel only sees f32/f64/integers. Ops that move bits without arithmetic (Cast, Reshape…) turn it off.
+  bool half_via_f32 = true;
+};
+
+class KernelTable {
+ public:
+  void add(const KernelDef& def) { defs_[std::string(def.op_type)] = def; }
+  const KernelDef* find(std::string_view op_type) const;
+  std::vector<std::string> names() const;
+
+ private:
+  std::map<std::string, KernelDef, std::less<>> defs_;
+};
+
+const KernelTable& kernel_table();
+
+}  // namespace kiln::cpu

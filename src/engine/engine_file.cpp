@@ -1,0 +1,184 @@
+#include "engine/engine_file.h"
+
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "backends/device_probe.h"
+#include "kiln/version.h"
+#include "onnx/exporter.h"
+#include "onnx/importer.h"
+#include "util/error.h"
+
+namespace kiln::engine_file {
+
+namespace {
+
+using json = nlohmann::json;
+
+constexpr size_t kHeaderSize = 24;
+constexpr size_t kTrailerSize = 8;
+
+template <class T>
+void put(std::string& out, T v) {
+  char b[sizeof(T)];
+  std::memcpy(b, &v, sizeof(T));
+  out.append(b, sizeof(T));
+}
+template <class T>
+T get(std::string_view in, size_t off) {
+  T v;
+  std::memcpy(&v, in.data() + off, sizeof(T));
+  return v;
+}
+
+json shape_json(const Shape& s) {
+  json a = json::array();
+  for (const auto& d : s.dims()) {
+    if (d.is_static()) a.push_back(d.value());
+    else a.push_back(d.is_symbolic() ? d.symbol_name() : "?");
+  }
+  return a;
+}
+
+json profiles_json(const std::vector<OptimizationProfile>& profiles) {
+  json a = json::array();
+  for (const auto& p : profiles) {
+    json o = json::object();
+    for (const auto& [name, r] : p.inputs) o[name] = {{"min", r.min}, {"opt", r.opt}, {"max", r.max}};
+    a.push_back(o);
+  }
+  return a;
+}
+
+Status engine_error(std::string msg) { return Status(StatusCode::kInvalidEngine, std::move(msg)); }
+
+}  // namespace
+
+uint64_t fnv1a64(std::string_view bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : bytes) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+Result<std::string> serialize(const EngineState& state) {
+  std::string weights;
+  const std::string graph = onnx::export_model(*state.graph, &weights);
+  json io_in = json::array(), io_out = json::array();
+  for (const auto& d : state.inputs) io_in.push_back({{"name", d.name}, {"dtype", dtype_name(d.dtype)}, {"shape", shape_json(d.shape)}});
+  for (const auto& d : state.outputs) io_out.push_back({{"name", d.name}, {"dtype", dtype_name(d.dtype)}, {"shape", shape_json(d.shape)}});
+  json compat = {{"backend", std::string(backend_name(state.info.backend))}};
+  if (state.info.backend == BackendKind::kCuda) compat["gpu"] = json::parse(state.info.manifest_json).value("gpu", json::object());
+  // Sections follow the manifest; offsets are relative to the end of the manifest so the manifest can
+  // describe them without knowing its own length.
+  json manifest = {
+      {"kiln_version", kVersion},
+      {"format_version", kFormatVersion},
+      {"backend", std::string(backend_name(state.info.backend))},
+      {"precision", state.info.precision},
+      {"compatibility", compat},
+      {"inputs", io_in},
+      {"outputs", io_out},
+      {"profiles", profiles_json(state.profiles)},
+      {"sections", json::array({{{"name", "graph"}, {"offset", 0}, {"size", graph.size()}},
+                                {{"name", "weights"}, {"offset", graph.size()}, {"size", weights.size()}}})},
+  };
+  const std::string m = manifest.dump();
+  std::string out;
+  out.reserve(kHeaderSize + m.size() + graph.size() + weights.size() + kTrailerSize);
+  out.append(kMagic, 8);
+  put<uint32_t>(out, kFormatVersion);
+  put<uint32_t>(out, 0);
+  put<uint64_t>(out, m.size());
+  out += m;
+  out += graph;
+  out += weights;
+  put<uint64_t>(out, fnv1a64(out));
+  return out;
+}
+
+Result<EngineState> deserialize(std::string_view bytes) {
+  const std::string rebuild = "rebuild it with `kiln build MODEL.onnx -o FILE.kiln`";
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
+    return engine_error(fmt::format("not a kiln engine file (the first 8 bytes are not the kiln magic{}); {}",
+                                    bytes.size() < 8 ? ", file is shorter than 8 bytes" : "", rebuild));
+  if (bytes.size() < kHeaderSize + kTrailerSize)
+    return engine_error(fmt::format("engine file is truncated: {} bytes, the header alone needs {}; {}", bytes.size(),
+                                    kHeaderSize + kTrailerSize, rebuild));
+  const uint32_t version = get<uint32_t>(bytes, 8);
+  if (version != kFormatVersion)
+    return engine_error(fmt::format("engine file format version {} but this kiln ({}) reads version {}; {} using "
+                                    "this kiln",
+                                    version, kVersion, kFormatVersion, rebuild));
+  const uint64_t mlen = get<uint64_t>(bytes, 16);
+  if (mlen > bytes.size() - kHeaderSize - kTrailerSize)
+    return engine_error(fmt::format("engine file is truncated: its manifest claims {} bytes but the file has {}; {}",
+                                    mlen, bytes.size(), rebuild));
+  json manifest = json::parse(bytes.substr(kHeaderSize, mlen), nullptr, false);
+  if (manifest.is_discarded() || !manifest.is_object())
+    return engine_error("engine manifest is not valid JSON (corrupted file); " + rebuild);
+  uint64_t expected_size = kHeaderSize + mlen + kTrailerSize;
+  const size_t body = kHeaderSize + mlen;
+  std::map<std::string, std::pair<uint64_t, uint64_t>> sections;
+  try {
+    for (const auto& s : manifest.at("sections")) {
+      sections[s.at("name").get<std::string>()] = {s.at("offset").get<uint64_t>(), s.at("size").get<uint64_t>()};
+      expected_size += s.at("size").get<uint64_t>();
+    }
+  } catch (const std::exception& e) {
+    return engine_error(std::string("engine manifest is missing fields (") + e.what() + "); " + rebuild);
+  }
+  if (bytes.size() < expected_size)
+    return engine_error(fmt::format("engine file is truncated: {} bytes, expected {}; {}", bytes.size(),
+                                    expected_size, rebuild));
+  if (bytes.size() > expected_size)
+    return engine_error(fmt::format("engine file has {} trailing bytes beyond its {} bytes (corrupted); {}",
+                                    bytes.size() - expected_size, expected_size, rebuild));
+  const uint64_t stored = get<uint64_t>(bytes, bytes.size() - kTrailerSize);
+  const uint64_t actual = fnv1a64(bytes.substr(0, bytes.size() - kTrailerSize));
+  if (stored != actual)
+    return engine_error(fmt::format("engine file is corrupted: checksum {:016x} does not match the stored {:016x}; {}",
+                                    actual, stored, rebuild));
+  const std::string backend = manifest.value("backend", "");
+  EngineState state;
+  if (backend == "cpu") {
+    state.info.backend = BackendKind::kCpu;
+  } else if (backend == "cuda") {
+    state.info.backend = BackendKind::kCuda;
+    return engine_error(fmt::format("engine was built for backend 'cuda' ({}), which this kiln build cannot run "
+                                    "here: {}; rebuild with `kiln build MODEL.onnx --backend cpu -o FILE.kiln`",
+                                    manifest["compatibility"].value("gpu", json::object()).dump(),
+                                    cuda_unavailable_reason()));
+  } else {
+    return engine_error(fmt::format("engine is for an unknown backend '{}'; {}", backend, rebuild));
+  }
+  for (const char* s : {"graph", "weights"})
+    if (!sections.count(s)) return engine_error(fmt::format("engine file has no '{}' section; {}", s, rebuild));
+  auto section = [&](const std::string& n) {
+    return bytes.substr(body + sections[n].first, sections[n].second);
+  };
+  auto g = onnx::import_model_bytes(std::string(section("graph")), ".", "engine graph", section("weights"));
+  if (!g.ok()) return engine_error("engine graph section is unreadable: " + g.status().message() + "; " + rebuild);
+  state.graph = std::make_shared<ir::Graph>(std::move(*g));
+  state.info.format_version = version;
+  state.info.kiln_version = manifest.value("kiln_version", "");
+  state.info.precision = manifest.value("precision", "f32");
+  state.info.manifest_json = manifest.dump(2);
+  try {
+    for (const auto& p : manifest.at("profiles")) {
+      OptimizationProfile prof;
+      for (const auto& [name, r] : p.items())
+        prof.inputs[name] = {r.at("min").get<std::vector<int64_t>>(), r.at("opt").get<std::vector<int64_t>>(),
+                             r.at("max").get<std::vector<int64_t>>()};
+      state.profiles.push_back(std::move(prof));
+    }
+  } catch (const std::exception& e) {
+    return engine_error(std::string("engine profiles are malformed (") + e.what() + "); " + rebuild);
+  }
+  KILN_RETURN_IF_ERROR(finalize_engine_state(state));
+  return state;
+}
+
+}  // namespace kiln::engine_file

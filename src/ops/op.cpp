@@ -1,0 +1,56 @@
+#include "ops/op.h"
+
+#include "ops/op_table.h"
+
+namespace kiln::ops {
+
+InferContext::InferContext(const ir::Node& node, int64_t opset, std::vector<const ir::ValueInfo*> inputs,
+                           std::vector<const Tensor*> values)
+    : node_(node), opset_(opset), inputs_(std::move(inputs)), values_(std::move(values)) {
+  outputs_.resize(node.outputs.size());
+}
+
+void InferContext::set_output(size_t i, DType dtype, Shape shape) {
+  if (i >= outputs_.size()) return;
+  outputs_[i].dtype = dtype;
+  outputs_[i].shape = std::move(shape);
+}
+
+const OpDef* OpRegistry::find(std::string_view op_type) const {
+  auto it = defs_.find(op_type);
+  return it == defs_.end() ? nullptr : &it->second;
+}
+
+std::vector<std::string> OpRegistry::names() const {
+  std::vector<std::string> out;
+  for (const auto& [k, v] : defs_) out.push_back(k);
+  return out;
+}
+
+const OpRegistry& op_registry() {
+  static const OpRegistry registry = [] {
+    OpRegistry r;
+    register_all_ops(r);
+    return r;
+  }();
+  return registry;
+}
+
+Status infer_node(const ir::Node& node, int64_t opset, InferContext& ctx) {
+  const OpDef* def = op_registry().find(node.op_type);
+  if (!def) return Status(StatusCode::kUnsupported, node.label() + ": kiln has no op '" + node.op_type + "'");
+  int n_in = static_cast<int>(node.inputs.size());
+  while (n_in > 0 && node.inputs[n_in - 1].empty()) --n_in;
+  if (n_in < def->min_inputs || (def->max_inputs >= 0 && n_in > def->max_inputs))
+    return ctx.error("takes {} to {} inputs, the model gives {}", def->min_inputs,
+                     def->max_inputs < 0 ? std::string("any number of") : std::to_string(def->max_inputs), n_in);
+  int n_out = static_cast<int>(node.outputs.size());
+  if (n_out < def->min_outputs || (def->max_outputs >= 0 && n_out > def->max_outputs))
+    return ctx.error("has {} to {} outputs, the model gives {}", def->min_outputs, def->max_outputs, n_out);
+  for (size_t i = 0; i < ctx.num_inputs(); ++i)
+    if (ctx.has_input(i) && ctx.input_dtype(i) == DType::kUndefined)
+      return ctx.error("input {} ('{}') has no known dtype", i, node.inputs[i]);
+  return def->infer(ctx);
+}
+
+}  // namespace kiln::ops

@@ -1,0 +1,23 @@
+#include "passes/pass.h"
+
+namespace kiln::passes {
+
+const std::vector<Pass>& default_pipeline() {
+  static const std::vector<Pass> kPasses = {
+      {"infer_shapes", infer_shapes},       {"fold_shapes", fold_shapes},
+      {"fold_constants", fold_constants},   {"remove_identities", remove_identities},
+      {"eliminate_dead_code", eliminate_dead_code}, {"infer_shapes", infer_shapes},
+  };
+  return kPasses;
+}
+
+Status run_pipeline(ir::Graph& g, const std::vector<Pass>& passes,
+                    const std::function<void(std::string_view)>& progress) {
+  for (const auto& p : passes) {
+    if (progress) progress(std::string("pass ") + std::string(p.name));
+    KILN_RETURN_IF_ERROR(p.run(g).with_context(std::string("pass ") + std::string(p.name)));
+  }
+  return Status();
+}
+
+}  // namespace kiln::passes

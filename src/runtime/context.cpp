@@ -1,0 +1,161 @@
+#include <cstring>
+
+#include "backends/cpu/executor.h"
+#include "kiln/context.h"
+#include "passes/pass.h"
+#include "runtime/context_state.h"
+#include "util/error.h"
+
+namespace kiln {
+
+namespace {
+
+const TensorDesc* find_desc(const std::vector<TensorDesc>& descs, const std::string& name) {
+  for (const auto& d : descs)
+    if (d.name == name) return &d;
+  return nullptr;
+}
+
+std::string names_of(const std::vector<TensorDesc>& descs) {
+  std::vector<std::string> n;
+  for (const auto& d : descs) n.push_back("'" + d.name + "'");
+  return fmt::format("{}", fmt::join(n, ", "));
+}
+
+// Checks dims against the engine's declared shape and the active profile.
+Status check_input_dims(const EngineState& s, int profile, const TensorDesc& d, const std::vector<int64_t>& dims) {
+  if (d.shape.has_rank() && d.shape.rank() != dims.size())
+    return invalid_argument("input '{}' has rank {} in the engine ({}), got dims {} of rank {}", d.name,
+                            d.shape.rank(), d.shape.to_string(), dims_to_string(dims), dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) {
+    if (dims[i] < 0) return invalid_argument("input '{}' dim {} is negative ({})", d.name, i, dims[i]);
+    if (d.shape.has_rank() && d.shape[i].is_static() && d.shape[i].value() != dims[i])
+      return invalid_argument("input '{}' dim {} must be {} (engine shape {}), got {}", d.name, i,
+                              d.shape[i].value(), d.shape.to_string(), dims[i]);
+  }
+  if (s.profiles.empty()) return Status();
+  const auto& prof = s.profiles[static_cast<size_t>(profile)];
+  auto it = prof.inputs.find(d.name);
+  if (it == prof.inputs.end()) return Status();
+  const InputRange& r = it->second;
+  for (size_t i = 0; i < dims.size() && i < r.min.size() && i < r.max.size(); ++i)
+    if (dims[i] < r.min[i] || dims[i] > r.max[i])
+      return make_error(StatusCode::kOutOfRange,
+                        "input '{}' dim {} is {}, outside optimization profile {} which allows {}..{} (profile min {} "
+                        "max {}); pick another profile or rebuild with --shapes {}:MIN,OPT,MAX covering it",
+                        d.name, i, dims[i], profile, r.min[i], r.max[i], dims_to_string(r.min),
+                        dims_to_string(r.max), d.name);
+  return Status();
+}
+
+}  // namespace
+
+ExecutionContext::ExecutionContext(std::unique_ptr<ContextState> state) : state_(std::move(state)) {}
+ExecutionContext::ExecutionContext(ExecutionContext&&) noexcept = default;
+ExecutionContext& ExecutionContext::operator=(ExecutionContext&&) noexcept = default;
+ExecutionContext::~ExecutionContext() = default;
+
+const Engine& ExecutionContext::engine() const { return state_->engine; }
+int ExecutionContext::profile() const { return state_->profile; }
+
+Status ExecutionContext::set_profile(int index) {
+  const auto n = static_cast<int>(engine().profiles().size());
+  if (index < 0 || (n > 0 && index >= n) || (n == 0 && index != 0))
+    return invalid_argument("profile {} does not exist; the engine has {} profile(s)", index, std::max(n, 1));
+  state_->profile = index;
+  return Status();
+}
+
+Status ExecutionContext::set_input_shape(const std::string& name, const std::vector<int64_t>& dims) {
+  const EngineState& s = *engine().state();
+  const TensorDesc* d = find_desc(s.inputs, name);
+  if (!d) return not_found("the engine has no input '{}'; its inputs are {}", name, names_of(s.inputs));
+  KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, *d, dims));
+  state_->input_dims[name] = dims;
+  return Status();
+}
+
+Result<std::vector<int64_t>> ExecutionContext::output_shape(const std::string& name) const {
+  const EngineState& s = *engine().state();
+  if (!find_desc(s.outputs, name)) return not_found("the engine has no output '{}'; its outputs are {}", name, names_of(s.outputs));
+  // Shape inference over a copy of the graph with the current concrete input dims.
+  ir::Graph g = *s.graph;
+  for (const auto& in : g.inputs) {
+    auto it = state_->input_dims.find(in);
+    if (it == state_->input_dims.end()) return invalid_argument("input '{}' has no shape yet; call set_input_shape first", in);
+    g.values[in].shape = Shape::from_dims(it->second);
+  }
+  for (auto& [k, v] : g.values)
+    if (!g.is_constant(k) && std::find(g.inputs.begin(), g.inputs.end(), k) == g.inputs.end()) v.shape = Shape();
+  KILN_RETURN_IF_ERROR(passes::infer_shapes(g));
+  const Shape& shape = g.values[name].shape;
+  if (shape.is_static()) return shape.static_dims();
+  auto last = state_->last_output_dims.find(name);
+  if (last != state_->last_output_dims.end()) return last->second;
+  return invalid_argument("output '{}' has shape {} that depends on input values; run once, then ask again", name,
+                          shape.to_string());
+}
+
+Status ExecutionContext::set_tensor_address(const std::string& name, void* address, size_t capacity_bytes) {
+  const EngineState& s = *engine().state();
+  if (!find_desc(s.inputs, name) && !find_desc(s.outputs, name))
+    return not_found("the engine has no tensor '{}'; inputs: {}; outputs: {}", name, names_of(s.inputs), names_of(s.outputs));
+  if (!address) return invalid_argument("tensor '{}': address is null", name);
+  state_->bindings[name] = {address, capacity_bytes};
+  return Status();
+}
+
+Status ExecutionContext::enqueue(void* /*stream*/) {
+  const EngineState& s = *engine().state();
+  std::map<std::string, Tensor> inputs;
+  for (const auto& d : s.inputs) {
+    auto b = state_->bindings.find(d.name);
+    if (b == state_->bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", d.name);
+    auto dims = state_->input_dims.find(d.name);
+    if (dims == state_->input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", d.name);
+    Tensor t = Tensor::wrap(d.dtype, dims->second, b->second.address);
+    if (t.nbytes() > b->second.capacity)
+      return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", d.name, t.nbytes(),
+                              t.describe(), b->second.capacity);
+    inputs[d.name] = t;
+  }
+  for (const auto& d : s.outputs)
+    if (!state_->bindings.count(d.name)) return invalid_argument("output '{}' has no address; call set_tensor_address", d.name);
+  KILN_ASSIGN_OR_RETURN(auto outputs, infer(inputs));
+  // Check every size before writing any, so a too-small buffer never leaves partial results.
+  for (const auto& d : s.outputs) {
+    const Tensor& t = outputs.at(d.name);
+    if (t.nbytes() > state_->bindings[d.name].capacity)
+      return invalid_argument("output '{}' is {} ({} bytes) but its buffer holds {} bytes", d.name, t.describe(),
+                              t.nbytes(), state_->bindings[d.name].capacity);
+  }
+  for (const auto& d : s.outputs) {
+    const Tensor& t = outputs.at(d.name);
+    if (t.nbytes()) std::memcpy(state_->bindings[d.name].address, t.raw(), t.nbytes());
+  }
+  return Status();
+}
+
+Result<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std::string, Tensor>& inputs) {
+  const EngineState& s = *engine().state();
+  for (const auto& [name, t] : inputs)
+    if (!find_desc(s.inputs, name))
+      return not_found("the engine has no input '{}'; its inputs are {}", name, names_of(s.inputs));
+  for (const auto& d : s.inputs) {
+    auto it = inputs.find(d.name);
+    if (it == inputs.end())
+      return invalid_argument("input '{}' ({} {}) was not given", d.name, dtype_name(d.dtype), d.shape.to_string());
+    if (it->second.dtype() != d.dtype)
+      return invalid_argument("input '{}' must be {} but {} was given; convert it (e.g. numpy .astype)", d.name,
+                              dtype_name(d.dtype), dtype_name(it->second.dtype()));
+    KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, it->second.dims()));
+  }
+  if (!s.cpu) return unsupported("this engine's backend '{}' cannot run here", backend_name(s.info.backend));
+  auto out = s.cpu->run(inputs);
+  if (!out.ok()) return out.status();
+  for (const auto& [name, t] : inputs) state_->input_dims[name] = t.dims();
+  for (const auto& [name, t] : *out) state_->last_output_dims[name] = t.dims();
+  return out;
+}
+
+}  // namespace kiln

@@ -1,0 +1,26 @@
+// What an Engine holds: immutable after build or load, shared by every context and thread.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "ir/graph.h"
+#include "kiln/engine.h"
+
+namespace kiln {
+
+namespace cpu {
+class GraphExecutor;
+}
+
+struct EngineState {
+  EngineInfo info;
+  std::vector<TensorDesc> inputs, outputs;
+  std::vector<OptimizationProfile> profiles;
+  std::shared_ptr<const ir::Graph> graph;
+  std::shared_ptr<const cpu::GraphExecutor> cpu;
+};
+
+// Fills io descs, backend program and info from state->graph; shared by Builder and Engine::load.
+Status finalize_engine_state(EngineState& state);
+
+}  // namespace kiln

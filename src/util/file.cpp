@@ -1,0 +1,44 @@
+#include "util/file.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "util/error.h"
+
+namespace kiln {
+
+Result<std::string> read_file(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return not_found("file '{}' does not exist", path);
+  if (std::filesystem::is_directory(path, ec)) return invalid_argument("'{}' is a directory, not a file", path);
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return make_error(StatusCode::kIoError, "cannot open '{}' for reading", path);
+  std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  if (f.bad()) return make_error(StatusCode::kIoError, "reading '{}' failed", path);
+  return data;
+}
+
+Status write_file_atomic(const std::string& path, std::string_view bytes) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return make_error(StatusCode::kIoError, "cannot open '{}' for writing (does the directory exist?)", tmp);
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    f.flush();
+    if (!f) {
+      f.close();
+      std::remove(tmp.c_str());
+      return make_error(StatusCode::kIoError, "writing '{}' failed (disk full?)", tmp);
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    std::remove(tmp.c_str());
+    return make_error(StatusCode::kIoError, "cannot move '{}' to '{}': {}", tmp, path, ec.message());
+  }
+  return Status();
+}
+
+}  // namespace kiln

@@ -1,0 +1,27 @@
+// Pieces shared by the kiln subcommands.
+#pragma once
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "kiln/kiln.h"
+
+namespace kiln::cli {
+
+// Parses "NAME:MIN,OPT,MAX" with dims written 1x3x224x224 (or one "NAME:DIMS" for a fixed shape) into profile 0.
+Status parse_shapes(const std::vector<std::string>& specs, OptimizationProfile& profile);
+std::optional<BackendKind> parse_backend(const std::string& s);
+// MODEL.onnx is built in memory for the CPU/auto backend; FILE.kiln is loaded.
+Result<Engine> load_or_build(const std::string& path, const std::string& backend, const std::vector<std::string>& shapes,
+                             bool quiet);
+// Prints "error: <message>" to stderr and returns the exit code for it.
+int fail(const Status& s);
+// Prints build progress lines to stderr.
+std::function<void(std::string_view)> progress_printer(bool quiet);
+
+void add_build_command(CLI::App& app);
+void add_run_command(CLI::App& app);
+void add_inspect_command(CLI::App& app);
+void add_doctor_command(CLI::App& app);
+
+}  // namespace kiln::cli

@@ -1,0 +1,80 @@
+// kiln build MODEL.onnx -o FILE.kiln
+#include <fmt/format.h>
+
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "backends/device_probe.h"
+#include "cli_common.h"
+
+namespace kiln::cli {
+
+namespace {
+
+struct BuildOptions {
+  std::string model, output, backend = "auto";
+  std::vector<std::string> shapes;
+  bool fp16 = false, bf16 = false, tf32 = false, json = false, quiet = false;
+};
+
+int run_build(const BuildOptions& o) {
+  BuildConfig cfg;
+  auto b = parse_backend(o.backend);
+  if (!b) return fail(Status(StatusCode::kInvalidArgument, "--backend must be auto, cpu or cuda, got '" + o.backend + "'"));
+  cfg.backend = *b;
+  if (int(o.fp16) + int(o.bf16) + int(o.tf32) > 1)
+    return fail(Status(StatusCode::kInvalidArgument, "choose at most one of --fp16, --bf16, --tf32"));
+  cfg.precision = o.fp16 ? Precision::kF16 : o.bf16 ? Precision::kBF16 : o.tf32 ? Precision::kTF32 : Precision::kF32;
+  if (!o.shapes.empty()) {
+    OptimizationProfile p;
+    Status s = parse_shapes(o.shapes, p);
+    if (!s.ok()) return fail(s);
+    cfg.profiles.push_back(p);
+  }
+  if (cfg.backend == BackendKind::kAuto && !cuda_backend_available() && !o.quiet)
+    std::cerr << "kiln: backend auto -> cpu (" << cuda_unavailable_reason() << ")\n";
+  cfg.progress = progress_printer(o.quiet || o.json);
+  auto t0 = std::chrono::steady_clock::now();
+  auto engine = Builder::build_from_file(o.model, cfg);
+  if (!engine.ok()) return fail(engine.status());
+  Status saved = engine->save(o.output);
+  if (!saved.ok()) return fail(saved);
+  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  if (o.json) {
+    nlohmann::json j = {{"engine", o.output},
+                        {"backend", std::string(backend_name(engine->info().backend))},
+                        {"precision", engine->info().precision},
+                        {"nodes", engine->info().num_nodes},
+                        {"weight_bytes", engine->info().weight_bytes},
+                        {"build_ms", ms}};
+    std::cout << j.dump(2) << "\n";
+  } else {
+    std::cout << fmt::format("built {} ({} backend, {} nodes, {:.1f} MB weights) in {:.1f} ms\n", o.output,
+                             backend_name(engine->info().backend), engine->info().num_nodes,
+                             engine->info().weight_bytes / 1e6, ms);
+  }
+  return 0;
+}
+
+}  // namespace
+
+void add_build_command(CLI::App& app) {
+  auto o = std::make_shared<BuildOptions>();
+  auto* cmd = app.add_subcommand("build", "Compile an ONNX model into an engine file");
+  cmd->add_option("model", o->model, "ONNX model (.onnx); external-data files must sit next to it")->required();
+  cmd->add_option("-o,--output", o->output, "Engine file to write (.kiln)")->required();
+  cmd->add_option("--backend", o->backend,
+                  "cpu, cuda or auto (default: cuda where a GPU and the CUDA backend are present, else cpu)");
+  cmd->add_option("--shapes", o->shapes,
+                  "Optimization profile per dynamic input: NAME:MIN,OPT,MAX with dims like 1x3x224x224 "
+                  "(repeatable; NAME:DIMS fixes one shape)");
+  cmd->add_flag("--fp16", o->fp16, "Allow f16 compute (GPU backends; the CPU reference always computes in f32)");
+  cmd->add_flag("--bf16", o->bf16, "Allow bf16 compute (GPU backends)");
+  cmd->add_flag("--tf32", o->tf32, "Allow TF32 matrix math (GPU backends; default f32 with TF32 off)");
+  cmd->add_flag("--json", o->json, "Print the build summary as JSON");
+  cmd->add_flag("-q,--quiet", o->quiet, "No progress lines");
+  cmd->callback([o] { std::exit(run_build(*o)); });
+}
+
+}  // namespace kiln::cli

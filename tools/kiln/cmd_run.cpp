@@ -1,0 +1,175 @@
+// kiln run FILE.kiln|MODEL.onnx [--input NAME=FILE ...] [--output-dir DIR]
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <random>
+
+#include "backends/device_probe.h"
+#include "cli_common.h"
+#include "io/npy.h"
+#include "util/half.h"
+
+namespace kiln::cli {
+
+namespace {
+
+struct RunOptions {
+  std::string model, backend = "auto", output_dir;
+  std::vector<std::string> inputs, shapes;
+  uint64_t seed = 0;
+  int iterations = 1;
+  bool json = false, quiet = false;
+};
+
+// Random data for inputs not given: floats in [-1,1), integers in [0,10), bools 50/50. Dynamic dims take the
+// profile's opt value, else 1.
+Result<Tensor> random_input(const TensorDesc& d, const Engine& e, std::mt19937_64& rng) {
+  std::vector<int64_t> dims;
+  const InputRange* r = nullptr;
+  if (!e.profiles().empty()) {
+    auto it = e.profiles()[0].inputs.find(d.name);
+    if (it != e.profiles()[0].inputs.end()) r = &it->second;
+  }
+  if (r) {
+    dims = r->opt;
+  } else {
+    if (!d.shape.has_rank())
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("input '{}' has unknown rank; pass it with --input {}=FILE", d.name, d.name));
+    for (const auto& dim : d.shape.dims()) dims.push_back(dim.is_static() ? dim.value() : 1);
+  }
+  Tensor t(d.dtype, dims);
+  std::uniform_real_distribution<double> uf(-1.0, 1.0);
+  std::uniform_int_distribution<int> ui(0, 9);
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    switch (d.dtype) {
+      case DType::kF32: t.data<float>()[i] = static_cast<float>(uf(rng)); break;
+      case DType::kF64: t.data<double>()[i] = uf(rng); break;
+      case DType::kF16: t.data<uint16_t>()[i] = float_to_half(static_cast<float>(uf(rng))); break;
+      case DType::kBF16: t.data<uint16_t>()[i] = float_to_bf16(static_cast<float>(uf(rng))); break;
+      case DType::kBool: t.data<uint8_t>()[i] = ui(rng) % 2; break;
+      case DType::kI64: t.data<int64_t>()[i] = ui(rng); break;
+      case DType::kI32: t.data<int32_t>()[i] = ui(rng); break;
+      case DType::kU8: t.data<uint8_t>()[i] = static_cast<uint8_t>(ui(rng)); break;
+      case DType::kI8: t.data<int8_t>()[i] = static_cast<int8_t>(ui(rng)); break;
+      default:
+        return Status(StatusCode::kUnsupported,
+                      fmt::format("cannot make random data for input '{}' of dtype {}; pass --input", d.name,
+                                  dtype_name(d.dtype)));
+    }
+  }
+  return t;
+}
+
+nlohmann::json summarize(const Tensor& t) {
+  double sum = 0, mn = INFINITY, mx = -INFINITY;
+  int64_t nonfinite = 0;
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    double v = t.get_as_double(i);
+    if (!std::isfinite(v)) {
+      ++nonfinite;
+      continue;
+    }
+    sum += v;
+    mn = std::min(mn, v);
+    mx = std::max(mx, v);
+  }
+  nlohmann::json first = nlohmann::json::array();
+  for (int64_t i = 0; i < std::min<int64_t>(t.numel(), 6); ++i) first.push_back(t.get_as_double(i));
+  return {{"dtype", std::string(dtype_name(t.dtype()))},
+          {"shape", t.dims()},
+          {"mean", t.numel() ? sum / static_cast<double>(t.numel()) : 0.0},
+          {"min", t.numel() ? mn : 0.0},
+          {"max", t.numel() ? mx : 0.0},
+          {"nonfinite", nonfinite},
+          {"first", first}};
+}
+
+int run_run(const RunOptions& o) {
+  auto engine = load_or_build(o.model, o.backend, o.shapes, o.quiet || o.json);
+  if (!engine.ok()) return fail(engine.status());
+  std::map<std::string, Tensor> inputs;
+  for (const auto& spec : o.inputs) {
+    size_t eq = spec.find('=');
+    if (eq == std::string::npos || eq == 0)
+      return fail(Status(StatusCode::kInvalidArgument, "--input '" + spec + "': expected NAME=FILE (.npy or .pb)"));
+    auto t = io::load_tensor_file(spec.substr(eq + 1));
+    if (!t.ok()) return fail(t.status().with_context("--input " + spec.substr(0, eq)));
+    inputs[spec.substr(0, eq)] = *t;
+  }
+  std::mt19937_64 rng(o.seed);
+  for (const auto& d : engine->inputs()) {
+    if (inputs.count(d.name)) continue;
+    auto t = random_input(d, *engine, rng);
+    if (!t.ok()) return fail(t.status());
+    if (!o.quiet && !o.json) std::cerr << fmt::format("kiln: input '{}' not given: random {} (seed {})\n", d.name, t->describe(), o.seed);
+    inputs[d.name] = *t;
+  }
+  auto ctx = engine->create_context();
+  if (!ctx.ok()) return fail(ctx.status());
+  std::map<std::string, Tensor> outputs;
+  std::vector<double> times;
+  for (int i = 0; i < std::max(1, o.iterations); ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto out = ctx->infer(inputs);
+    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (!out.ok()) return fail(out.status());
+    outputs = std::move(*out);
+  }
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+  if (!o.output_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.output_dir, ec);
+    if (ec) return fail(Status(StatusCode::kIoError, "cannot create --output-dir '" + o.output_dir + "': " + ec.message()));
+    for (const auto& [name, t] : outputs) {
+      std::string safe = name;
+      for (char& c : safe)
+        if (c == '/' || c == '\\' || c == ':') c = '_';
+      Status s = io::save_npy(t, (std::filesystem::path(o.output_dir) / (safe + ".npy")).string());
+      if (!s.ok()) return fail(s);
+    }
+  }
+  const std::string backend(backend_name(engine->info().backend));
+  if (o.json) {
+    nlohmann::json j = {{"backend", backend}, {"latency_ms", {{"median", median}, {"min", times.front()}, {"iterations", times.size()}}}};
+    for (const auto& [name, t] : outputs) j["outputs"][name] = summarize(t);
+    std::cout << j.dump(2) << "\n";
+    return 0;
+  }
+  std::cout << fmt::format("backend: {}{}\n", backend,
+                           backend == "cpu" ? fmt::format(" ({})", cuda_backend_available() ? "chosen" : cuda_unavailable_reason()) : "");
+  for (const auto& [name, t] : outputs) {
+    auto s = summarize(t);
+    std::cout << fmt::format("output '{}': {} mean={:.6g} min={:.6g} max={:.6g} first={}{}\n", name, t.describe(),
+                             s["mean"].get<double>(), s["min"].get<double>(), s["max"].get<double>(), s["first"].dump(),
+                             s["nonfinite"].get<int64_t>() ? fmt::format(" nonfinite={}", s["nonfinite"].get<int64_t>()) : "");
+  }
+  std::cout << fmt::format("latency: median {:.3f} ms, min {:.3f} ms over {} run(s)\n", median, times.front(), times.size());
+  if (!o.output_dir.empty()) std::cout << fmt::format("wrote {} output(s) to {}\n", outputs.size(), o.output_dir);
+  return 0;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  auto* cmd = app.add_subcommand("run", "Run an engine (or build an ONNX model in memory and run it)");
+  cmd->add_option("model", o->model, "Engine file (.kiln) or ONNX model (.onnx)")->required();
+  cmd->add_option("--input", o->inputs, "NAME=FILE with FILE a .npy or ONNX TensorProto .pb (repeatable); "
+                                        "inputs not given get random data");
+  cmd->add_option("--seed", o->seed, "Seed for random inputs (default 0)");
+  cmd->add_option("--output-dir", o->output_dir, "Write one NAME.npy per output here; otherwise print a summary");
+  cmd->add_option("--shapes", o->shapes, "Profile for .onnx input built in memory: NAME:MIN,OPT,MAX (repeatable)");
+  cmd->add_option("--backend", o->backend, "For .onnx input: cpu, cuda or auto (default auto)");
+  cmd->add_option("--iterations", o->iterations, "Run this many times and report the median latency (default 1)");
+  cmd->add_flag("--json", o->json, "Print outputs summary and timing as JSON");
+  cmd->add_flag("-q,--quiet", o->quiet, "No progress lines");
+  cmd->callback([o] { std::exit(run_run(*o)); });
+}
+
+}  // namespace kiln::cli

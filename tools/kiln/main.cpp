@@ -1,0 +1,21 @@
+// kiln: compile ONNX models into inference engines and run them.
+#include <CLI/CLI.hpp>
+
+#include "cli_common.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"kiln: compile ONNX models into fast inference engines and run them.\n"
+               "Backends: cpu (reference, always present) and cuda (GPU; not in this build yet)."};
+  app.set_version_flag("--version", std::string("kiln ") + kiln::kVersion);
+  app.require_subcommand(1);
+  kiln::cli::add_build_command(app);
+  kiln::cli::add_run_command(app);
+  kiln::cli::add_inspect_command(app);
+  kiln::cli::add_doctor_command(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  return 0;
+}
