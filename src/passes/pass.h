@@ -16,6 +16,9 @@ Status infer_shapes(ir::Graph& g);
 Status fold_constants(ir::Graph& g);
 // Replaces Shape/Size of inputs with static dims by constants, so shape chains fold.
 Status fold_shapes(ir::Graph& g);
+// fold_shapes + fold_constants + infer_shapes until nothing changes: torch's shape chains collapse to constants
+// wherever the dims they read are static.
+Status fold_shape_subgraphs(ir::Graph& g);
 // Drops Identity, inference Dropout and no-op Cast/Reshape/Expand, rewiring consumers.
 Status remove_identities(ir::Graph& g);
 // Drops nodes whose outputs reach no graph output, and unused initializers.

@@ -4,9 +4,11 @@ namespace kiln::passes {
 
 const std::vector<Pass>& default_pipeline() {
   static const std::vector<Pass> kPasses = {
-      {"infer_shapes", infer_shapes},       {"fold_shapes", fold_shapes},
-      {"fold_constants", fold_constants},   {"remove_identities", remove_identities},
-      {"eliminate_dead_code", eliminate_dead_code}, {"infer_shapes", infer_shapes},
+      {"infer_shapes", infer_shapes},
+      {"fold_shape_subgraphs", fold_shape_subgraphs},
+      {"remove_identities", remove_identities},
+      {"eliminate_dead_code", eliminate_dead_code},
+      {"infer_shapes", infer_shapes},
   };
   return kPasses;
 }

@@ -1,0 +1,65 @@
+// DepthToSpace and SpaceToDepth: move blocksize x blocksize blocks between channels and space (NCHW).
+#include "ops/op_table.h"
+#include "ops/shape_utils.h"
+
+namespace kiln::ops {
+
+namespace {
+
+Status check_common(InferContext& ctx, int64_t& b) {
+  b = ctx.node().attr_int("blocksize", 0);
+  if (b <= 0) return ctx.error("attribute 'blocksize' must be positive, got {}", b);
+  const Shape& in = ctx.input_shape(0);
+  if (in.has_rank() && in.rank() != 4) return ctx.error("input must be 4-D (NCHW), got {}", in.to_string());
+  return Status();
+}
+
+Status infer_depth_to_space(InferContext& ctx) {
+  int64_t b;
+  KILN_RETURN_IF_ERROR(check_common(ctx, b));
+  const std::string mode = ctx.node().attr_string("mode", "DCR");
+  if (mode != "DCR" && mode != "CRD") return ctx.unsupported("mode '{}' is not supported (DCR, CRD)", mode);
+  const Shape& in = ctx.input_shape(0);
+  if (!in.has_rank()) {
+    ctx.set_output(0, ctx.input_dtype(0), Shape(std::vector<Dim>(4, Dim::unknown())));
+    return Status();
+  }
+  Dim c = Dim::unknown();
+  if (in[1].is_static()) {
+    if (in[1].value() % (b * b) != 0)
+      return ctx.error("the input {} has {} channels, not a multiple of blocksize^2 = {}", in.to_string(),
+                       in[1].value(), b * b);
+    c = Dim(in[1].value() / (b * b));
+  }
+  ctx.set_output(0, ctx.input_dtype(0), Shape(std::vector<Dim>{in[0], c, dim_mul(in[2], Dim(b)), dim_mul(in[3], Dim(b))}));
+  return Status();
+}
+
+Status infer_space_to_depth(InferContext& ctx) {
+  int64_t b;
+  KILN_RETURN_IF_ERROR(check_common(ctx, b));
+  const Shape& in = ctx.input_shape(0);
+  if (!in.has_rank()) {
+    ctx.set_output(0, ctx.input_dtype(0), Shape(std::vector<Dim>(4, Dim::unknown())));
+    return Status();
+  }
+  std::vector<Dim> out{in[0], dim_mul(in[1], Dim(b * b)), Dim::unknown(), Dim::unknown()};
+  for (size_t i = 2; i < 4; ++i) {
+    if (!in[i].is_static()) continue;
+    if (in[i].value() % b != 0)
+      return ctx.error("dim {} of the input {} is {}, not a multiple of blocksize {}", i, in.to_string(),
+                       in[i].value(), b);
+    out[i] = Dim(in[i].value() / b);
+  }
+  ctx.set_output(0, ctx.input_dtype(0), Shape(out));
+  return Status();
+}
+
+}  // namespace
+
+void register_depth_to_space(OpRegistry& r) {
+  r.add({"DepthToSpace", 1, 1, 1, 1, infer_depth_to_space});
+  r.add({"SpaceToDepth", 1, 1, 1, 1, infer_space_to_depth});
+}
+
+}  // namespace kiln::ops

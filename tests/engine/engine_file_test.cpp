@@ -1,0 +1,133 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/engine_file.h"
+#include "kiln/kiln.h"
+#include "support/model_builder.h"
+
+namespace kiln {
+namespace {
+
+using testing::ModelBuilder;
+
+Engine build_small(std::vector<OptimizationProfile> profiles = {}) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"batch", "3"})
+      .initializer("w", testing::f32_tensor({3}, {1, 2, 3}))
+      .node("Mul", {"x", "w"}, {"y"})
+      .output("y", DType::kF32, {"batch", "3"});
+  BuildConfig cfg;
+  cfg.backend = BackendKind::kCpu;
+  cfg.profiles = std::move(profiles);
+  auto e = Builder::build_from_bytes(b.bytes(), cfg);
+  EXPECT_TRUE(e.ok()) << e.status().to_string();
+  return *e;
+}
+
+TEST(EngineFile, RoundTripKeepsIoProfilesAndResults) {
+  OptimizationProfile p;
+  p.inputs["x"] = {{1, 3}, {4, 3}, {8, 3}};
+  Engine e = build_small({p});
+  auto bytes = e.serialize();
+  ASSERT_TRUE(bytes.ok());
+  auto back = Engine::deserialize(*bytes);
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  ASSERT_EQ(back->inputs().size(), 1u);
+  EXPECT_EQ(back->inputs()[0].shape.to_string(), "[batch,3]");
+  ASSERT_EQ(back->profiles().size(), 1u);
+  EXPECT_EQ(back->profiles()[0].inputs.at("x").max, (std::vector<int64_t>{8, 3}));
+  EXPECT_EQ(back->info().format_version, engine_file::kFormatVersion);
+  auto ctx = back->create_context();
+  ASSERT_TRUE(ctx.ok());
+  auto out = ctx->infer({{"x", testing::f32_tensor({2, 3}, {1, 1, 1, 2, 2, 2})}});
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_FLOAT_EQ(out->at("y").data<float>()[5], 6.f);
+}
+
+TEST(EngineFile, SerializationIsDeterministic) {
+  auto a = build_small().serialize();
+  auto b = build_small().serialize();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(*a, *b);
+}
+
+TEST(EngineFile, TruncatedFileSaysTruncated) {
+  std::string bytes = *build_small().serialize();
+  for (size_t cut : {size_t{4}, size_t{20}, bytes.size() / 2, bytes.size() - 1}) {
+    auto r = Engine::deserialize(std::string_view(bytes).substr(0, cut));
+    ASSERT_FALSE(r.ok()) << cut;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidEngine);
+    EXPECT_TRUE(r.status().message().find("truncated") != std::string::npos ||
+                r.status().message().find("not a kiln engine") != std::string::npos)
+        << r.status().message();
+  }
+}
+
+TEST(EngineFile, FlippedByteFailsChecksum) {
+  std::string bytes = *build_small().serialize();
+  bytes[bytes.size() - 20] ^= 0x5a;
+  auto r = Engine::deserialize(bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("checksum"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("kiln build"), std::string::npos);
+}
+
+TEST(EngineFile, OtherFormatVersionSaysWhatDiffers) {
+  std::string bytes = *build_small().serialize();
+  uint32_t v = 7;
+  std::memcpy(bytes.data() + 8, &v, 4);
+  auto r = Engine::deserialize(bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("format version 7"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("reads version 1"), std::string::npos);
+}
+
+TEST(EngineFile, UnknownBackendIsRefusedWithRebuildHint) {
+  std::string bytes = *build_small().serialize();
+  // Same-length edit of the manifest, checksum recomputed: a well-formed file for a backend kiln lacks.
+  size_t pos = bytes.find("\"backend\":\"cpu\"");
+  ASSERT_NE(pos, std::string::npos);
+  bytes.replace(pos, 15, "\"backend\":\"tpu\"");
+  uint64_t sum = engine_file::fnv1a64(std::string_view(bytes).substr(0, bytes.size() - 8));
+  std::memcpy(bytes.data() + bytes.size() - 8, &sum, 8);
+  auto r = Engine::deserialize(bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("unknown backend 'tpu'"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("kiln build"), std::string::npos);
+}
+
+TEST(EngineFile, CudaEngineOnMachineWithoutCudaBackend) {
+  std::string bytes = *build_small().serialize();
+  auto state = engine_file::deserialize(bytes);
+  ASSERT_TRUE(state.ok());
+  state->info.backend = BackendKind::kCuda;
+  state->info.manifest_json = R"({"gpu":{"name":"NVIDIA H100","sm":"9.0"}})";
+  auto cuda_bytes = engine_file::serialize(*state);
+  ASSERT_TRUE(cuda_bytes.ok());
+  auto r = Engine::deserialize(*cuda_bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("built for backend 'cuda'"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("NVIDIA H100"), std::string::npos);
+  EXPECT_NE(r.status().message().find("--backend cpu"), std::string::npos);
+}
+
+TEST(EngineFile, SaveIsAtomicAndLoadReadsIt) {
+  auto dir = std::filesystem::temp_directory_path() / "kiln_engine_file_test";
+  std::filesystem::create_directories(dir);
+  auto path = (dir / "e.kiln").string();
+  ASSERT_TRUE(build_small().save(path).ok());
+  EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
+  auto e = Engine::load(path);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  Status s = build_small().save((dir / "missing_dir" / "e.kiln").string());
+  EXPECT_FALSE(s.ok());
+  auto missing = Engine::load((dir / "nope.kiln").string());
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace kiln
