@@ -16,7 +16,7 @@ if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; 
   if ((${#missing[@]})); then
     echo "setup: installing ${missing[*]}"
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
-    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}"; } >/tmp/kiln-apt.log 2>&1; then
+    if ! { timeout 300 $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive timeout 900 $SUDO apt-get install -y -qq "${missing[@]}"; } >/tmp/kiln-apt.log 2>&1; then
       echo "setup: apt-get failed (no network?); building with what is installed. Log: /tmp/kiln-apt.log" >&2
     fi
   fi

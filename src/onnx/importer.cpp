@@ -188,8 +188,8 @@ Result<ir::Graph> import_model_bytes(const std::string& bytes, const std::string
   scan(model.graph());
   if (!unknown.empty()) {
     if (unknown.size() > 20) unknown.resize(20), unknown.push_back("…");
-    return unsupported("{} uses ops kiln does not support: {}. Custom domains cannot run; rewrite these ops with "
-                       "standard ONNX ops or file an issue",
+    return unsupported("{} uses ops kiln does not support: {}. Replace them with standard ONNX ops kiln runs "
+                       "(custom-domain ops, sequence and optional types are not supported)",
                        what, fmt::join(unknown, ", "));
   }
   KILN_ASSIGN_OR_RETURN(ir::Graph g, import_graph(model.graph(), ImportEnv{opset, base_dir, weights}, {}));

@@ -40,6 +40,13 @@ Status infer_pow(InferContext& ctx) {
 }
 
 Status infer_prelu(InferContext& ctx) {
+  // PRelu before opset 7 applies a 1-D slope per channel (axis 1), not numpy-style from the right.
+  const Shape& x = ctx.input_shape(0);
+  const Shape& slope = ctx.input_shape(1);
+  if (ctx.opset() < 7 && x.has_rank() && x.rank() >= 2 && slope.has_rank() && slope.rank() == 1) {
+    ctx.set_output(0, ctx.input_dtype(0), x);
+    return Status();
+  }
   KILN_ASSIGN_OR_RETURN(Shape s, broadcast_inputs(ctx));
   ctx.set_output(0, ctx.input_dtype(0), std::move(s));
   return Status();

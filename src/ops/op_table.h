@@ -8,6 +8,30 @@ namespace kiln::ops {
 void register_all_ops(OpRegistry& r);
 
 #define KILN_OP_FILES(X) \
+  X(max_unpool)          \
+  X(resize)              \
+  X(grid_sample)         \
+  X(roi_align)           \
+  X(reduce)              \
+  X(arg_max_min)         \
+  X(softmax)             \
+  X(layer_normalization) \
+  X(batch_normalization) \
+  X(instance_normalization) \
+  X(lrn)                 \
+  X(mean_variance_normalization) \
+  X(rms_normalization)   \
+  X(cum_sum)             \
+  X(top_k)               \
+  X(nll_loss)            \
+  X(softmax_cross_entropy_loss) \
+  X(einsum)              \
+  X(det)                 \
+  X(unique)              \
+  X(non_max_suppression) \
+  X(window_functions)    \
+  X(mel_weight_matrix)   \
+  X(tfidf_vectorizer)    \
   X(rnn)                 \
   X(transpose)           \
   X(flatten)             \
@@ -39,6 +63,7 @@ void register_all_ops(OpRegistry& r);
   X(quantize_linear)     \
   X(matmul_integer)      \
   X(conv_integer)        \
+  X(control_flow)        \
   X(binary_elementwise)  \
   X(unary_elementwise)   \
   X(constant)            \

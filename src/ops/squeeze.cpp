@@ -29,6 +29,8 @@ Status infer_squeeze(InferContext& ctx) {
       return Status();
     }
   }
+  // An empty axes list squeezes every size-1 dim, like an omitted one (as onnxruntime does).
+  if (axes.empty()) has_axes = false;
   if (!in.has_rank()) {
     ctx.set_output(0, dt, Shape::unknown_rank());
     return Status();

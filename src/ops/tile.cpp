@@ -9,6 +9,7 @@ namespace {
 Status infer_tile(InferContext& ctx) {
   const Shape& in = ctx.input_shape(0);
   const DType dt = ctx.input_dtype(0);
+  if (ctx.opset() < 6) return ctx.unsupported("Tile before opset 6 (tiles and axis inputs) is not supported");
   if (!in.has_rank()) {
     ctx.set_output(0, dt, Shape::unknown_rank());
     return Status();
@@ -32,6 +33,6 @@ Status infer_tile(InferContext& ctx) {
 
 }  // namespace
 
-void register_tile(OpRegistry& r) { r.add({"Tile", 2, 2, 1, 1, infer_tile}); }
+void register_tile(OpRegistry& r) { r.add({"Tile", 2, 3, 1, 1, infer_tile}); }
 
 }  // namespace kiln::ops

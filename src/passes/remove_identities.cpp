@@ -26,8 +26,23 @@ bool is_noop(const ir::Graph& g, const ir::Node& n) {
 
 }  // namespace
 
+namespace {
+void names_read_by_subgraphs(const ir::Graph& g, bool inside, std::set<std::string>& out) {
+  for (const auto& n : g.nodes) {
+    if (inside) out.insert(n.inputs.begin(), n.inputs.end());
+    for (const auto& [k, a] : n.attrs)
+      if (a.g) {
+        names_read_by_subgraphs(*a.g, true, out);
+        out.insert(a.g->outputs.begin(), a.g->outputs.end());
+      }
+  }
+}
+}  // namespace
+
 Status remove_identities(ir::Graph& g) {
+  // Values a subgraph body reads by name, and graph outputs, must keep their names: their producers stay.
   std::set<std::string> graph_outputs(g.outputs.begin(), g.outputs.end());
+  names_read_by_subgraphs(g, false, graph_outputs);
   std::map<std::string, std::string> replace;  // removed output -> its source
   auto resolve = [&](std::string v) {
     for (auto it = replace.find(v); it != replace.end(); it = replace.find(v)) v = it->second;
@@ -37,7 +52,6 @@ Status remove_identities(ir::Graph& g) {
   for (auto& n : g.nodes) {
     for (auto& in : n.inputs)
       if (!in.empty()) in = resolve(in);
-    // A graph output must keep its name, so the node producing it stays (unless its source is constant-free).
     if (is_noop(g, n) && !graph_outputs.count(n.outputs[0])) {
       replace[n.outputs[0]] = n.inputs[0];
       continue;

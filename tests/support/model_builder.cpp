@@ -30,6 +30,17 @@ ModelBuilder::ModelBuilder(int64_t opset) : model_(std::make_unique<kiln_onnx::M
   model_->mutable_graph()->set_name("test");
 }
 ModelBuilder::~ModelBuilder() = default;
+ModelBuilder::ModelBuilder(const ModelBuilder& other)
+    : model_(std::make_unique<kiln_onnx::ModelProto>(*other.model_)) {
+  const int n = model_->graph().node_size();
+  last_ = n ? model_->mutable_graph()->mutable_node(n - 1) : nullptr;
+}
+ModelBuilder& ModelBuilder::operator=(const ModelBuilder& other) {
+  if (this != &other) *this = ModelBuilder(other);
+  return *this;
+}
+ModelBuilder::ModelBuilder(ModelBuilder&&) noexcept = default;
+ModelBuilder& ModelBuilder::operator=(ModelBuilder&&) noexcept = default;
 
 ModelBuilder& ModelBuilder::input(const std::string& name, DType dt, const std::vector<std::string>& dims) {
   auto* v = model_->mutable_graph()->add_input();

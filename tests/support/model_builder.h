@@ -17,6 +17,10 @@ class ModelBuilder {
  public:
   explicit ModelBuilder(int64_t opset = 17);
   ~ModelBuilder();
+  ModelBuilder(const ModelBuilder& other);
+  ModelBuilder& operator=(const ModelBuilder& other);
+  ModelBuilder(ModelBuilder&&) noexcept;
+  ModelBuilder& operator=(ModelBuilder&&) noexcept;
   // dims: "3", "batch" (symbolic) or "?" (unknown).
   ModelBuilder& input(const std::string& name, DType dt, const std::vector<std::string>& dims);
   ModelBuilder& output(const std::string& name, DType dt, const std::vector<std::string>& dims);

@@ -13,7 +13,8 @@ namespace {
 bool is_half(DType t) { return t == DType::kF16 || t == DType::kBF16; }
 }  // namespace
 
-Result<std::vector<Tensor>> run_node(const ir::Node& node, int64_t opset, const std::vector<const Tensor*>& inputs) {
+Result<std::vector<Tensor>> run_node(const ir::Node& node, int64_t opset, const std::vector<const Tensor*>& inputs,
+                                     const ValueLookup* scope) {
   const KernelDef* kernel = kernel_table().find(node.op_type);
   if (!kernel) return unsupported("{}: the CPU backend has no kernel for op '{}'", node.label(), node.op_type);
 
@@ -48,7 +49,7 @@ Result<std::vector<Tensor>> run_node(const ir::Node& node, int64_t opset, const 
     if (kernel->half_via_f32 && is_half(dt)) dt = DType::kF32;
     outputs[i] = Tensor(dt, inferred[i].shape.static_dims());
   }
-  KernelContext kctx(node, opset, kin, &outputs);
+  KernelContext kctx(node, opset, kin, &outputs, scope);
   KILN_RETURN_IF_ERROR(kernel->run(kctx));
 
   for (size_t i = 0; i < outputs.size(); ++i) {
@@ -75,20 +76,43 @@ std::vector<std::string> missing_kernels(const ir::Graph& graph) {
   return {out.begin(), out.end()};
 }
 
+namespace {
+// Names a subgraph body reads (at any depth): they are uses of the enclosing node.
+void subgraph_reads(const ir::Graph& g, std::vector<std::string>& out) {
+  for (const auto& n : g.nodes) {
+    out.insert(out.end(), n.inputs.begin(), n.inputs.end());
+    for (const auto& [k, a] : n.attrs)
+      if (a.g) subgraph_reads(*a.g, out);
+  }
+  out.insert(out.end(), g.outputs.begin(), g.outputs.end());
+}
+}  // namespace
+
 GraphExecutor::GraphExecutor(std::shared_ptr<const ir::Graph> graph) : graph_(std::move(graph)) {
   std::map<std::string, size_t> last_use;
-  for (size_t i = 0; i < graph_->nodes.size(); ++i)
-    for (const auto& in : graph_->nodes[i].inputs)
+  for (size_t i = 0; i < graph_->nodes.size(); ++i) {
+    std::vector<std::string> uses = graph_->nodes[i].inputs;
+    for (const auto& [k, a] : graph_->nodes[i].attrs)
+      if (a.g) subgraph_reads(*a.g, uses);
+    for (const auto& in : uses)
       if (!in.empty()) last_use[in] = i;
+  }
   std::set<std::string> keep(graph_->outputs.begin(), graph_->outputs.end());
   release_after_.resize(graph_->nodes.size());
   for (const auto& [name, i] : last_use)
     if (!keep.count(name) && !graph_->is_constant(name)) release_after_[i].push_back(name);
 }
 
-Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::string, Tensor>& inputs) const {
+Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::string, Tensor>& inputs,
+                                                         const ValueLookup* outer) const {
   const ir::Graph& g = *graph_;
   std::map<std::string, Tensor> live;
+  // What a subgraph of one of our nodes can see: our live values, our constants, then our enclosing scope.
+  const ValueLookup scope = [&](const std::string& name) -> const Tensor* {
+    if (auto it = live.find(name); it != live.end()) return &it->second;
+    if (auto c = g.initializers.find(name); c != g.initializers.end()) return &c->second;
+    return outer ? (*outer)(name) : nullptr;
+  };
   for (const auto& name : g.inputs) {
     auto it = inputs.find(name);
     if (it == inputs.end()) return invalid_argument("input '{}' was not given", name);
@@ -106,11 +130,13 @@ Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::str
         ins[k] = &it->second;
       } else if (auto c = g.initializers.find(name); c != g.initializers.end()) {
         ins[k] = &c->second;
+      } else if (const Tensor* o = outer ? (*outer)(name) : nullptr) {
+        ins[k] = o;
       } else {
         return internal_error("{}: input '{}' has no value at run time", node.label(), name);
       }
     }
-    auto outs = run_node(node, g.opset, ins);
+    auto outs = run_node(node, g.opset, ins, &scope);
     if (!outs.ok()) return outs.status();
     for (size_t k = 0; k < node.outputs.size(); ++k)
       if (!node.outputs[k].empty()) live[node.outputs[k]] = std::move((*outs)[k]);
@@ -120,6 +146,7 @@ Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::str
   for (const auto& name : g.outputs) {
     if (auto it = live.find(name); it != live.end()) result[name] = it->second;
     else if (auto c = g.initializers.find(name); c != g.initializers.end()) result[name] = c->second;
+    else if (const Tensor* o = outer ? (*outer)(name) : nullptr) result[name] = *o;
     else return internal_error("graph output '{}' was not produced", name);
   }
   return result;

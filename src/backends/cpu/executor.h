@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/kernel.h"
 #include "ir/graph.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"
@@ -13,7 +14,9 @@ namespace kiln::cpu {
 
 // Infers the node's outputs from the concrete inputs, allocates them and runs the kernel.
 // Used by the executor and by constant folding at build time.
-Result<std::vector<Tensor>> run_node(const ir::Node& node, int64_t opset, const std::vector<const Tensor*>& inputs);
+// scope: values of enclosing graphs, for nodes with subgraphs (If/Loop/Scan).
+Result<std::vector<Tensor>> run_node(const ir::Node& node, int64_t opset, const std::vector<const Tensor*>& inputs,
+                                     const ValueLookup* scope = nullptr);
 
 // Ops in the graph that have no CPU kernel, as "Op (node 'name')" strings.
 std::vector<std::string> missing_kernels(const ir::Graph& graph);
@@ -21,8 +24,10 @@ std::vector<std::string> missing_kernels(const ir::Graph& graph);
 class GraphExecutor {
  public:
   explicit GraphExecutor(std::shared_ptr<const ir::Graph> graph);
-  // Inputs by name with concrete dims; returns every graph output.
-  Result<std::map<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs) const;
+  // Inputs by name with concrete dims; returns every graph output. outer: values of enclosing graphs (for
+  // subgraph bodies, which may read them by name).
+  Result<std::map<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs,
+                                            const ValueLookup* outer = nullptr) const;
 
  private:
   std::shared_ptr<const ir::Graph> graph_;

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -14,11 +15,14 @@
 
 namespace kiln::cpu {
 
+// Finds a value visible at a node by name (enclosing graphs' values, for If/Loop/Scan bodies); null if none.
+using ValueLookup = std::function<const Tensor*(const std::string&)>;
+
 class KernelContext {
  public:
   KernelContext(const ir::Node& node, int64_t opset, std::vector<const Tensor*> inputs,
-                std::vector<Tensor>* outputs)
-      : node_(node), opset_(opset), inputs_(std::move(inputs)), outputs_(outputs) {}
+                std::vector<Tensor>* outputs, const ValueLookup* scope = nullptr)
+      : node_(node), opset_(opset), inputs_(std::move(inputs)), outputs_(outputs), scope_(scope) {}
 
   const ir::Node& node() const { return node_; }
   int64_t opset() const { return opset_; }
@@ -35,6 +39,8 @@ class KernelContext {
     return (*outputs_)[i];
   }
   void set_output(size_t i, Tensor t) { (*outputs_)[i] = std::move(t); }
+  // Values of the enclosing graph(s) visible to this node's subgraphs; may be null at the top level.
+  const ValueLookup* scope() const { return scope_; }
 
   template <class... A>
   Status error(fmt::format_string<A...> f, A&&... a) const {
@@ -50,6 +56,7 @@ class KernelContext {
   int64_t opset_;
   std::vector<const Tensor*> inputs_;
   std::vector<Tensor>* outputs_;
+  const ValueLookup* scope_;
 };
 
 using KernelFn = Status (*)(KernelContext&);

@@ -175,14 +175,20 @@ Status run_pow(KernelContext& ctx) {
 
 Status run_prelu(KernelContext& ctx) {
   const Tensor& a = ctx.input(0);
+  Tensor slope = ctx.input(1);
+  if (ctx.opset() < 7 && a.rank() >= 2 && slope.rank() == 1) {  // legacy per-channel slope
+    std::vector<int64_t> dims(a.rank() - 1, 1);
+    dims[0] = slope.dim(0);
+    slope = slope.reshaped(dims);
+  }
   bool ok = dispatch_float(a.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    apply_binary<T, T>(a, ctx.input(1), ctx.output(0), [](T x, T s) { return x < 0 ? x * s : x; });
+    apply_binary<T, T>(a, slope, ctx.output(0), [](T x, T s) { return x < 0 ? x * s : x; });
   });
   if (!ok) {
     ok = dispatch_all(a.dtype(), [&](auto tag) {
       using T = typename decltype(tag)::type;
-      apply_binary<T, T>(a, ctx.input(1), ctx.output(0), [](T x, T s) { return x < 0 ? static_cast<T>(x * s) : x; });
+      apply_binary<T, T>(a, slope, ctx.output(0), [](T x, T s) { return x < 0 ? static_cast<T>(x * s) : x; });
     });
   }
   return ok ? Status() : ctx.unsupported("dtype {} is not supported", dtype_name(a.dtype()));
