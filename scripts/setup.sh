@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(cmake ninja-build g++ protobuf-compiler libprotobuf-dev libonnx-dev libonnx-testdata libcli11-dev
           nlohmann-json3-dev libfmt-dev libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev ccache)
 
-if command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+# KILN_NO_APT=1 skips package installation (machines without network, such as the GPU machine).
+if [ -z "${KILN_NO_APT:-}" ] && command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   missing=()
   for p in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

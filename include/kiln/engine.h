@@ -37,7 +37,8 @@ struct EngineInfo {
   std::string kiln_version;
   BackendKind backend = BackendKind::kCpu;
   std::string precision;
-  std::string manifest_json;  // the full compatibility manifest
+  std::string manifest_json;  // the full manifest of a loaded engine (JSON)
+  std::string gpu_json;       // for CUDA engines: GPU, SM and library versions it was built with (JSON)
   size_t num_nodes = 0;
   size_t weight_bytes = 0;
 };

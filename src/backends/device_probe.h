@@ -1,4 +1,4 @@
-// What accelerators this process can use; the only CUDA facts the CPU-side code needs.
+// What accelerators and GPU libraries this process can use; the only CUDA facts the CPU-side code needs.
 #pragma once
 #include <string>
 
@@ -10,14 +10,19 @@ struct GpuInfo {
   int sm_major = 0, sm_minor = 0;
   int driver_version = 0;   // CUDA driver API version, e.g. 13000
   int runtime_version = 0;  // cudart version kiln was linked with
+  int cublaslt_version = 0; // e.g. 130100
+  int nvrtc_major = 0, nvrtc_minor = 0;
+  int cudnn_version = 0;    // 0 when kiln does not use cuDNN
   std::string error;        // why count is 0, when it is
 };
 
-// Probes device 0 once per call (cheap); never throws or aborts on machines without a GPU.
+// Probes device 0 (cheap); never throws or aborts on machines without a GPU.
 GpuInfo probe_gpu();
-// True when kiln was built with its CUDA backend and can run it here. (The CUDA backend is not built yet.)
+// The SM architecture kiln's CUDA kernels were compiled for (e.g. 90), 0 without CUDA.
+int compiled_sm();
+// True when kiln was built with CUDA and a GPU of the compiled architecture is usable here.
 bool cuda_backend_available();
-// One sentence: why the CUDA backend cannot run here.
+// One sentence: why the CUDA backend cannot run here (empty when it can).
 std::string cuda_unavailable_reason();
 
 }  // namespace kiln

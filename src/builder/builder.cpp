@@ -1,6 +1,7 @@
 #include "kiln/builder.h"
 
 #include <filesystem>
+#include <nlohmann/json.hpp>
 
 #include "backends/device_probe.h"
 #include "kiln/version.h"
@@ -23,6 +24,18 @@ std::string_view precision_name(Precision p) {
 }
 
 namespace {
+
+// What a CUDA engine depends on; loading elsewhere compares against these.
+std::string gpu_manifest_json() {
+  GpuInfo g = probe_gpu();
+  nlohmann::json j = {{"name", g.name},
+                      {"sm", fmt::format("{}.{}", g.sm_major, g.sm_minor)},
+                      {"driver", g.driver_version},
+                      {"cuda_runtime", g.runtime_version},
+                      {"cublaslt", g.cublaslt_version},
+                      {"nvrtc", fmt::format("{}.{}", g.nvrtc_major, g.nvrtc_minor)}};
+  return j.dump();
+}
 
 Status check_profiles(const ir::Graph& g, const std::vector<OptimizationProfile>& profiles) {
   for (size_t p = 0; p < profiles.size(); ++p) {
@@ -86,6 +99,12 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   // The CPU reference computes in f32 whatever the precision asked; the manifest records the request.
   s.info.precision = std::string(precision_name(config.precision));
   s.info.manifest_json = "{}";
+  if (backend == BackendKind::kCuda) {
+    if (config.precision == Precision::kF16 || config.precision == Precision::kBF16)
+      return unsupported("--{} is not implemented yet for the CUDA backend (f32 and --tf32 are); build without it",
+                         precision_name(config.precision));
+    s.info.gpu_json = gpu_manifest_json();
+  }
   s.profiles = config.profiles;
   s.graph = std::make_shared<const ir::Graph>(std::move(g));
   KILN_RETURN_IF_ERROR(finalize_engine_state(s));

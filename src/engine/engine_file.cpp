@@ -52,6 +52,31 @@ json profiles_json(const std::vector<OptimizationProfile>& profiles) {
 
 Status engine_error(std::string msg) { return Status(StatusCode::kInvalidEngine, std::move(msg)); }
 
+// A CUDA engine runs only where its SM and libraries match what it was built against.
+Status check_gpu_compatibility(const json& built) {
+  const std::string rebuild = "rebuild it on this machine with `kiln build MODEL.onnx --backend cuda -o FILE.kiln`";
+  const std::string built_desc = fmt::format("'{}' sm_{}", built.value("name", "?"), built.value("sm", "?"));
+  if (!cuda_backend_available())
+    return engine_error(fmt::format("engine was built for backend 'cuda' ({}), which cannot run here: {}; or build "
+                                    "a CPU engine with `kiln build MODEL.onnx --backend cpu -o FILE.kiln`",
+                                    built_desc, cuda_unavailable_reason()));
+  GpuInfo here = probe_gpu();
+  const std::string sm_here = fmt::format("{}.{}", here.sm_major, here.sm_minor);
+  if (built.value("sm", "") != sm_here)
+    return engine_error(fmt::format("engine was built for GPU {} but this GPU is '{}' sm_{}; {}", built_desc,
+                                    here.name, sm_here, rebuild));
+  const int built_cublas = built.value("cublaslt", 0);
+  if (built_cublas / 10000 != here.cublaslt_version / 10000)
+    return engine_error(fmt::format("engine was built with cuBLASLt {} but this machine has cuBLASLt {}; {}",
+                                    built_cublas, here.cublaslt_version, rebuild));
+  const int built_runtime = built.value("cuda_runtime", 0);
+  if (built_runtime > here.driver_version)
+    return engine_error(fmt::format("engine was built with CUDA runtime {} but this driver supports CUDA {}; update "
+                                    "the driver or {}",
+                                    built_runtime, here.driver_version, rebuild));
+  return Status();
+}
+
 }  // namespace
 
 uint64_t fnv1a64(std::string_view bytes) {
@@ -70,7 +95,7 @@ Result<std::string> serialize(const EngineState& state) {
   for (const auto& d : state.inputs) io_in.push_back({{"name", d.name}, {"dtype", dtype_name(d.dtype)}, {"shape", shape_json(d.shape)}});
   for (const auto& d : state.outputs) io_out.push_back({{"name", d.name}, {"dtype", dtype_name(d.dtype)}, {"shape", shape_json(d.shape)}});
   json compat = {{"backend", std::string(backend_name(state.info.backend))}};
-  if (state.info.backend == BackendKind::kCuda) compat["gpu"] = json::parse(state.info.manifest_json).value("gpu", json::object());
+  if (state.info.backend == BackendKind::kCuda) compat["gpu"] = json::parse(state.info.gpu_json, nullptr, false);
   // Sections follow the manifest; offsets are relative to the end of the manifest so the manifest can
   // describe them without knowing its own length.
   json manifest = {
@@ -147,10 +172,7 @@ Result<EngineState> deserialize(std::string_view bytes) {
     state.info.backend = BackendKind::kCpu;
   } else if (backend == "cuda") {
     state.info.backend = BackendKind::kCuda;
-    return engine_error(fmt::format("engine was built for backend 'cuda' ({}), which this kiln build cannot run "
-                                    "here: {}; rebuild with `kiln build MODEL.onnx --backend cpu -o FILE.kiln`",
-                                    manifest["compatibility"].value("gpu", json::object()).dump(),
-                                    cuda_unavailable_reason()));
+    KILN_RETURN_IF_ERROR(check_gpu_compatibility(manifest["compatibility"].value("gpu", json::object())));
   } else {
     return engine_error(fmt::format("engine is for an unknown backend '{}'; {}", backend, rebuild));
   }
@@ -166,6 +188,8 @@ Result<EngineState> deserialize(std::string_view bytes) {
   state.info.kiln_version = manifest.value("kiln_version", "");
   state.info.precision = manifest.value("precision", "f32");
   state.info.manifest_json = manifest.dump(2);
+  if (state.info.backend == BackendKind::kCuda)
+    state.info.gpu_json = manifest["compatibility"].value("gpu", json::object()).dump();
   try {
     for (const auto& p : manifest.at("profiles")) {
       OptimizationProfile prof;

@@ -21,8 +21,10 @@ Status infer_arg(InferContext& ctx) {
   const bool keepdims = ctx.node().attr_int("keepdims", 1) != 0;
   std::vector<Dim> out;
   for (int64_t i = 0; i < rank; ++i) {
-    if (i != axis) out.push_back(in[i]);
-    else if (keepdims) out.push_back(Dim(1));
+    if (i != axis)
+      out.push_back(in[i]);
+    else if (keepdims)
+      out.push_back(Dim(1));
   }
   ctx.set_output(0, DType::kI64, Shape(out));
   return Status();

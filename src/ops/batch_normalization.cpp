@@ -1,6 +1,7 @@
-// BatchNormalization. Inference uses the given mean/var. Training (training_mode=1 from opset 14; extra outputs
-// before it) normalizes with the batch statistics and also returns the momentum-updated running mean/var.
-// Before opset 9, spatial=0 means the parameters are per activation (shape dims[1:]) instead of per channel.
+// BatchNormalization. Inference uses the given mean/var. Training (training_mode=1 from opset 14; extra
+// outputs before it) normalizes with the batch statistics and also returns the momentum-updated running
+// mean/var. Before opset 9, spatial=0 means the parameters are per activation (shape dims[1:]) instead of per
+// channel.
 #include "ops/op_table.h"
 #include "ops/shape_utils.h"
 
@@ -22,14 +23,17 @@ Status infer_batch_norm(InferContext& ctx) {
   const DType dt = ctx.input_dtype(0);
   if (!is_float(dt)) return ctx.error("needs a float input X, got {}", dtype_name(dt));
   const Shape& in = ctx.input_shape(0);
-  const bool training = ctx.opset() >= 14 ? ctx.node().attr_int("training_mode", 0) != 0 : any_extra_output(ctx);
+  const bool training =
+      ctx.opset() >= 14 ? ctx.node().attr_int("training_mode", 0) != 0 : any_extra_output(ctx);
   if (ctx.opset() >= 14 && !training && any_extra_output(ctx))
     return ctx.error("running_mean/running_var outputs need training_mode=1");
   if (in.has_rank()) {
     if (in.rank() < 2) return ctx.error("needs X of rank >= 2 (N, C, ...), got {}", in.to_string());
     std::vector<Dim> want;
-    if (per_activation(ctx)) want.assign(in.dims().begin() + 1, in.dims().end());
-    else want.push_back(in[1]);
+    if (per_activation(ctx))
+      want.assign(in.dims().begin() + 1, in.dims().end());
+    else
+      want.push_back(in[1]);
     const char* names[] = {"X", "scale", "B", "input_mean", "input_var"};
     for (size_t i = 1; i < 5; ++i) {
       const Shape& p = ctx.input_shape(i);

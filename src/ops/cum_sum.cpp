@@ -8,7 +8,8 @@ namespace {
 
 Status infer_cum_sum(InferContext& ctx) {
   const DType dt = ctx.input_dtype(0);
-  if (dt == DType::kBool || dt == DType::kString) return ctx.error("needs a numeric input, got {}", dtype_name(dt));
+  if (dt == DType::kBool || dt == DType::kString)
+    return ctx.error("needs a numeric input, got {}", dtype_name(dt));
   if (ctx.input_dtype(1) != DType::kI32 && ctx.input_dtype(1) != DType::kI64)
     return ctx.error("input 'axis' must be int32 or int64, got {}", dtype_name(ctx.input_dtype(1)));
   const Shape& axis_shape = ctx.input_shape(1);
@@ -25,6 +26,8 @@ Status infer_cum_sum(InferContext& ctx) {
 
 }  // namespace
 
-void register_cum_sum(OpRegistry& r) { r.add({"CumSum", 2, 2, 1, 1, infer_cum_sum}); }
+void register_cum_sum(OpRegistry& r) {
+  r.add({"CumSum", 2, 2, 1, 1, infer_cum_sum});
+}
 
 }  // namespace kiln::ops

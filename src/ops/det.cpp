@@ -25,6 +25,8 @@ Status infer_det(InferContext& ctx) {
 
 }  // namespace
 
-void register_det(OpRegistry& r) { r.add({"Det", 1, 1, 1, 1, infer_det}); }
+void register_det(OpRegistry& r) {
+  r.add({"Det", 1, 1, 1, 1, infer_det});
+}
 
 }  // namespace kiln::ops

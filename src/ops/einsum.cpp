@@ -36,7 +36,8 @@ Result<std::string> parse_term(const ir::Node& node, const std::string& term, co
 
 Result<EinsumPlan> plan_einsum(const ir::Node& node, const std::vector<int64_t>& ranks) {
   std::string eq;
-  for (char ch : node.attr_string("equation", "")) if (ch != ' ') eq.push_back(ch);
+  for (char ch : node.attr_string("equation", ""))
+    if (ch != ' ') eq.push_back(ch);
   const std::string raw = node.attr_string("equation", "");
   const size_t arrow = eq.find("->");
   const std::string lhs = eq.substr(0, arrow);
@@ -49,8 +50,8 @@ Result<EinsumPlan> plan_einsum(const ir::Node& node, const std::vector<int64_t>&
     start = comma + 1;
   }
   if (terms.size() != ranks.size())
-    return invalid_model("{}: equation '{}' has {} operand terms but the node has {} inputs", node.label(), raw,
-                         terms.size(), ranks.size());
+    return invalid_model("{}: equation '{}' has {} operand terms but the node has {} inputs", node.label(),
+                         raw, terms.size(), ranks.size());
   // The broadcast ellipsis rank is the largest any operand gives it.
   int64_t ell = 0;
   std::vector<int64_t> ell_rank(terms.size(), 0);
@@ -62,8 +63,8 @@ Result<EinsumPlan> plan_einsum(const ir::Node& node, const std::vector<int64_t>&
       continue;
     }
     if ((has_ell && ranks[i] < letters) || (!has_ell && ranks[i] != letters))
-      return invalid_model("{}: term '{}' of equation '{}' names {} dims but input {} has rank {}", node.label(),
-                           terms[i], raw, letters, i, ranks[i]);
+      return invalid_model("{}: term '{}' of equation '{}' names {} dims but input {} has rank {}",
+                           node.label(), terms[i], raw, letters, i, ranks[i]);
     ell_rank[i] = has_ell ? ranks[i] - letters : 0;
     ell = std::max(ell, ell_rank[i]);
   }
@@ -102,7 +103,8 @@ Result<EinsumPlan> plan_einsum(const ir::Node& node, const std::vector<int64_t>&
         continue;
       }
       if (!ids.count(ch))
-        return invalid_model("{}: output label '{}' of equation '{}' is not in any input", node.label(), ch, raw);
+        return invalid_model("{}: output label '{}' of equation '{}' is not in any input", node.label(), ch,
+                             raw);
       if (std::count(out.begin(), out.end(), ch) > 1)
         return invalid_model("{}: output label '{}' of equation '{}' appears twice", node.label(), ch, raw);
       plan.output.push_back(ids[ch]);
@@ -116,7 +118,8 @@ namespace {
 
 Status infer_einsum(InferContext& ctx) {
   const DType dt = ctx.input_dtype(0);
-  if (dt == DType::kBool || dt == DType::kString) return ctx.error("needs numeric inputs, got {}", dtype_name(dt));
+  if (dt == DType::kBool || dt == DType::kString)
+    return ctx.error("needs numeric inputs, got {}", dtype_name(dt));
   if (!ctx.node().has_attr("equation")) return ctx.error("needs the attribute 'equation'");
   std::vector<int64_t> ranks;
   for (size_t i = 0; i < ctx.num_inputs(); ++i) {
@@ -145,11 +148,14 @@ Status infer_einsum(InferContext& ctx) {
       Dim& cur = size[plan->inputs[i][k]];
       const Dim& d = s[k];
       if (d.is_static() && d.value() == 1) continue;
-      if (cur.is_static() && cur.value() == 1) cur = d;
+      if (cur.is_static() && cur.value() == 1)
+        cur = d;
       else if (cur.is_static() && d.is_static() && cur.value() != d.value())
-        return ctx.error("equation '{}': dim {} of input {} {} is {} but the same label has size {} elsewhere",
-                         ctx.node().attr_string("equation", ""), k, i, s.to_string(), d.value(), cur.value());
-      else if (!cur.is_static() && d.is_static()) cur = d;
+        return ctx.error(
+            "equation '{}': dim {} of input {} {} is {} but the same label has size {} elsewhere",
+            ctx.node().attr_string("equation", ""), k, i, s.to_string(), d.value(), cur.value());
+      else if (!cur.is_static() && d.is_static())
+        cur = d;
     }
   }
   std::vector<Dim> out;
@@ -160,6 +166,8 @@ Status infer_einsum(InferContext& ctx) {
 
 }  // namespace
 
-void register_einsum(OpRegistry& r) { r.add({"Einsum", 1, -1, 1, 1, infer_einsum}); }
+void register_einsum(OpRegistry& r) {
+  r.add({"Einsum", 1, -1, 1, 1, infer_einsum});
+}
 
 }  // namespace kiln::ops

@@ -1,4 +1,5 @@
-// LayerNormalization: normalizes over dims[axis:], optional Mean and InvStdDev outputs (dtype from stash_type).
+// LayerNormalization: normalizes over dims[axis:], optional Mean and InvStdDev outputs (dtype from
+// stash_type).
 #include "ops/normalization_util.h"
 #include "ops/op_table.h"
 #include "ops/shape_utils.h"

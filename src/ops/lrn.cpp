@@ -20,6 +20,8 @@ Status infer_lrn(InferContext& ctx) {
 
 }  // namespace
 
-void register_lrn(OpRegistry& r) { r.add({"LRN", 1, 1, 1, 1, infer_lrn}); }
+void register_lrn(OpRegistry& r) {
+  r.add({"LRN", 1, 1, 1, 1, infer_lrn});
+}
 
 }  // namespace kiln::ops

@@ -16,8 +16,8 @@ Status infer_mvn(InferContext& ctx) {
     std::vector<bool> seen(rank, false);
     for (int64_t a : axes) {
       if (a < -rank || a >= rank)
-        return ctx.error("axis {} in axes {} is out of range for an input of rank {}", a, dims_to_string(axes),
-                         rank);
+        return ctx.error("axis {} in axes {} is out of range for an input of rank {}", a,
+                         dims_to_string(axes), rank);
       int64_t k = a < 0 ? a + rank : a;
       if (seen[k]) return ctx.error("axes {} names axis {} twice", dims_to_string(axes), k);
       seen[k] = true;

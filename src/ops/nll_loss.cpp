@@ -9,7 +9,8 @@ Status infer_class_loss(InferContext& ctx, const char* input_name, const char* t
   const DType dt = ctx.input_dtype(0);
   if (!is_float(dt)) return ctx.error("input '{}' must be float, got {}", input_name, dtype_name(dt));
   if (ctx.input_dtype(1) != DType::kI32 && ctx.input_dtype(1) != DType::kI64)
-    return ctx.error("input '{}' must be int32 or int64, got {}", target_name, dtype_name(ctx.input_dtype(1)));
+    return ctx.error("input '{}' must be int32 or int64, got {}", target_name,
+                     dtype_name(ctx.input_dtype(1)));
   const std::string reduction = ctx.node().attr_string("reduction", "mean");
   if (reduction != "none" && reduction != "sum" && reduction != "mean")
     return ctx.unsupported("reduction '{}' is not supported (none, sum, mean)", reduction);
@@ -30,14 +31,15 @@ Status infer_class_loss(InferContext& ctx, const char* input_name, const char* t
   }
   if (ctx.has_input(2)) {
     const Shape& w = ctx.input_shape(2);
-    if (w.has_rank() &&
-        (w.rank() != 1 || (in.has_rank() && w[0].is_static() && in[1].is_static() && w[0].value() != in[1].value())))
+    if (w.has_rank() && (w.rank() != 1 || (in.has_rank() && w[0].is_static() && in[1].is_static() &&
+                                           w[0].value() != in[1].value())))
       return ctx.error("weight has shape {} but the input {} has {} classes", w.to_string(),
                        in.has_rank() ? in.to_string() : "?", in.has_rank() ? in[1].to_string() : "?");
   }
   Shape loss = Shape::scalar();
   if (reduction == "none") {
-    if (target.has_rank()) loss = target;
+    if (target.has_rank())
+      loss = target;
     else if (in.has_rank()) {
       std::vector<Dim> d = in.dims();
       d.erase(d.begin() + 1);
@@ -53,10 +55,14 @@ Status infer_class_loss(InferContext& ctx, const char* input_name, const char* t
 
 namespace {
 
-Status infer_nll(InferContext& ctx) { return infer_class_loss(ctx, "input", "target"); }
+Status infer_nll(InferContext& ctx) {
+  return infer_class_loss(ctx, "input", "target");
+}
 
 }  // namespace
 
-void register_nll_loss(OpRegistry& r) { r.add({"NegativeLogLikelihoodLoss", 2, 3, 1, 1, infer_nll}); }
+void register_nll_loss(OpRegistry& r) {
+  r.add({"NegativeLogLikelihoodLoss", 2, 3, 1, 1, infer_nll});
+}
 
 }  // namespace kiln::ops

@@ -14,8 +14,9 @@ inline Status check_broadcasts_to(const InferContext& ctx, size_t index, const c
   for (size_t i = 0; i < pr; ++i) {
     const Dim& d = p[pr - 1 - i];
     if (!d.is_static() || d.value() == 1) continue;
-    if (i >= tr) return ctx.error("input '{}' has shape {} with more dims than the normalized shape {}", what,
-                                  p.to_string(), Shape(target).to_string());
+    if (i >= tr)
+      return ctx.error("input '{}' has shape {} with more dims than the normalized shape {}", what,
+                       p.to_string(), Shape(target).to_string());
     const Dim& t = target[tr - 1 - i];
     if (t.is_static() && t.value() != d.value())
       return ctx.error("input '{}' has shape {} which does not broadcast to the normalized shape {}", what,

@@ -31,6 +31,7 @@ void register_all_ops(OpRegistry& r);
   X(non_max_suppression) \
   X(window_functions)    \
   X(mel_weight_matrix)   \
+  X(dft)                 \
   X(tfidf_vectorizer)    \
   X(rnn)                 \
   X(transpose)           \

@@ -7,8 +7,8 @@
 namespace kiln::ops {
 
 struct ReduceSpec {
-  bool axes_known = true;     // false when the axes input is not a constant (build time only)
-  bool noop = false;          // empty axes with noop_with_empty_axes=1: the output is the input
+  bool axes_known = true;  // false when the axes input is not a constant (build time only)
+  bool noop = false;       // empty axes with noop_with_empty_axes=1: the output is the input
   bool keepdims = true;
   std::vector<bool> reduced;  // per input axis
 };

@@ -26,6 +26,8 @@ Status infer_rms_norm(InferContext& ctx) {
 
 }  // namespace
 
-void register_rms_normalization(OpRegistry& r) { r.add({"RMSNormalization", 2, 2, 1, 1, infer_rms_norm}); }
+void register_rms_normalization(OpRegistry& r) {
+  r.add({"RMSNormalization", 2, 2, 1, 1, infer_rms_norm});
+}
 
 }  // namespace kiln::ops

@@ -1,5 +1,5 @@
-// Softmax, LogSoftmax, Hardmax. Before opset 13 the input is viewed as 2-D [prod(dims[:axis]), prod(dims[axis:])]
-// (default axis 1); from 13 they work along one axis (default -1).
+// Softmax, LogSoftmax, Hardmax. Before opset 13 the input is viewed as 2-D [prod(dims[:axis]),
+// prod(dims[axis:])] (default axis 1); from 13 they work along one axis (default -1).
 #include "ops/op_table.h"
 #include "ops/shape_utils.h"
 

@@ -1,4 +1,5 @@
-// SoftmaxCrossEntropyLoss: NegativeLogLikelihoodLoss of LogSoftmax over axis 1, with optional log_prob output.
+// SoftmaxCrossEntropyLoss: NegativeLogLikelihoodLoss of LogSoftmax over axis 1, with optional log_prob
+// output.
 #include "ops/loss.h"
 #include "ops/op_table.h"
 
@@ -6,7 +7,9 @@ namespace kiln::ops {
 
 namespace {
 
-Status infer_sce(InferContext& ctx) { return infer_class_loss(ctx, "scores", "labels"); }
+Status infer_sce(InferContext& ctx) {
+  return infer_class_loss(ctx, "scores", "labels");
+}
 
 }  // namespace
 

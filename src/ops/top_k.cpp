@@ -11,14 +11,16 @@ namespace {
 
 Status infer_top_k(InferContext& ctx) {
   const DType dt = ctx.input_dtype(0);
-  if (dt == DType::kBool || dt == DType::kString) return ctx.error("needs a numeric input, got {}", dtype_name(dt));
+  if (dt == DType::kBool || dt == DType::kString)
+    return ctx.error("needs a numeric input, got {}", dtype_name(dt));
   std::optional<int64_t> k;  // unknown until K is a constant
   if (ctx.opset() < 10) {
     if (!ctx.node().has_attr("k")) return ctx.error("needs the attribute 'k' before opset 10");
     k = ctx.node().attr_int("k", 0);
   } else {
     if (!ctx.has_input(1)) return ctx.error("needs the input 'K' from opset 10 on");
-    if (ctx.input_dtype(1) != DType::kI64) return ctx.error("input 'K' must be int64, got {}", dtype_name(ctx.input_dtype(1)));
+    if (ctx.input_dtype(1) != DType::kI64)
+      return ctx.error("input 'K' must be int64, got {}", dtype_name(ctx.input_dtype(1)));
     const Shape& ks = ctx.input_shape(1);
     if (ks.is_static() && num_elements(ks.static_dims()) != 1)
       return ctx.error("input 'K' must hold one value, got shape {}", ks.to_string());
@@ -46,6 +48,8 @@ Status infer_top_k(InferContext& ctx) {
 
 }  // namespace
 
-void register_top_k(OpRegistry& r) { r.add({"TopK", 1, 2, 2, 2, infer_top_k}); }
+void register_top_k(OpRegistry& r) {
+  r.add({"TopK", 1, 2, 2, 2, infer_top_k});
+}
 
 }  // namespace kiln::ops

@@ -1,6 +1,9 @@
 #include <cstring>
 
 #include "backends/cpu/executor.h"
+#ifdef KILN_WITH_CUDA
+#include "backends/cuda/executor.h"
+#endif
 #include "kiln/context.h"
 #include "passes/pass.h"
 #include "runtime/context_state.h"
@@ -47,6 +50,34 @@ Status check_input_dims(const EngineState& s, int profile, const TensorDesc& d, 
                         dims_to_string(r.max), d.name);
   return Status();
 }
+
+#ifdef KILN_WITH_CUDA
+// Bindings are device pointers: inputs are read in place, outputs written into the caller's buffers.
+Status enqueue_cuda(ContextState& cs, const EngineState& s, cudaStream_t stream) {
+  std::map<std::string, cuda::DeviceTensor> inputs, outputs;
+  for (const auto& d : s.inputs) {
+    auto b = cs.bindings.find(d.name);
+    if (b == cs.bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", d.name);
+    auto dims = cs.input_dims.find(d.name);
+    if (dims == cs.input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", d.name);
+    cuda::DeviceTensor t{d.dtype, dims->second, b->second.address, nullptr};
+    if (t.nbytes() > b->second.capacity)
+      return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", d.name, t.nbytes(),
+                              dims_to_string(t.dims), b->second.capacity);
+    KILN_RETURN_IF_ERROR(check_input_dims(s, cs.profile, d, t.dims));
+    inputs[d.name] = t;
+  }
+  for (const auto& d : s.outputs) {
+    auto b = cs.bindings.find(d.name);
+    if (b == cs.bindings.end()) return invalid_argument("output '{}' has no address; call set_tensor_address", d.name);
+    // Capacity in elements of the output dtype; the executor checks the real size before writing.
+    cuda::DeviceTensor t{d.dtype, {static_cast<int64_t>(b->second.capacity / std::max<size_t>(dtype_size(d.dtype), 1))},
+                         b->second.address, nullptr};
+    outputs[d.name] = t;
+  }
+  return cs.gpu->run_device(inputs, outputs, stream);
+}
+#endif
 
 }  // namespace
 
@@ -101,12 +132,21 @@ Status ExecutionContext::set_tensor_address(const std::string& name, void* addre
   if (!find_desc(s.inputs, name) && !find_desc(s.outputs, name))
     return not_found("the engine has no tensor '{}'; inputs: {}; outputs: {}", name, names_of(s.inputs), names_of(s.outputs));
   if (!address) return invalid_argument("tensor '{}': address is null", name);
+  if (s.info.backend == BackendKind::kCuda && reinterpret_cast<uintptr_t>(address) % 16 != 0)
+    return invalid_argument("tensor '{}': device address {} is not 16-byte aligned (cudaMalloc returns 256-byte "
+                            "aligned memory; offset sub-buffers by multiples of 16 bytes)",
+                            name, address);
   state_->bindings[name] = {address, capacity_bytes};
   return Status();
 }
 
-Status ExecutionContext::enqueue(void* /*stream*/) {
+Status ExecutionContext::enqueue(void* stream) {
   const EngineState& s = *engine().state();
+#ifdef KILN_WITH_CUDA
+  if (state_->gpu) return enqueue_cuda(*state_, s, static_cast<cudaStream_t>(stream));
+#else
+  (void)stream;
+#endif
   std::map<std::string, Tensor> inputs;
   for (const auto& d : s.inputs) {
     auto b = state_->bindings.find(d.name);
@@ -150,8 +190,13 @@ Result<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std
                               dtype_name(d.dtype), dtype_name(it->second.dtype()));
     KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, it->second.dims()));
   }
-  if (!s.cpu) return unsupported("this engine's backend '{}' cannot run here", backend_name(s.info.backend));
-  auto out = s.cpu->run(inputs);
+  Result<std::map<std::string, Tensor>> out = unsupported("this engine's backend '{}' cannot run here",
+                                                         backend_name(s.info.backend));
+#ifdef KILN_WITH_CUDA
+  if (state_->gpu) out = state_->gpu->run(inputs);
+  else
+#endif
+  if (s.cpu) out = s.cpu->run(inputs);
   if (!out.ok()) return out.status();
   for (const auto& [name, t] : inputs) state_->input_dims[name] = t.dims();
   for (const auto& [name, t] : *out) state_->last_output_dims[name] = t.dims();

@@ -1,5 +1,6 @@
 #pragma once
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,14 @@ struct Binding {
   size_t capacity = 0;
 };
 
+namespace cuda {
+class GraphExecutor;
+}
+
 struct ContextState {
   Engine engine;
+  // CUDA engines: this context's GPU executor (stream, memory pool, device weights).
+  std::shared_ptr<cuda::GraphExecutor> gpu;
   int profile = 0;
   std::map<std::string, std::vector<int64_t>> input_dims;
   std::map<std::string, Binding> bindings;

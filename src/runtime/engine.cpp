@@ -1,6 +1,9 @@
 #include <algorithm>
 
 #include "backends/cpu/executor.h"
+#ifdef KILN_WITH_CUDA
+#include "backends/cuda/executor.h"
+#endif
 #include "engine/engine_file.h"
 #include "kiln/context.h"
 #include "runtime/context_state.h"
@@ -99,6 +102,14 @@ Result<ExecutionContext> Engine::create_context() const {
   cs->engine = *this;
   for (const auto& d : state_->inputs)
     if (d.shape.is_static()) cs->input_dims[d.name] = d.shape.static_dims();
+  if (state_->info.backend == BackendKind::kCuda) {
+#ifdef KILN_WITH_CUDA
+    KILN_ASSIGN_OR_RETURN(auto gpu, cuda::GraphExecutor::create(state_->graph, state_->info.precision == "tf32"));
+    cs->gpu = std::shared_ptr<cuda::GraphExecutor>(std::move(gpu));
+#else
+    return unsupported("this kiln was built without CUDA; it cannot run a CUDA engine");
+#endif
+  }
   return ExecutionContext(std::move(cs));
 }
 

@@ -104,7 +104,7 @@ TEST(EngineFile, CudaEngineOnMachineWithoutCudaBackend) {
   auto state = engine_file::deserialize(bytes);
   ASSERT_TRUE(state.ok());
   state->info.backend = BackendKind::kCuda;
-  state->info.manifest_json = R"({"gpu":{"name":"NVIDIA H100","sm":"9.0"}})";
+  state->info.gpu_json = R"({"name":"NVIDIA H100","sm":"9.0"})";
   auto cuda_bytes = engine_file::serialize(*state);
   ASSERT_TRUE(cuda_bytes.ok());
   auto r = Engine::deserialize(*cuda_bytes);

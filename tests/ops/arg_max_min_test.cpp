@@ -3,13 +3,13 @@
 namespace kiln {
 namespace {
 
-using testing::ModelBuilder;
 using testing::dim_strings;
 using testing::f32_tensor;
+using testing::ModelBuilder;
 using testing::run_model;
 
-Result<std::map<std::string, Tensor>> run_arg(const std::string& op, const Tensor& x, int64_t axis, int64_t keepdims,
-                                              int64_t last) {
+Result<std::map<std::string, Tensor>> run_arg(const std::string& op, const Tensor& x, int64_t axis,
+                                              int64_t keepdims, int64_t last) {
   ModelBuilder b(13);
   b.input("x", x.dtype(), dim_strings(x))
       .node(op, {"x"}, {"y"})
@@ -20,7 +20,9 @@ Result<std::map<std::string, Tensor>> run_arg(const std::string& op, const Tenso
   return run_model(b, {{"x", x}});
 }
 
-std::vector<int64_t> ints(const Tensor& t) { return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel()); }
+std::vector<int64_t> ints(const Tensor& t) {
+  return std::vector<int64_t>(t.data<int64_t>(), t.data<int64_t>() + t.numel());
+}
 
 TEST(ArgMaxMinOps, FirstOrLastOfTies) {
   // Rows: [2, 7, 7] and [5, 1, 1].
@@ -52,9 +54,13 @@ TEST(ArgMaxMinOps, IntegerInputAlongMiddleAxis) {
 
 TEST(ArgMaxMinOps, BadAxisAndEmptyAxis) {
   ModelBuilder b(13);
-  b.input("x", DType::kF32, {"2", "3"}).node("ArgMax", {"x"}, {"y"}, "am").attr("axis", int64_t{2}).output("y");
+  b.input("x", DType::kF32, {"2", "3"})
+      .node("ArgMax", {"x"}, {"y"}, "am")
+      .attr("axis", int64_t{2})
+      .output("y");
   const std::string msg = testing::build_error(b);
-  EXPECT_NE(msg.find("node 'am' (ArgMax): axis 2 is out of range for a tensor of rank 2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("node 'am' (ArgMax): axis 2 is out of range for a tensor of rank 2"), std::string::npos)
+      << msg;
   ModelBuilder e(13);
   e.input("x", DType::kF32, {"0", "3"}).node("ArgMin", {"x"}, {"y"}).output("y");
   EXPECT_NE(testing::build_error(e).find("is empty"), std::string::npos) << testing::build_error(e);

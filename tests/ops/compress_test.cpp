@@ -72,8 +72,8 @@ TEST(ReverseSequenceOp, BatchMajorRowsAndLengthCheck) {
   EXPECT_NE(bad.status().message().find("sequence_lens[0] = 4 is outside [0, 3]"), std::string::npos)
       << bad.status().message();
   ModelBuilder c(10);
-  c.input("x", DType::kF32, {"2", "3"}).input("l", DType::kI64, {"3"});
-  c.node("ReverseSequence", {"x", "l"}, {"y"}).output("y");
+  c.input("x", DType::kF32, {"2", "3"}).input("l", DType::kI64, {"2"});
+  c.node("ReverseSequence", {"x", "l"}, {"y"}).output("y");  // batch axis 1 has 3 entries
   EXPECT_NE(build_error(c).find("must have one entry per batch entry"), std::string::npos) << build_error(c);
 }
 

@@ -40,6 +40,27 @@ TEST(ConcatOp, ShapeChainFoldsIntoReshape) {
   EXPECT_EQ(dims_of(*out), (std::vector<int64_t>{8, 3}));
 }
 
+// With a symbolic batch the chain cannot fold; it runs on 0-D and 1-D int64 tensors at every call.
+TEST(ConcatOp, SymbolicShapeChainRunsPerCall) {
+  ModelBuilder b(13);
+  b.input("x", DType::kF32, {"batch", "3", "4"});
+  b.initializer("zero", Tensor::scalar_i64(0)).initializer("axes", i64_tensor({1}, {0}));
+  b.initializer("rest", i64_tensor({1}, {12}));
+  b.node("Shape", {"x"}, {"s"}).node("Gather", {"s", "zero"}, {"d0"}).node("Unsqueeze", {"d0", "axes"}, {"u"});
+  b.node("Concat", {"u", "rest"}, {"target"}).attr("axis", int64_t{0});
+  b.node("Reshape", {"x", "target"}, {"y"}).output("y");
+  auto engine = Builder::build_from_bytes(b.bytes(), cpu_config());
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  auto ctx = engine->create_context();
+  ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+  for (int64_t batch : {1, 2, 5}) {
+    auto out = ctx->infer({{"x", iota_f32({batch, 3, 4})}});
+    ASSERT_TRUE(out.ok()) << out.status().to_string();
+    EXPECT_EQ(dims_of(*out), (std::vector<int64_t>{batch, 12}));
+    EXPECT_EQ(values(out->at("y")).back(), static_cast<float>(batch * 12 - 1));
+  }
+}
+
 TEST(ConcatOp, MismatchedDimIsABuildError) {
   ModelBuilder b(13);
   b.input("a", DType::kF32, {"2", "3"}).input("b", DType::kF32, {"4", "3"});

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -49,8 +50,10 @@ inline std::vector<double> values_of(const Tensor& t) {
 inline void expect_near_all(const Tensor& got, const std::vector<double>& want, double tol = 1e-5) {
   ASSERT_EQ(got.numel(), static_cast<int64_t>(want.size())) << got.describe();
   for (size_t i = 0; i < want.size(); ++i) {
-    if (std::isnan(want[i])) EXPECT_TRUE(std::isnan(got.get_as_double(i))) << "at " << i;
-    else EXPECT_NEAR(got.get_as_double(i), want[i], tol * std::max(1.0, std::fabs(want[i]))) << "at " << i;
+    if (std::isnan(want[i]))
+      EXPECT_TRUE(std::isnan(got.get_as_double(i))) << "at " << i;
+    else
+      EXPECT_NEAR(got.get_as_double(i), want[i], tol * std::max(1.0, std::fabs(want[i]))) << "at " << i;
   }
 }
 

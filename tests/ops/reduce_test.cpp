@@ -5,16 +5,16 @@
 namespace kiln {
 namespace {
 
-using testing::ModelBuilder;
 using testing::dim_strings;
 using testing::expect_near_all;
 using testing::f32_tensor;
 using testing::i64_tensor;
+using testing::ModelBuilder;
 using testing::run_model;
 
 // One Reduce* node on x with axes as an attribute (opset 11).
-Result<std::map<std::string, Tensor>> reduce_attr(const std::string& op, const Tensor& x, std::vector<int64_t> axes,
-                                                 int64_t keepdims) {
+Result<std::map<std::string, Tensor>> reduce_attr(const std::string& op, const Tensor& x,
+                                                  std::vector<int64_t> axes, int64_t keepdims) {
   ModelBuilder b(11);
   b.input("x", x.dtype(), dim_strings(x)).node(op, {"x"}, {"y"}).attr("keepdims", keepdims);
   if (!axes.empty()) b.attr("axes", axes);
@@ -35,7 +35,8 @@ TEST(ReduceOps, EveryOpOverOneAxis) {
       {"ReduceL2", {std::sqrt(14.0), std::sqrt(17.25)}},
       {"ReduceSumSquare", {14, 17.25}},
       {"ReduceLogSumExp",
-       {std::log(std::exp(1.0) + std::exp(-2.0) + std::exp(3.0)), std::log(std::exp(0.5) + std::exp(4.0) + std::exp(-1.0))}},
+       {std::log(std::exp(1.0) + std::exp(-2.0) + std::exp(3.0)),
+        std::log(std::exp(0.5) + std::exp(4.0) + std::exp(-1.0))}},
   };
   for (const auto& [op, values] : want) {
     auto r = reduce_attr(op, x, {1}, 0);
@@ -68,8 +69,10 @@ TEST(ReduceOps, AxesInputAndNoopWithEmptyAxes) {
         .output("y");
     auto r = run_model(b, {{"x", x}, {"axes", Tensor(DType::kI64, {0})}});
     ASSERT_TRUE(r.ok()) << r.status().to_string();
-    if (noop) expect_near_all(r->at("y"), {1, 2, 3, 4, 5, 6});
-    else expect_near_all(r->at("y"), {3.5});
+    if (noop)
+      expect_near_all(r->at("y"), {1, 2, 3, 4, 5, 6});
+    else
+      expect_near_all(r->at("y"), {3.5});
   }
   // ReduceSum takes axes as an input from opset 13; negative axes count from the end.
   ModelBuilder b(13);
@@ -86,9 +89,9 @@ TEST(ReduceOps, AxesInputAndNoopWithEmptyAxes) {
 TEST(ReduceOps, EmptyReductions) {
   Tensor x(DType::kF32, {2, 0});
   const double inf = std::numeric_limits<double>::infinity();
-  const std::map<std::string, double> want = {{"ReduceSum", 0},       {"ReduceProd", 1},    {"ReduceMax", -inf},
-                                              {"ReduceMin", inf},     {"ReduceL2", 0},      {"ReduceLogSumExp", -inf},
-                                              {"ReduceSumSquare", 0}, {"ReduceLogSum", -inf}};
+  const std::map<std::string, double> want = {
+      {"ReduceSum", 0}, {"ReduceProd", 1},         {"ReduceMax", -inf},    {"ReduceMin", inf},
+      {"ReduceL2", 0},  {"ReduceLogSumExp", -inf}, {"ReduceSumSquare", 0}, {"ReduceLogSum", -inf}};
   for (const auto& [op, v] : want) {
     auto r = reduce_attr(op, x, {1}, 0);
     ASSERT_TRUE(r.ok()) << op << ": " << r.status().to_string();
@@ -109,14 +112,18 @@ TEST(ReduceOps, IntegersStayExact) {
 
 TEST(ReduceOps, BadAxisIsABuildError) {
   ModelBuilder b(11);
-  b.input("x", DType::kF32, {"2", "3"}).node("ReduceMax", {"x"}, {"y"}, "rmax").attr("axes", std::vector<int64_t>{2});
+  b.input("x", DType::kF32, {"2", "3"})
+      .node("ReduceMax", {"x"}, {"y"}, "rmax")
+      .attr("axes", std::vector<int64_t>{2});
   b.output("y");
   const std::string msg = testing::build_error(b);
   EXPECT_NE(msg.find("node 'rmax' (ReduceMax): axis 2 in axes [2] is out of range for an input of rank 2"),
             std::string::npos)
       << msg;
   ModelBuilder d(11);
-  d.input("x", DType::kF32, {"2", "3"}).node("ReduceL1", {"x"}, {"y"}).attr("axes", std::vector<int64_t>{1, -1});
+  d.input("x", DType::kF32, {"2", "3"})
+      .node("ReduceL1", {"x"}, {"y"})
+      .attr("axes", std::vector<int64_t>{1, -1});
   d.output("y");
   EXPECT_NE(testing::build_error(d).find("names axis 1 twice"), std::string::npos) << testing::build_error(d);
 }

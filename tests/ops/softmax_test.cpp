@@ -3,10 +3,10 @@
 namespace kiln {
 namespace {
 
-using testing::ModelBuilder;
 using testing::dim_strings;
 using testing::expect_near_all;
 using testing::f32_tensor;
+using testing::ModelBuilder;
 using testing::run_model;
 
 Result<std::map<std::string, Tensor>> run_op(const std::string& op, int64_t opset, const Tensor& x,
@@ -68,9 +68,14 @@ TEST(SoftmaxOps, HardmaxPicksFirstMaximum) {
 
 TEST(SoftmaxOps, BadAxisAndIntegerInput) {
   ModelBuilder b(13);
-  b.input("x", DType::kF32, {"2", "3"}).node("Softmax", {"x"}, {"y"}, "sm").attr("axis", int64_t{-3}).output("y");
+  b.input("x", DType::kF32, {"2", "3"})
+      .node("Softmax", {"x"}, {"y"}, "sm")
+      .attr("axis", int64_t{-3})
+      .output("y");
   const std::string msg = testing::build_error(b);
-  EXPECT_NE(msg.find("node 'sm' (Softmax): axis -3 is out of range for a tensor of rank 2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("node 'sm' (Softmax): axis -3 is out of range for a tensor of rank 2"),
+            std::string::npos)
+      << msg;
   ModelBuilder i(13);
   i.input("x", DType::kI32, {"2"}).node("LogSoftmax", {"x"}, {"y"}).output("y");
   EXPECT_NE(testing::build_error(i).find("needs a float input"), std::string::npos);

@@ -56,7 +56,7 @@ TEST(UnsqueezeOp, ScalarWithAttributeAxes) {
 
 TEST(UnsqueezeOp, DuplicateAxisIsABuildError) {
   ModelBuilder b(13);
-  b.input("x", DType::kF32, {"3"}).initializer("axes", i64_tensor({2}, {0, -2}));
+  b.input("x", DType::kF32, {"3"}).initializer("axes", i64_tensor({2}, {0, -3}));
   b.node("Unsqueeze", {"x", "axes"}, {"y"}).output("y");
   EXPECT_NE(build_error(b).find("name axis 0 twice"), std::string::npos) << build_error(b);
 }

@@ -28,6 +28,7 @@ namespace kiln::cpu {
   X(non_max_suppression)         \
   X(window_functions)            \
   X(mel_weight_matrix)           \
+  X(dft)                         \
   X(tfidf_vectorizer)            \
   X(rnn)                         \
   X(transpose)                   \

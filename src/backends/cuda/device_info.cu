@@ -1,5 +1,7 @@
 // Device and library facts for `kiln doctor`, backend choice and engine compatibility manifests.
+#include <cublasLt.h>
 #include <cuda_runtime.h>
+#include <nvrtc.h>
 
 #include "backends/device_probe.h"
 
@@ -9,11 +11,13 @@ GpuInfo probe_gpu() {
   GpuInfo info;
   cudaRuntimeGetVersion(&info.runtime_version);
   if (cudaDriverGetVersion(&info.driver_version) != cudaSuccess) info.driver_version = 0;
+  info.cublaslt_version = static_cast<int>(cublasLtGetVersion());
+  nvrtcVersion(&info.nvrtc_major, &info.nvrtc_minor);
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
     info.error = cudaGetErrorString(err);
-    cudaGetLastError();  // clear the sticky error so later calls start clean
+    cudaGetLastError();  // clear the error so later calls start clean
     return info;
   }
   info.count = count;

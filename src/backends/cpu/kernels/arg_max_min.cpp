@@ -1,4 +1,5 @@
-// ArgMax / ArgMin: first (or last, with select_last_index) position of the extreme value; NaN counts as extreme.
+// ArgMax / ArgMin: first (or last, with select_last_index) position of the extreme value; NaN counts as
+// extreme.
 #include <cmath>
 #include <type_traits>
 
@@ -11,8 +12,10 @@ namespace {
 
 template <class T>
 bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
-  else return false;
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(v);
+  else
+    return false;
 }
 
 Status run_arg(KernelContext& ctx) {

@@ -23,7 +23,8 @@ Status run_batch_norm(KernelContext& ctx) {
   const double eps = node.attr_float("epsilon", 1e-5f);
   const double momentum = node.attr_float("momentum", 0.9f);
   const int64_t n = x.dim(0);
-  const int64_t p = per_act ? num_elements(std::vector<int64_t>(x.dims().begin() + 1, x.dims().end())) : x.dim(1);
+  const int64_t p =
+      per_act ? num_elements(std::vector<int64_t>(x.dims().begin() + 1, x.dims().end())) : x.dim(1);
   const int64_t s = n * p == 0 ? 0 : x.numel() / (n * p);
   const auto xv = to_doubles(x);
   const auto scale = to_doubles(ctx.input(1)), bias = to_doubles(ctx.input(2));
@@ -69,6 +70,8 @@ Status run_batch_norm(KernelContext& ctx) {
 
 }  // namespace
 
-void register_cpu_batch_normalization(KernelTable& t) { t.add({"BatchNormalization", run_batch_norm}); }
+void register_cpu_batch_normalization(KernelTable& t) {
+  t.add({"BatchNormalization", run_batch_norm});
+}
 
 }  // namespace kiln::cpu

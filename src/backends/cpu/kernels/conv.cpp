@@ -26,19 +26,47 @@ bool is_pointwise(const ConvGeometry& g) {
   return true;
 }
 
+// One input channel per group (depthwise): a GEMM per group would have K = kernel size only, so accumulate
+// each kernel tap straight into Y instead of building columns.
+template <class T>
+void conv_depthwise(const T* xg, const T* wg, int64_t mg, const ConvGeometry& g, T* yg) {
+  const size_t n = g.in.size();
+  const int64_t ow = g.out[n - 1], iw = g.in[n - 1], out_size = g.out_size(), ksize = g.kernel_size();
+  const int64_t s = g.win.strides[n - 1], p = g.win.pad_begin[n - 1], dl = g.win.dilations[n - 1];
+  for (int64_t m = 0; m < mg; ++m) {
+    const T* w = wg + m * ksize;
+    T* y = yg + m * out_size;
+    for_each_window_row(g.in, g.out, g.win, [&](int64_t kf, int64_t o, int64_t off, bool ok, int64_t kl) {
+      if (!ok) return;
+      const T wv = w[kf];
+      const T* src = xg + off;
+      T* row = y + o * ow;
+      // Only the output columns whose input column is inside: pos = j * s - p + kl * dl in [0, iw).
+      const int64_t base = kl * dl - p;
+      const int64_t j0 = base >= 0 ? 0 : (-base + s - 1) / s;
+      const int64_t j1 = std::min(ow, base >= iw ? 0 : (iw - 1 - base) / s + 1);
+      for (int64_t j = j0; j < j1; ++j) row[j] += wv * src[j * s + base];
+    });
+  }
+}
+
 template <class T>
 void conv(const Tensor& x, const Tensor& w, const Tensor* b, int64_t group, const ConvGeometry& g, Tensor& y) {
   const int64_t batch = x.dim(0), c_in = x.dim(1), m = w.dim(0);
   const int64_t cg = c_in / group, mg = m / group;
   const int64_t in_size = g.in_size(), out_size = g.out_size(), ksize = g.kernel_size();
   const bool pointwise = is_pointwise(g);
-  std::vector<T> col(pointwise ? 0 : static_cast<size_t>(cg * ksize * out_size));
+  std::vector<T> col(pointwise || cg == 1 ? 0 : static_cast<size_t>(cg * ksize * out_size));
   const T* px = x.data<T>();
   const T* pw = w.data<T>();
   T* py = y.data<T>();
   for (int64_t n = 0; n < batch; ++n)
     for (int64_t gi = 0; gi < group; ++gi) {
       const T* xg = px + (n * c_in + gi * cg) * in_size;
+      if (cg == 1 && ksize > 1) {
+        conv_depthwise(xg, pw + gi * mg * ksize, mg, g, py + (n * m + gi * mg) * out_size);
+        continue;
+      }
       const T* cols = xg;
       if (!pointwise) {
         im2col(xg, cg, g, col.data());

@@ -47,6 +47,8 @@ Status run_cum_sum(KernelContext& ctx) {
 
 }  // namespace
 
-void register_cpu_cum_sum(KernelTable& t) { t.add({"CumSum", run_cum_sum}); }
+void register_cpu_cum_sum(KernelTable& t) {
+  t.add({"CumSum", run_cum_sum});
+}
 
 }  // namespace kiln::cpu

@@ -44,6 +44,8 @@ Status run_det(KernelContext& ctx) {
 
 }  // namespace
 
-void register_cpu_det(KernelTable& t) { t.add({"Det", run_det}); }
+void register_cpu_det(KernelTable& t) {
+  t.add({"Det", run_det});
+}
 
 }  // namespace kiln::cpu

@@ -1,6 +1,6 @@
 // Einsum by direct summation: for each output element, sum the product of the operands over every value of
-// the labels not in the output. Repeated labels in one operand add their strides (a diagonal); size-1 dims get
-// stride 0 (broadcast).
+// the labels not in the output. Repeated labels in one operand add their strides (a diagonal); size-1 dims
+// get stride 0 (broadcast).
 #include <type_traits>
 
 #include "backends/cpu/dispatch.h"
@@ -85,6 +85,8 @@ Status run_einsum(KernelContext& ctx) {
 
 }  // namespace
 
-void register_cpu_einsum(KernelTable& t) { t.add({"Einsum", run_einsum}); }
+void register_cpu_einsum(KernelTable& t) {
+  t.add({"Einsum", run_einsum});
+}
 
 }  // namespace kiln::cpu

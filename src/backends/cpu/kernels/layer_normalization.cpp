@@ -19,7 +19,8 @@ Status run_layer_norm(KernelContext& ctx) {
   const int64_t rows = num_elements(std::vector<int64_t>(x.dims().begin(), x.dims().begin() + axis));
   const int64_t d = num_elements(norm_dims);
   const auto scale = broadcast_doubles(ctx.input(1), norm_dims);
-  const auto bias = ctx.has_input(2) ? broadcast_doubles(ctx.input(2), norm_dims) : std::vector<double>(d, 0.0);
+  const auto bias =
+      ctx.has_input(2) ? broadcast_doubles(ctx.input(2), norm_dims) : std::vector<double>(d, 0.0);
   const auto xv = to_doubles(x);
   std::vector<double> y(xv.size()), mean(rows), inv_std(rows);
   for (int64_t r = 0; r < rows; ++r) {
@@ -43,6 +44,8 @@ Status run_layer_norm(KernelContext& ctx) {
 
 }  // namespace
 
-void register_cpu_layer_normalization(KernelTable& t) { t.add({"LayerNormalization", run_layer_norm}); }
+void register_cpu_layer_normalization(KernelTable& t) {
+  t.add({"LayerNormalization", run_layer_norm});
+}
 
 }  // namespace kiln::cpu

@@ -37,6 +37,8 @@ Status run_lrn(KernelContext& ctx) {
 
 }  // namespace
 
-void register_cpu_lrn(KernelTable& t) { t.add({"LRN", run_lrn}); }
+void register_cpu_lrn(KernelTable& t) {
+  t.add({"LRN", run_lrn});
+}
 
 }  // namespace kiln::cpu

@@ -28,18 +28,25 @@ Status negative_log_likelihood(KernelContext& ctx, const std::vector<double>& lo
       total += loss[b * d + k];
       weight_sum += w;
     }
-  if (reduction == "none") write_doubles(ctx.output(0), loss);
-  else if (reduction == "sum") write_doubles(ctx.output(0), {total});
-  else write_doubles(ctx.output(0), {total / weight_sum});
+  if (reduction == "none")
+    write_doubles(ctx.output(0), loss);
+  else if (reduction == "sum")
+    write_doubles(ctx.output(0), {total});
+  else
+    write_doubles(ctx.output(0), {total / weight_sum});
   return Status();
 }
 
 namespace {
 
-Status run_nll(KernelContext& ctx) { return negative_log_likelihood(ctx, to_doubles(ctx.input(0))); }
+Status run_nll(KernelContext& ctx) {
+  return negative_log_likelihood(ctx, to_doubles(ctx.input(0)));
+}
 
 }  // namespace
 
-void register_cpu_nll_loss(KernelTable& t) { t.add({"NegativeLogLikelihoodLoss", run_nll}); }
+void register_cpu_nll_loss(KernelTable& t) {
+  t.add({"NegativeLogLikelihoodLoss", run_nll});
+}
 
 }  // namespace kiln::cpu

@@ -17,9 +17,15 @@ namespace {
 enum class Op { kSum, kMean, kMax, kMin, kProd, kL1, kL2, kLogSum, kLogSumExp, kSumSquare };
 
 const std::pair<std::string_view, Op> kOps[] = {
-    {"ReduceSum", Op::kSum},       {"ReduceMean", Op::kMean},      {"ReduceMax", Op::kMax},
-    {"ReduceMin", Op::kMin},       {"ReduceProd", Op::kProd},      {"ReduceL1", Op::kL1},
-    {"ReduceL2", Op::kL2},         {"ReduceLogSum", Op::kLogSum},  {"ReduceLogSumExp", Op::kLogSumExp},
+    {"ReduceSum", Op::kSum},
+    {"ReduceMean", Op::kMean},
+    {"ReduceMax", Op::kMax},
+    {"ReduceMin", Op::kMin},
+    {"ReduceProd", Op::kProd},
+    {"ReduceL1", Op::kL1},
+    {"ReduceL2", Op::kL2},
+    {"ReduceLogSum", Op::kLogSum},
+    {"ReduceLogSumExp", Op::kLogSumExp},
     {"ReduceSumSquare", Op::kSumSquare},
 };
 
@@ -66,8 +72,10 @@ T reduce_one(Op op, const T* x, const std::vector<int64_t>& offs) {
       A s = 0;
       for (int64_t o : offs) {
         A v = static_cast<A>(x[o]);
-        if constexpr (std::is_signed_v<A>) s += v < 0 ? -v : v;
-        else s += v;
+        if constexpr (std::is_signed_v<A>)
+          s += v < 0 ? -v : v;
+        else
+          s += v;
       }
       return static_cast<T>(s);
     }
@@ -112,7 +120,8 @@ Status run_reduce(KernelContext& ctx) {
     if (name == ctx.node().op_type) op = o;
   const Tensor& x = ctx.input(0);
   const Tensor* axes = ctx.has_input(1) ? &ctx.input(1) : nullptr;
-  auto spec = ops::reduce_spec(ctx.node(), ctx.opset(), static_cast<int64_t>(x.rank()), axes, axes != nullptr);
+  auto spec =
+      ops::reduce_spec(ctx.node(), ctx.opset(), static_cast<int64_t>(x.rank()), axes, axes != nullptr);
   if (!spec.ok()) return spec.status();
   Tensor& y = ctx.output(0);
   if (spec->noop) {

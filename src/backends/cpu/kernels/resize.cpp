@@ -7,6 +7,7 @@
 
 #include "backends/cpu/dispatch.h"
 #include "backends/cpu/kernel_list.h"
+#include "ops/conv_pool_attrs.h"
 #include "ops/resize.h"
 
 namespace kiln::cpu {
@@ -149,25 +150,38 @@ void resize(const Tensor& x, Tensor& y, const std::vector<AxisTaps>& axes, doubl
   const T* px = x.data<T>();
   T* py = y.data<T>();
   const auto& out = y.dims();
-  std::vector<int64_t> o(r, 0);
-  // Depth-first over the axes' taps, accumulating offset and weight.
-  auto sum = [&](auto&& self, size_t d, int64_t offset, double w) -> double {
-    if (d == r) return w * static_cast<double>(px[offset]);
-    double s = 0;
-    const AxisTaps& t = axes[d];
-    for (size_t k = t.first[o[d]]; k < t.first[o[d] + 1]; ++k)
-      s += self(self, d + 1, offset + t.taps[k].offset, w * t.taps[k].weight);
-    return s;
-  };
-  const int64_t n = y.numel();
-  for (int64_t i = 0; i < n; ++i) {
+  const int64_t width = out[r - 1], rows = width == 0 ? 0 : y.numel() / width;
+  const AxisTaps& last = axes[r - 1];
+  const std::vector<int64_t> outer(out.begin(), out.end() - 1);
+  std::vector<int64_t> o(r - 1, 0);
+  // The outer axes' taps multiply out into (offset, weight) pairs once per output row; the innermost axis then
+  // runs over them per column.
+  std::vector<Tap> combos, next;
+  for (int64_t row = 0; row < rows; ++row) {
+    T* dst = py + row * width;
     bool outside = false;
-    for (size_t d = 0; d < r; ++d) outside = outside || axes[d].outside[o[d]];
-    py[i] = from_double<T>(outside ? extrapolation : sum(sum, 0, 0, 1.0));
-    for (size_t d = r; d-- > 0;) {
-      if (++o[d] < out[d]) break;
-      o[d] = 0;
+    combos.assign(1, Tap{0, 1.0});
+    for (size_t d = 0; d + 1 < r && !outside; ++d) {
+      const AxisTaps& t = axes[d];
+      outside = t.outside[o[d]];
+      next.clear();
+      for (const Tap& c : combos)
+        for (size_t k = t.first[o[d]]; k < t.first[o[d] + 1]; ++k)
+          next.push_back({c.offset + t.taps[k].offset, c.weight * t.taps[k].weight});
+      combos.swap(next);
     }
+    for (int64_t j = 0; j < width; ++j) {
+      if (outside || last.outside[j]) {
+        dst[j] = from_double<T>(extrapolation);
+        continue;
+      }
+      double acc = 0;
+      for (const Tap& c : combos)
+        for (size_t k = last.first[j]; k < last.first[j + 1]; ++k)
+          acc += c.weight * last.taps[k].weight * static_cast<double>(px[c.offset + last.taps[k].offset]);
+      dst[j] = from_double<T>(acc);
+    }
+    ops::next_index(o, outer);
   }
 }
 
@@ -179,6 +193,10 @@ Status run_resize(KernelContext& ctx) {
                                                             opt(a.sizes_input), false, opt(a.roi_input)));
   Tensor& y = ctx.output(0);
   if (y.numel() == 0) return Status();
+  if (x.rank() == 0) {
+    ctx.set_output(0, x);
+    return Status();
+  }
   const auto strides = strides_of(x.dims());
   std::vector<AxisTaps> axes;
   for (size_t d = 0; d < x.rank(); ++d) axes.push_back(plan_axis(a, p, d, x.dim(d), y.dim(d), strides[d]));

@@ -33,6 +33,8 @@ Status run_rms_norm(KernelContext& ctx) {
 
 }  // namespace
 
-void register_cpu_rms_normalization(KernelTable& t) { t.add({"RMSNormalization", run_rms_norm}); }
+void register_cpu_rms_normalization(KernelTable& t) {
+  t.add({"RMSNormalization", run_rms_norm});
+}
 
 }  // namespace kiln::cpu

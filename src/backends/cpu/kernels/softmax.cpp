@@ -33,7 +33,8 @@ void run_row(Kind kind, const T* x, T* y, int64_t n, int64_t inner) {
 
 Status run_softmax(KernelContext& ctx) {
   const std::string& op = ctx.node().op_type;
-  const Kind kind = op == "Softmax" ? Kind::kSoftmax : (op == "LogSoftmax" ? Kind::kLogSoftmax : Kind::kHardmax);
+  const Kind kind =
+      op == "Softmax" ? Kind::kSoftmax : (op == "LogSoftmax" ? Kind::kLogSoftmax : Kind::kHardmax);
   const Tensor& x = ctx.input(0);
   const int64_t rank = static_cast<int64_t>(x.rank());
   int64_t axis = ctx.node().attr_int("axis", ctx.opset() < 13 ? 1 : -1);
@@ -52,7 +53,8 @@ Status run_softmax(KernelContext& ctx) {
     const T* px = x.data<T>();
     T* py = y.data<T>();
     for (int64_t o = 0; o < outer; ++o)
-      for (int64_t i = 0; i < inner; ++i) run_row<T>(kind, px + o * n * inner + i, py + o * n * inner + i, n, inner);
+      for (int64_t i = 0; i < inner; ++i)
+        run_row<T>(kind, px + o * n * inner + i, py + o * n * inner + i, n, inner);
   });
   return ok ? Status() : ctx.unsupported("dtype {} is not supported", dtype_name(x.dtype()));
 }

@@ -30,6 +30,8 @@ Status run_sce(KernelContext& ctx) {
 
 }  // namespace
 
-void register_cpu_softmax_cross_entropy_loss(KernelTable& t) { t.add({"SoftmaxCrossEntropyLoss", run_sce}); }
+void register_cpu_softmax_cross_entropy_loss(KernelTable& t) {
+  t.add({"SoftmaxCrossEntropyLoss", run_sce});
+}
 
 }  // namespace kiln::cpu

@@ -13,8 +13,10 @@ namespace {
 
 template <class T>
 bool is_nan(T v) {
-  if constexpr (std::is_floating_point_v<T>) return std::isnan(v);
-  else return false;
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(v);
+  else
+    return false;
 }
 
 Status run_top_k(KernelContext& ctx) {
@@ -60,6 +62,8 @@ Status run_top_k(KernelContext& ctx) {
 
 }  // namespace
 
-void register_cpu_top_k(KernelTable& t) { t.add({"TopK", run_top_k}); }
+void register_cpu_top_k(KernelTable& t) {
+  t.add({"TopK", run_top_k});
+}
 
 }  // namespace kiln::cpu

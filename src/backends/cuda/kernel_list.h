@@ -1,0 +1,24 @@
+// The explicit table of CUDA kernel files: src/backends/cuda/kernels/<name>.cu (or .cpp) defines
+// register_cuda_<name>(KernelTable&).
+#pragma once
+#include "backends/cuda/kernel.h"
+
+namespace kiln::cuda {
+
+#define KILN_CUDA_KERNEL_FILES(X) \
+  X(views)                     \
+  X(softmax)                   \
+  X(layer_norm)                \
+  X(reduce)                    \
+  X(batch_norm)                \
+  X(unary)                     \
+  X(binary)                    \
+  X(where)                     \
+  X(cast)                      \
+  X(matmul)
+
+#define KILN_DECLARE_CUDA_FILE(name) void register_cuda_##name(KernelTable& t);
+KILN_CUDA_KERNEL_FILES(KILN_DECLARE_CUDA_FILE)
+#undef KILN_DECLARE_CUDA_FILE
+
+}  // namespace kiln::cuda

@@ -1,0 +1,319 @@
+// Row normalization shared by LayerNormalization, RMSNormalization (layer_norm.cu) and InstanceNormalization
+// (batch_norm.cu): X viewed as [rows, d], each row normalized with f32 statistics (two-pass mean and variance
+// from registers when the row fits, else from global memory), then scaled and shifted by parameters of any
+// float dtype broadcast to the row.
+//  - d <= 1024: one warp per row (4 rows a block);
+//  - d > 1024: one block per row, up to 16 cached values a thread, else three passes over global memory.
+#pragma once
+#include <algorithm>
+#include <vector>
+
+#include "backends/cuda/kernels/norm_reduce_common.cuh"
+
+namespace kiln::cuda::nrk {
+
+// Where element j of row `row` finds its parameter (scale or bias).
+struct ParamMap {
+  enum Mode : int { kFull = 0, kScalar = 1, kPerRow = 2, kBroadcast = 3 };
+  int mode = kFull;
+  int nd = 0;             // kBroadcast: rank of the normalized dims
+  int64_t channels = 1;   // kPerRow: parameter index = row % channels
+  int64_t dims[8] = {};   // kBroadcast: normalized dims
+  int64_t strides[8] = {};  // kBroadcast: parameter strides per normalized dim (0 where broadcast)
+
+  __device__ __forceinline__ int64_t index(int64_t row, int64_t j) const {
+    if (mode == kFull) return j;
+    if (mode == kScalar) return 0;
+    if (mode == kPerRow) return row % channels;
+    int64_t off = 0;
+    for (int d = nd - 1; d >= 0; --d) {
+      const int64_t q = j / dims[d];
+      off += (j - q * dims[d]) * strides[d];
+      j = q;
+    }
+    return off;
+  }
+};
+
+struct NormArgs {
+  int64_t rows = 0, d = 0;
+  float eps = 1e-5f;
+  bool rms = false;  // RMSNormalization: no mean subtraction, no bias
+  const void* scale = nullptr;
+  int scale_code = kCodeF32;
+  ParamMap smap;
+  const void* bias = nullptr;  // optional
+  int bias_code = kCodeF32;
+  ParamMap bmap;
+  void* mean_out = nullptr;  // optional, one value per row
+  void* inv_out = nullptr;   // optional, one value per row
+  int stat_code = kCodeF32;
+};
+
+// A parameter of dims `pdims` broadcast one-way (right-aligned, extra leading 1s allowed) to `norm_dims`.
+inline bool make_param_map(const std::vector<int64_t>& pdims, const std::vector<int64_t>& norm_dims, ParamMap* m) {
+  int64_t pn = 1, d = 1;
+  for (int64_t v : pdims) pn *= v;
+  for (int64_t v : norm_dims) d *= v;
+  *m = ParamMap();
+  if (pn == d) {
+    m->mode = ParamMap::kFull;
+    return true;
+  }
+  if (pn == 1) {
+    m->mode = ParamMap::kScalar;
+    return true;
+  }
+  std::vector<int64_t> pd = pdims;
+  while (pd.size() > norm_dims.size() && pd.front() == 1) pd.erase(pd.begin());
+  if (norm_dims.size() > 8 || pd.size() > norm_dims.size()) return false;
+  std::vector<int64_t> pstr(pd.size(), 1);
+  for (int64_t i = static_cast<int64_t>(pd.size()) - 2; i >= 0; --i) pstr[i] = pstr[i + 1] * pd[i + 1];
+  m->mode = ParamMap::kBroadcast;
+  m->nd = static_cast<int>(norm_dims.size());
+  const size_t off = norm_dims.size() - pd.size();
+  for (size_t i = 0; i < norm_dims.size(); ++i) {
+    m->dims[i] = norm_dims[i];
+    if (i < off) {
+      m->strides[i] = 0;
+    } else {
+      const int64_t pv = pd[i - off];
+      if (pv != 1 && pv != norm_dims[i]) return false;
+      m->strides[i] = pv == 1 ? 0 : pstr[i - off];
+    }
+  }
+  return true;
+}
+
+namespace {
+
+__device__ __forceinline__ float norm_apply(const NormArgs& a, int64_t row, int64_t j, float v, float mean,
+                                            float inv) {
+  float r = (v - mean) * inv * load_any(a.scale, a.scale_code, a.smap.index(row, j));
+  if (a.bias) r += load_any(a.bias, a.bias_code, a.bmap.index(row, j));
+  return r;
+}
+
+__device__ __forceinline__ void norm_store_stats(const NormArgs& a, int64_t row, float mean, float inv) {
+  if (a.mean_out) store_any(a.mean_out, a.stat_code, row, mean);
+  if (a.inv_out) store_any(a.inv_out, a.stat_code, row, inv);
+}
+
+// One warp per row of d <= 32 * P * NP elements (d % P == 0 when P > 1).
+template <class T, int P, int NP>
+__global__ void __launch_bounds__(128) norm_warp_kernel(const T* __restrict__ x, T* __restrict__ y, NormArgs a) {
+  constexpr int C = P * NP;
+  const int lane = threadIdx.x & 31;
+  const int64_t warps_per_block = blockDim.x >> 5;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * warps_per_block;
+  const int npacks = static_cast<int>(a.d / P);
+  const float df = static_cast<float>(a.d);
+  for (int64_t row = blockIdx.x * warps_per_block + (threadIdx.x >> 5); row < a.rows; row += stride) {
+    const T* xr = x + row * a.d;
+    T* yr = y + row * a.d;
+    float v[C];
+    float s = 0.f;
+#pragma unroll
+    for (int k = 0; k < NP; ++k) {
+      const int p = lane + k * 32;
+      float t[P];
+      if (p < npacks) {
+        load_pack<T, P>(xr, p, t);
+      } else {
+#pragma unroll
+        for (int j = 0; j < P; ++j) t[j] = 0.f;
+      }
+#pragma unroll
+      for (int j = 0; j < P; ++j) {
+        v[k * P + j] = t[j];
+        s += a.rms ? t[j] * t[j] : t[j];
+      }
+    }
+    s = warp_sum(s);
+    float mean = 0.f, inv;
+    if (a.rms) {
+      inv = 1.f / sqrtf(s / df + a.eps);
+    } else {
+      mean = s / df;
+      float q = 0.f;
+#pragma unroll
+      for (int k = 0; k < NP; ++k) {
+        if (lane + k * 32 < npacks) {
+#pragma unroll
+          for (int j = 0; j < P; ++j) {
+            const float dv = v[k * P + j] - mean;
+            q += dv * dv;
+          }
+        }
+      }
+      q = warp_sum(q);
+      inv = 1.f / sqrtf(q / df + a.eps);
+    }
+    if (lane == 0) norm_store_stats(a, row, mean, inv);
+#pragma unroll
+    for (int k = 0; k < NP; ++k) {
+      const int p = lane + k * 32;
+      if (p < npacks) {
+        float t[P];
+#pragma unroll
+        for (int j = 0; j < P; ++j)
+          t[j] = norm_apply(a, row, static_cast<int64_t>(p) * P + j, v[k * P + j], mean, inv);
+        store_pack<T, P>(yr, p, t);
+      }
+    }
+  }
+}
+
+// One block per row; rows of up to blockDim.x * NP packs stay in registers, longer ones are read three times.
+template <class T, int P, int NP>
+__global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ x, T* __restrict__ y, NormArgs a) {
+  constexpr int C = P * NP;
+  __shared__ float sh[32];
+  const int64_t npacks = a.d / P;
+  const int64_t nt = blockDim.x;
+  const bool cached = npacks <= nt * NP;
+  const float df = static_cast<float>(a.d);
+  for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
+    const T* xr = x + row * a.d;
+    T* yr = y + row * a.d;
+    float mean = 0.f, inv;
+    if (cached) {
+      float v[C];
+      float s = 0.f;
+#pragma unroll
+      for (int k = 0; k < NP; ++k) {
+        const int64_t p = threadIdx.x + k * nt;
+        float t[P];
+        if (p < npacks) {
+          load_pack<T, P>(xr, p, t);
+        } else {
+#pragma unroll
+          for (int j = 0; j < P; ++j) t[j] = 0.f;
+        }
+#pragma unroll
+        for (int j = 0; j < P; ++j) {
+          v[k * P + j] = t[j];
+          s += a.rms ? t[j] * t[j] : t[j];
+        }
+      }
+      s = block_sum(s, sh);
+      if (a.rms) {
+        inv = 1.f / sqrtf(s / df + a.eps);
+      } else {
+        mean = s / df;
+        float q = 0.f;
+#pragma unroll
+        for (int k = 0; k < NP; ++k) {
+          if (threadIdx.x + k * nt < npacks) {
+#pragma unroll
+            for (int j = 0; j < P; ++j) {
+              const float dv = v[k * P + j] - mean;
+              q += dv * dv;
+            }
+          }
+        }
+        q = block_sum(q, sh);
+        inv = 1.f / sqrtf(q / df + a.eps);
+      }
+      if (threadIdx.x == 0) norm_store_stats(a, row, mean, inv);
+#pragma unroll
+      for (int k = 0; k < NP; ++k) {
+        const int64_t p = threadIdx.x + k * nt;
+        if (p < npacks) {
+          float t[P];
+#pragma unroll
+          for (int j = 0; j < P; ++j) t[j] = norm_apply(a, row, p * P + j, v[k * P + j], mean, inv);
+          store_pack<T, P>(yr, p, t);
+        }
+      }
+    } else {
+      float s = 0.f;
+      for (int64_t p = threadIdx.x; p < npacks; p += nt) {
+        float t[P];
+        load_pack<T, P>(xr, p, t);
+#pragma unroll
+        for (int j = 0; j < P; ++j) s += a.rms ? t[j] * t[j] : t[j];
+      }
+      s = block_sum(s, sh);
+      if (a.rms) {
+        inv = 1.f / sqrtf(s / df + a.eps);
+      } else {
+        mean = s / df;
+        float q = 0.f;
+        for (int64_t p = threadIdx.x; p < npacks; p += nt) {
+          float t[P];
+          load_pack<T, P>(xr, p, t);
+#pragma unroll
+          for (int j = 0; j < P; ++j) {
+            const float dv = t[j] - mean;
+            q += dv * dv;
+          }
+        }
+        q = block_sum(q, sh);
+        inv = 1.f / sqrtf(q / df + a.eps);
+      }
+      if (threadIdx.x == 0) norm_store_stats(a, row, mean, inv);
+      for (int64_t p = threadIdx.x; p < npacks; p += nt) {
+        float t[P];
+        load_pack<T, P>(xr, p, t);
+#pragma unroll
+        for (int j = 0; j < P; ++j) t[j] = norm_apply(a, row, p * P + j, t[j], mean, inv);
+        store_pack<T, P>(yr, p, t);
+      }
+    }
+  }
+}
+
+template <class T, int P, int NP>
+void launch_norm_warp_np(const T* x, T* y, const NormArgs& a, cudaStream_t st) {
+  norm_warp_kernel<T, P, NP><<<grid_for(a.rows, 4), 128, 0, st>>>(x, y, a);
+}
+
+// NP: the smallest power of two with 32 * P * NP >= d (d <= 1024, so P * NP <= 32).
+template <class T, int P>
+void launch_norm_warp(const T* x, T* y, const NormArgs& a, cudaStream_t st) {
+  const int64_t per_lane = ceil_div(ceil_div(a.d, P), 32);
+  if (per_lane <= 1) return launch_norm_warp_np<T, P, 1>(x, y, a, st);
+  if (per_lane <= 2) return launch_norm_warp_np<T, P, 2>(x, y, a, st);
+  if (per_lane <= 4) return launch_norm_warp_np<T, P, 4>(x, y, a, st);
+  if constexpr (P <= 4) {
+    if (per_lane <= 8) return launch_norm_warp_np<T, P, 8>(x, y, a, st);
+  }
+  if constexpr (P == 1) {
+    if (per_lane <= 16) return launch_norm_warp_np<T, 1, 16>(x, y, a, st);
+    return launch_norm_warp_np<T, 1, 32>(x, y, a, st);
+  }
+}
+
+template <class T, int P>
+void launch_norm_block(const T* x, T* y, const NormArgs& a, cudaStream_t st) {
+  constexpr int NP = 16 / P;
+  const int64_t npacks = a.d / P;
+  int64_t threads = ceil_div(ceil_div(npacks, NP), 32) * 32;
+  threads = std::min<int64_t>(1024, std::max<int64_t>(128, threads));
+  const unsigned grid = static_cast<unsigned>(std::min<int64_t>(a.rows, int64_t{1} << 20));
+  norm_block_kernel<T, P, NP><<<grid, static_cast<unsigned>(threads), 0, st>>>(x, y, a);
+}
+
+// Launches nothing when there are no rows; with d == 0 only the statistics (NaN, as 0/0) are written.
+template <class T>
+void launch_norm(const T* x, T* y, const NormArgs& a, cudaStream_t st) {
+  if (a.rows <= 0) return;
+  constexpr int P = 16 / sizeof(T);
+  const bool vec = a.d % P == 0 && aligned16(x) && aligned16(y);
+  if (a.d <= 1024) {
+    if (vec)
+      launch_norm_warp<T, P>(x, y, a, st);
+    else
+      launch_norm_warp<T, 1>(x, y, a, st);
+  } else {
+    if (vec)
+      launch_norm_block<T, P>(x, y, a, st);
+    else
+      launch_norm_block<T, 1>(x, y, a, st);
+  }
+}
+
+}  // namespace
+
+}  // namespace kiln::cuda::nrk
