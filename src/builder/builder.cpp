@@ -33,6 +33,7 @@ std::string gpu_manifest_json() {
                       {"driver", g.driver_version},
                       {"cuda_runtime", g.runtime_version},
                       {"cublaslt", g.cublaslt_version},
+                      {"cudnn", g.cudnn_version},
                       {"nvrtc", fmt::format("{}.{}", g.nvrtc_major, g.nvrtc_minor)}};
   return j.dump();
 }

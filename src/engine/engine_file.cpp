@@ -69,6 +69,10 @@ Status check_gpu_compatibility(const json& built) {
   if (built_cublas / 10000 != here.cublaslt_version / 10000)
     return engine_error(fmt::format("engine was built with cuBLASLt {} but this machine has cuBLASLt {}; {}",
                                     built_cublas, here.cublaslt_version, rebuild));
+  const int built_cudnn = built.value("cudnn", 0);
+  if (built_cudnn / 10000 != here.cudnn_version / 10000)
+    return engine_error(fmt::format("engine was built with cuDNN {} but this machine has cuDNN {}; {}", built_cudnn,
+                                    here.cudnn_version, rebuild));
   const int built_runtime = built.value("cuda_runtime", 0);
   if (built_runtime > here.driver_version)
     return engine_error(fmt::format("engine was built with CUDA runtime {} but this driver supports CUDA {}; update "

@@ -16,7 +16,7 @@ void check_bn(DType dt, const std::vector<int64_t>& x, uint64_t seed, DType pdt 
   if (pdt == DType::kUndefined) pdt = dt;
   std::vector<int64_t> p = {x[1]};
   if (per_activation) p.assign(x.begin() + 1, x.end());
-  SCOPED_TRACE(std::string(dtype_name(dt)) + " params " + dtype_name(pdt) + " " + dims_to_string(x) + " opset " +
+  SCOPED_TRACE(std::string(gputest::dname(dt)) + " params " + gputest::dname(pdt) + " " + dims_to_string(x) + " opset " +
                std::to_string(opset));
   ModelBuilder b(opset);
   b.input("x", dt, sdims(x)).input("scale", pdt, sdims(p)).input("bias", pdt, sdims(p))
@@ -85,7 +85,7 @@ TEST(GpuBatchNorm, EmptyBatch) {
 void check_instance_norm(DType dt, const std::vector<int64_t>& x, uint64_t seed, double lo = -1.0, double hi = 1.0,
                          DType pdt = DType::kUndefined) {
   if (pdt == DType::kUndefined) pdt = dt;
-  SCOPED_TRACE(std::string(dtype_name(dt)) + " " + dims_to_string(x));
+  SCOPED_TRACE(std::string(gputest::dname(dt)) + " " + dims_to_string(x));
   const std::vector<int64_t> c = {x[1]};
   ModelBuilder b;
   b.input("x", dt, sdims(x)).input("scale", pdt, sdims(c)).input("bias", pdt, sdims(c))
@@ -113,7 +113,7 @@ TEST(GpuInstanceNorm, SpatialSizes) {
 
 // ---- GlobalAveragePool / GlobalMaxPool -----------------------------------------------------------------------------
 void check_global_pool(const char* op, DType dt, const std::vector<int64_t>& x, const Tensor& in) {
-  SCOPED_TRACE(std::string(op) + " " + dtype_name(dt) + " " + dims_to_string(x));
+  SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt) + " " + dims_to_string(x));
   ModelBuilder b;
   b.input("x", dt, sdims(x)).node(op, {"x"}, {"y"}).output("y");
   gputest::expect_on_device(b, {{"x", in}});

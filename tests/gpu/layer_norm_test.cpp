@@ -48,7 +48,7 @@ TEST(GpuLayerNorm, RowLengthsAllDtypes) {
   const int64_t lengths[] = {1, 3, 8, 31, 33, 127, 768, 1000, 1024, 1025, 2048, 4097, 8192, 16384, 20000, 20001};
   for (DType dt : kFloats)
     for (int64_t n : lengths) {
-      SCOPED_TRACE(std::string(dtype_name(dt)) + " d=" + std::to_string(n));
+      SCOPED_TRACE(std::string(gputest::dname(dt)) + " d=" + std::to_string(n));
       const int64_t rows = n <= 33 ? 67 : (n <= 1024 ? 9 : 3);
       LnCase c;
       c.x = {rows, n};
@@ -61,7 +61,7 @@ TEST(GpuLayerNorm, RowLengthsAllDtypes) {
 TEST(GpuLayerNorm, AxesAndBroadcastParameters) {
   KILN_REQUIRE_GPU();
   for (DType dt : kFloats) {
-    SCOPED_TRACE(dtype_name(dt));
+    SCOPED_TRACE(gputest::dname(dt));
     LnCase c;
     c.x = {2, 3, 4, 5};
     for (int64_t axis : {0, 1, 2, 3, -1, -2, -3}) {
@@ -93,7 +93,7 @@ TEST(GpuLayerNorm, MixedParameterDtypesAndEpsilon) {
   KILN_REQUIRE_GPU();
   for (DType dt : kFloats)
     for (DType pdt : kFloats) {
-      SCOPED_TRACE(std::string(dtype_name(dt)) + " params " + dtype_name(pdt));
+      SCOPED_TRACE(std::string(gputest::dname(dt)) + " params " + gputest::dname(pdt));
       LnCase c;
       c.x = {6, 771};
       c.param_dt = pdt;
@@ -109,7 +109,7 @@ TEST(GpuLayerNorm, MeanAndInvStdDevOutputs) {
   for (DType dt : kFloats)
     for (std::vector<int64_t> x : {std::vector<int64_t>{7, 33}, std::vector<int64_t>{3, 5, 768},
                                    std::vector<int64_t>{2, 4097}, std::vector<int64_t>{2, 3, 4, 5}}) {
-      SCOPED_TRACE(std::string(dtype_name(dt)) + " " + dims_to_string(x));
+      SCOPED_TRACE(std::string(gputest::dname(dt)) + " " + dims_to_string(x));
       LnCase c;
       c.x = x;
       c.stats = true;
@@ -124,7 +124,7 @@ TEST(GpuLayerNorm, LargeF16MagnitudesAccumulateInF32) {
   // Values around 300: x^2 ~ 9e4 already exceeds the f16 range, and a row of 4097 sums to ~1.2e6.
   for (DType dt : kFloats)
     for (int64_t n : {31, 768, 1025, 4097, 20000}) {
-      SCOPED_TRACE(std::string(dtype_name(dt)) + " d=" + std::to_string(n));
+      SCOPED_TRACE(std::string(gputest::dname(dt)) + " d=" + std::to_string(n));
       LnCase c;
       c.x = {3, n};
       c.stats = true;
@@ -165,7 +165,7 @@ void check_rms(DType dt, const std::vector<int64_t>& x, int64_t axis, std::vecto
 TEST(GpuRmsNorm, RowLengthsAxesAndMagnitudes) {
   KILN_REQUIRE_GPU();
   for (DType dt : kFloats) {
-    SCOPED_TRACE(dtype_name(dt));
+    SCOPED_TRACE(gputest::dname(dt));
     for (int64_t n : {1, 3, 31, 33, 127, 768, 1025, 4097, 20001}) {
       SCOPED_TRACE("d=" + std::to_string(n));
       check_rms(dt, {n <= 33 ? int64_t{67} : int64_t{5}, n}, -1, {}, 50 + n);

@@ -118,15 +118,15 @@ TEST(GpuModels, EngineForAnotherSmIsRefused) {
 
 TEST(GpuModels, MemoryCapGivesClearErrorAndPoolKeepsWorking) {
   KILN_REQUIRE_GPU();
-  cuda::MemoryPool pool(1 << 20);
-  auto a = pool.allocate(600 << 10);
+  auto pool = std::make_shared<cuda::MemoryPool>(1 << 20);  // blocks return to a pool owned by a shared_ptr
+  auto a = pool->allocate(600 << 10);
   ASSERT_TRUE(a.ok());
-  auto b = pool.allocate(600 << 10);
+  auto b = pool->allocate(600 << 10);
   ASSERT_FALSE(b.ok());
   EXPECT_EQ(b.status().code(), StatusCode::kOutOfRange);
   EXPECT_NE(b.status().message().find("cap"), std::string::npos);
   a = Result<std::shared_ptr<void>>(Status(StatusCode::kInternal, "released"));
-  auto c = pool.allocate(600 << 10);  // the released block is reused
+  auto c = pool->allocate(600 << 10);  // the released block is reused
   EXPECT_TRUE(c.ok()) << c.status().to_string();
 }
 

@@ -17,6 +17,8 @@
 
 namespace kiln::gputest {
 
+inline std::string dname(DType d) { return std::string(dtype_name(d)); }
+
 inline std::vector<std::string> sdims(const std::vector<int64_t>& d) {
   std::vector<std::string> s;
   for (auto x : d) s.push_back(std::to_string(x));

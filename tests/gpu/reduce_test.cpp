@@ -50,7 +50,7 @@ std::optional<gputest::Tolerance> reduce_tol(DType dt) {
 
 void check_reduce(const std::string& op, DType dt, const std::vector<int64_t>& dims,
                   std::optional<std::vector<int64_t>> axes, int64_t keepdims, uint64_t seed, int64_t opset = 18) {
-  SCOPED_TRACE(op + " " + dtype_name(dt) + " " + dims_to_string(dims) +
+  SCOPED_TRACE(op + " " + gputest::dname(dt) + " " + dims_to_string(dims) +
                (axes ? " axes " + dims_to_string(*axes) : std::string(" all")) + " keepdims " +
                std::to_string(keepdims) + " opset " + std::to_string(opset));
   gputest::expect_both(reduce_model(op, dt, dims, axes, keepdims, opset), {{"x", reduce_input(op, dt, dims, seed)}}, 1,
@@ -110,7 +110,7 @@ TEST(GpuReduce, AxesAttributeInputAndEmptyAxes) {
       check_reduce(op, dt, dims, std::vector<int64_t>{2}, 1, 9, 13);
       // Empty axes: all axes, or the input itself with noop_with_empty_axes.
       for (int64_t noop : {0, 1}) {
-        SCOPED_TRACE(std::string(op) + " " + dtype_name(dt) + " noop " + std::to_string(noop));
+        SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt) + " noop " + std::to_string(noop));
         gputest::expect_both(reduce_model(op, dt, dims, std::vector<int64_t>{}, 1, 18, noop),
                              {{"x", reduce_input(op, dt, dims, 10)}}, 1, reduce_tol(dt));
       }
@@ -121,7 +121,7 @@ TEST(GpuReduce, ScalarsAndEmptyReductions) {
   KILN_REQUIRE_GPU();
   for (const char* op : kFloatOps)
     for (DType dt : kFloats) {
-      SCOPED_TRACE(std::string(op) + " " + dtype_name(dt));
+      SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt));
       // Rank 0: one element in, one out.
       gputest::expect_on_device(reduce_model(op, dt, {}, std::nullopt, 1),
                                 {{"x", gputest::make_tensor(dt, {}, [](int64_t) { return 0.75; })}});
@@ -139,7 +139,7 @@ TEST(GpuReduce, NanAndInfinities) {
   for (const char* op : kFloatOps)
     for (DType dt : kFloats)
       for (int64_t n : {3, 33, 4097}) {
-        SCOPED_TRACE(std::string(op) + " " + dtype_name(dt) + " n=" + std::to_string(n));
+        SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt) + " n=" + std::to_string(n));
         const std::vector<int64_t> dims = {6, n};
         Tensor r = testing::random_f32(dims, 70 + n);
         // Row 0: a NaN; row 1: all -inf; row 2: one +inf; row 3: -inf and numbers; row 4: NaN and +inf;
@@ -168,7 +168,7 @@ TEST(GpuReduce, LargeF16MagnitudesAccumulateInF32) {
   for (DType dt : kFloats)
     for (const char* op : {"ReduceMean", "ReduceL2", "ReduceLogSumExp", "ReduceSum"})
       for (int64_t n : {768, 4097, 20000}) {
-        SCOPED_TRACE(std::string(op) + " " + dtype_name(dt) + " n=" + std::to_string(n));
+        SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt) + " n=" + std::to_string(n));
         const std::vector<int64_t> dims = {3, n};
         auto m = reduce_model(op, dt, dims, std::vector<int64_t>{1}, 1);
         gputest::expect_on_device(m, {{"x", gputest::uniform_tensor(dt, dims, 80 + n, 290.0, 310.0)}}, 1, reduce_tol(dt));
@@ -182,7 +182,7 @@ TEST(GpuReduce, Integers) {
   KILN_REQUIRE_GPU();
   for (DType dt : {DType::kI32, DType::kI64})
     for (const char* op : kIntOps) {
-      SCOPED_TRACE(std::string(op) + " " + dtype_name(dt));
+      SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt));
       const bool prod = std::string(op) == "ReduceProd";
       const double lo = prod ? -3 : -50, hi = prod ? 4 : 50;
       const std::vector<std::pair<std::vector<int64_t>, std::vector<int64_t>>> cases = {
@@ -219,7 +219,7 @@ TEST(GpuArgMaxMin, RowsColumnsTiesAndNan) {
   for (const char* op : {"ArgMax", "ArgMin"})
     for (DType dt : {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64})
       for (int64_t last : {0, 1}) {
-        SCOPED_TRACE(std::string(op) + " " + dtype_name(dt) + " last " + std::to_string(last));
+        SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt) + " last " + std::to_string(last));
         const bool is_int = dt == DType::kI32 || dt == DType::kI64;
         for (int64_t n : {1, 3, 31, 33, 127, 768, 1025, 2048, 2049, 4097}) {
           const std::vector<int64_t> dims = {5, n};

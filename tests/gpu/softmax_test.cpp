@@ -28,7 +28,7 @@ TEST(GpuSoftmax, LastAxisRowLengths) {
   for (const char* op : kOps)
     for (DType dt : kFloats)
       for (int64_t n : lengths) {
-        SCOPED_TRACE(std::string(op) + " " + dtype_name(dt) + " n=" + std::to_string(n));
+        SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt) + " n=" + std::to_string(n));
         const int64_t rows = n <= 33 ? 67 : (n <= 1024 ? 13 : 3);
         const std::vector<int64_t> dims = {rows, n};
         gputest::expect_both(softmax_model(op, dt, dims, std::nullopt),
@@ -40,7 +40,7 @@ TEST(GpuSoftmax, HigherRanksAndStridedAxes) {
   KILN_REQUIRE_GPU();
   for (const char* op : kOps)
     for (DType dt : kFloats) {
-      SCOPED_TRACE(std::string(op) + " " + dtype_name(dt));
+      SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt));
       const std::vector<int64_t> d4 = {2, 5, 3, 7};
       for (int64_t axis : {0, 1, 2, 3, -1, -2, -3, -4})
         gputest::expect_on_device(softmax_model(op, dt, d4, axis), {{"x", gputest::random_tensor(dt, d4, 7)}});
@@ -60,7 +60,7 @@ TEST(GpuSoftmax, Opset11FlattensAtAxis) {
   KILN_REQUIRE_GPU();
   for (const char* op : kOps)
     for (DType dt : kFloats) {
-      SCOPED_TRACE(std::string(op) + " " + dtype_name(dt));
+      SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt));
       const std::vector<int64_t> dims = {2, 3, 4, 5};
       for (std::optional<int64_t> axis : {std::optional<int64_t>{}, std::optional<int64_t>{0},
                                           std::optional<int64_t>{2}, std::optional<int64_t>{-1}})
@@ -76,7 +76,7 @@ TEST(GpuSoftmax, MaskedRowsWithMinusInfinity) {
   for (const char* op : kOps)
     for (DType dt : kFloats)
       for (int64_t n : {1, 3, 33, 768, 1025, 4097, 20001}) {
-        SCOPED_TRACE(std::string(op) + " " + dtype_name(dt) + " n=" + std::to_string(n));
+        SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt) + " n=" + std::to_string(n));
         const std::vector<int64_t> dims = {4, n};
         Tensor r = testing::random_f32(dims, 20 + n);
         // Row 0: causal-style mask (upper half -inf); row 1: fully masked (NaN, as the reference); row 2: one
@@ -109,7 +109,7 @@ TEST(GpuSoftmax, LargeMagnitudesStayFinite) {
   for (const char* op : kOps)
     for (DType dt : kFloats)
       for (int64_t n : {31, 768, 4097}) {
-        SCOPED_TRACE(std::string(op) + " " + dtype_name(dt) + " n=" + std::to_string(n));
+        SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt) + " n=" + std::to_string(n));
         const std::vector<int64_t> dims = {5, n};
         gputest::expect_both(softmax_model(op, dt, dims, std::nullopt),
                              {{"x", gputest::uniform_tensor(dt, dims, 30 + n, 295.0, 305.0)}});

@@ -26,6 +26,10 @@ int run_doctor(const DoctorOptions& o) {
                       {"sm", g.count ? fmt::format("{}.{}", g.sm_major, g.sm_minor) : ""},
                       {"cuda_driver", cuda_version(g.driver_version)},
                       {"cuda_runtime", cuda_version(g.runtime_version)},
+                      {"cublaslt", g.cublaslt_version ? fmt::format("{}.{}.{}", g.cublaslt_version / 10000, (g.cublaslt_version / 100) % 100, g.cublaslt_version % 100) : "none"},
+                      {"cudnn", g.cudnn_version ? fmt::format("{}.{}.{}", g.cudnn_version / 10000, (g.cudnn_version / 100) % 100, g.cudnn_version % 100) : "none"},
+                      {"nvrtc", g.nvrtc_major ? fmt::format("{}.{}", g.nvrtc_major, g.nvrtc_minor) : "none"},
+                      {"cuda_kernels_sm", compiled_sm()},
                       {"cuda_backend", cuda_backend_available()},
                       {"note", g.count ? "" : g.error}};
   int rc = 0;
@@ -43,7 +47,11 @@ int run_doctor(const DoctorOptions& o) {
     std::cout << fmt::format("GPU: {} (sm_{}{}), {} device(s)\n", g.name, g.sm_major, g.sm_minor, g.count);
   else
     std::cout << fmt::format("GPU: none ({})\n", g.error);
-  std::cout << fmt::format("CUDA driver: {}, CUDA runtime: {}\n", cuda_version(g.driver_version), cuda_version(g.runtime_version));
+  std::cout << fmt::format("CUDA driver: {}, CUDA runtime: {}, cuBLASLt: {}, cuDNN: {}, NVRTC: {}, kernels built for "
+                           "sm_{}\n",
+                           cuda_version(g.driver_version), cuda_version(g.runtime_version),
+                           j["cublaslt"].get<std::string>(), j["cudnn"].get<std::string>(),
+                           j["nvrtc"].get<std::string>(), compiled_sm());
   std::cout << fmt::format("backends: cpu{}\n", cuda_backend_available() ? ", cuda" : " (cuda: " + cuda_unavailable_reason() + ")");
   if (!o.engine.empty())
     std::cout << fmt::format("engine {}: {}\n", o.engine,

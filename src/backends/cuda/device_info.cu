@@ -1,5 +1,6 @@
 // Device and library facts for `kiln doctor`, backend choice and engine compatibility manifests.
 #include <cublasLt.h>
+#include <cudnn.h>
 #include <cuda_runtime.h>
 #include <nvrtc.h>
 
@@ -13,6 +14,7 @@ GpuInfo probe_gpu() {
   if (cudaDriverGetVersion(&info.driver_version) != cudaSuccess) info.driver_version = 0;
   info.cublaslt_version = static_cast<int>(cublasLtGetVersion());
   nvrtcVersion(&info.nvrtc_major, &info.nvrtc_minor);
+  info.cudnn_version = static_cast<int>(cudnnGetVersion());
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {

@@ -12,7 +12,8 @@ namespace kiln::cuda {
 
 namespace {
 constexpr size_t kWorkspaceBytes = 32u << 20;
-// Below this many elements, an all-host computation stays on the host (shape math: no launch, no copy back).
+// Below this many elements, integer computations on host values stay on the host (shape math: no launch, no
+// copy back).
 constexpr int64_t kHostComputeLimit = 1024;
 }  // namespace
 
@@ -93,7 +94,7 @@ Result<std::map<std::string, GraphExecutor::Slot>> GraphExecutor::execute(std::m
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& node = g.nodes[i];
     std::vector<Slot*> in(node.inputs.size(), nullptr);
-    bool all_host = true;
+    bool all_host = true, any_float = false;
     int64_t host_elems = 0;
     std::vector<DType> dtypes;
     for (size_t k = 0; k < node.inputs.size(); ++k) {
@@ -105,12 +106,15 @@ Result<std::map<std::string, GraphExecutor::Slot>> GraphExecutor::execute(std::m
       if (!in[k]) return internal_error("{}: input '{}' has no value at run time", node.label(), node.inputs[k]);
       dtypes.push_back(in[k]->dtype());
       all_host &= in[k]->host.has_value();
+      any_float |= is_float(in[k]->dtype());
       host_elems += num_elements(in[k]->dims());
     }
     const KernelDef* kernel = kernel_table().find(node.op_type);
     const bool dims_only = node.op_type == "Shape" || node.op_type == "Size";
     const bool gpu_ok = kernel && (!kernel->supports || kernel->supports(node, dtypes));
-    const bool on_host = dims_only || !gpu_ok || (all_host && host_elems <= kHostComputeLimit);
+    // Integer math on small host values is shape plumbing: it stays on the host, where inference reads it.
+    const bool shape_math = all_host && !any_float && host_elems <= kHostComputeLimit;
+    const bool on_host = dims_only || !gpu_ok || shape_math;
 
     std::vector<Slot> outs(node.outputs.size());
     if (on_host) {
