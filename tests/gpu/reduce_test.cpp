@@ -139,6 +139,9 @@ TEST(GpuReduce, NanAndInfinities) {
   for (const char* op : kFloatOps)
     for (DType dt : kFloats)
       for (int64_t n : {3, 33, 4097}) {
+        // A long product of numbers below 1 underflows (to 0 in f32, later in double) and inf * 0 is NaN: the
+        // result depends on the order of the products, so long products with infinities are left out.
+        if (std::string(op) == "ReduceProd" && n > 33) continue;
         SCOPED_TRACE(std::string(op) + " " + gputest::dname(dt) + " n=" + std::to_string(n));
         const std::vector<int64_t> dims = {6, n};
         Tensor r = testing::random_f32(dims, 70 + n);

@@ -50,6 +50,11 @@ TEST(GpuWhere, AllDtypesAndBroadcasts) {
       {{2, 1, 3, 1, 2, 1}, {1, 2, 1, 3, 1, 2}, {2, 2, 3, 3, 2, 2}},
       {{0, 3}, {3}, {}},
       {{33, 65}, {65}, {33, 1}},
+      // Innermost dims that are multiples of every vector width (vectorized broadcast path).
+      {{2, 1, 16, 32}, {2, 4, 16, 32}, {}},
+      {{1, 64}, {32, 64}, {32, 1}},
+      {{32, 1}, {1, 64}, {32, 64}},
+      {{4, 16}, {4, 16}, {16}},
   };
   uint64_t seed = 1;
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kBool, DType::kU8,
@@ -69,7 +74,8 @@ TEST(GpuWhere, LargeAndMisaligned) {
     where_case(dt, {1 << 20}, {}, {1 << 20}, seed + 3, true);
     where_case(dt, {1, 1, 129, 129}, {4, 8, 129, 129}, {}, seed + 6, true);
     where_case(dt, {1025}, {1025}, {1025}, seed + 9, true);
-    seed += 12;
+    where_case(dt, {4, 1, 128, 128}, {4, 8, 128, 128}, {}, seed + 12, true);
+    seed += 15;
   }
 }
 

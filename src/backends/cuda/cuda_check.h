@@ -2,6 +2,7 @@
 #pragma once
 #include <cublasLt.h>
 #include <cuda_runtime.h>
+#include <cudnn.h>
 #include <fmt/format.h>
 
 #include "kiln/status.h"
@@ -21,9 +22,16 @@ inline Status cublas_status(cublasStatus_t s, const char* what, const char* file
                 fmt::format("{} failed: cuBLAS status {} at {}:{}", what, static_cast<int>(s), file, line));
 }
 
+inline Status cudnn_status(cudnnStatus_t s, const char* what, const char* file, int line) {
+  if (s == CUDNN_STATUS_SUCCESS) return Status();
+  return Status(StatusCode::kInternal, fmt::format("{} failed: cuDNN status {} ({}) at {}:{}", what,
+                                                   cudnnGetErrorString(s), static_cast<int>(s), file, line));
+}
+
 }  // namespace kiln::cuda
 
 #define KILN_CUDA_CHECK(expr) KILN_RETURN_IF_ERROR(::kiln::cuda::cuda_status((expr), #expr, __FILE__, __LINE__))
 #define KILN_CUBLAS_CHECK(expr) KILN_RETURN_IF_ERROR(::kiln::cuda::cublas_status((expr), #expr, __FILE__, __LINE__))
+#define KILN_CUDNN_CHECK(expr) KILN_RETURN_IF_ERROR(::kiln::cuda::cudnn_status((expr), #expr, __FILE__, __LINE__))
 // After a kernel launch: launch-configuration errors surface here, not at the next sync.
 #define KILN_CUDA_CHECK_LAUNCH() KILN_CUDA_CHECK(cudaGetLastError())

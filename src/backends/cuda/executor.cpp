@@ -33,6 +33,8 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<con
   KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&ex->res_.stream, cudaStreamNonBlocking));
   ex->owns_stream_ = true;
   KILN_CUBLAS_CHECK(cublasLtCreate(&ex->res_.cublaslt));
+  KILN_CUDNN_CHECK(cudnnCreate(&ex->res_.cudnn));
+  KILN_CUDNN_CHECK(cudnnSetStream(ex->res_.cudnn, ex->res_.stream));
   KILN_CUDA_CHECK(cudaMalloc(&ex->res_.workspace, kWorkspaceBytes));
   ex->res_.workspace_bytes = kWorkspaceBytes;
   std::map<std::string, size_t> last_use;
@@ -50,6 +52,7 @@ GraphExecutor::~GraphExecutor() {
   if (res_.stream) cudaStreamSynchronize(res_.stream);
   device_weights_.clear();
   if (res_.workspace) cudaFree(res_.workspace);
+  if (res_.cudnn) cudnnDestroy(res_.cudnn);
   if (res_.cublaslt) cublasLtDestroy(res_.cublaslt);
   if (owns_stream_ && res_.stream) cudaStreamDestroy(res_.stream);
 }

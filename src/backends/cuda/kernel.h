@@ -4,6 +4,7 @@
 #pragma once
 #include <cublasLt.h>
 #include <cuda_runtime.h>
+#include <cudnn.h>
 #include <fmt/format.h>
 
 #include <map>
@@ -22,6 +23,7 @@ namespace kiln::cuda {
 struct Resources {
   cudaStream_t stream = nullptr;
   cublasLtHandle_t cublaslt = nullptr;
+  cudnnHandle_t cudnn = nullptr;
   void* workspace = nullptr;  // cuBLASLt workspace
   size_t workspace_bytes = 0;
   bool allow_tf32 = false;

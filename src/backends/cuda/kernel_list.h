@@ -15,7 +15,9 @@ namespace kiln::cuda {
   X(binary)                    \
   X(where)                     \
   X(cast)                      \
-  X(matmul)
+  X(matmul)                    \
+  X(conv)                      \
+  X(pool)
 
 #define KILN_DECLARE_CUDA_FILE(name) void register_cuda_##name(KernelTable& t);
 KILN_CUDA_KERNEL_FILES(KILN_DECLARE_CUDA_FILE)

@@ -204,6 +204,41 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Broadcast with a vectorizable innermost dim: dims[0] % VEC == 0 and every operand's innermost stride is 1
+// (a contiguous run: one vector load) or 0 (one element repeated). Each thread handles VEC outputs per index
+// computation; the offsets of a group's first element are multiples of VEC, so the vectors stay aligned.
+template <int VEC, class I, class F, class TA, class TB, class TO>
+__global__ void __launch_bounds__(kThreads)
+    binary_bcast_vec_kernel(F f, const TA* __restrict__ a, const TB* __restrict__ b, TO* __restrict__ y, I nvec,
+                            Indexer<2, I> ix, bool a_rep, bool b_rep) {
+  const I stride = static_cast<I>(gridDim.x) * blockDim.x;
+  for (I v = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; v < nvec; v += stride) {
+    const I i = v * VEC;
+    I off[2];
+    ix.offsets(i, off);
+    Pack<TA, VEC> pa;
+    Pack<TB, VEC> pb;
+    if (a_rep) {
+      const TA s = a[off[0]];
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) pa.v[k] = s;
+    } else {
+      pa = *reinterpret_cast<const Pack<TA, VEC>*>(a + off[0]);
+    }
+    if (b_rep) {
+      const TB s = b[off[1]];
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) pb.v[k] = s;
+    } else {
+      pb = *reinterpret_cast<const Pack<TB, VEC>*>(b + off[1]);
+    }
+    Pack<TO, VEC> r;
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) r.v[k] = f(pa.v[k], pb.v[k]);
+    *reinterpret_cast<Pack<TO, VEC>*>(y + i) = r;
+  }
+}
+
 template <class T>
 struct VarInputs {
   const T* p[kMaxVariadic];
@@ -223,6 +258,60 @@ __global__ void __launch_bounds__(kThreads)
 #pragma unroll
     for (int k = 1; k < kMaxVariadic; ++k)
       if (k < nin) acc = op(acc, Num<T>::load(in.p[k][off[k]]));
+    if (mean_div > 0) acc = static_cast<C>(acc / static_cast<C>(mean_div));
+    y[i] = Num<T>::store(acc);
+  }
+}
+
+// Same, every operand full-size (contiguous) or a single element (bit k of scalar_mask): VEC outputs per
+// iteration with 16-byte loads, then a scalar tail.
+template <int VEC, class Op, class T>
+__global__ void __launch_bounds__(kThreads)
+    variadic_flat_kernel(Op op, VarInputs<T> in, int nin, uint32_t scalar_mask, T* __restrict__ y, int64_t n,
+                         int mean_div) {
+  using C = typename Num<T>::C;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+  const int64_t nvec = n / VEC;
+  auto load = [&](int k, int64_t i) { return Num<T>::load(in.p[k][(scalar_mask >> k) & 1u ? 0 : i]); };
+  for (int64_t v = t; v < nvec; v += stride) {
+    C acc[VEC];
+    if (scalar_mask & 1u) {
+      const C s = Num<T>::load(in.p[0][0]);
+#pragma unroll
+      for (int e = 0; e < VEC; ++e) acc[e] = s;
+    } else {
+      const Pack<T, VEC> p = reinterpret_cast<const Pack<T, VEC>*>(in.p[0])[v];
+#pragma unroll
+      for (int e = 0; e < VEC; ++e) acc[e] = Num<T>::load(p.v[e]);
+    }
+#pragma unroll
+    for (int k = 1; k < kMaxVariadic; ++k) {
+      if (k >= nin) break;
+      if ((scalar_mask >> k) & 1u) {
+        const C s = Num<T>::load(in.p[k][0]);
+#pragma unroll
+        for (int e = 0; e < VEC; ++e) acc[e] = op(acc[e], s);
+      } else {
+        const Pack<T, VEC> p = reinterpret_cast<const Pack<T, VEC>*>(in.p[k])[v];
+#pragma unroll
+        for (int e = 0; e < VEC; ++e) acc[e] = op(acc[e], Num<T>::load(p.v[e]));
+      }
+    }
+    Pack<T, VEC> r;
+#pragma unroll
+    for (int e = 0; e < VEC; ++e) {
+      C a = acc[e];
+      if (mean_div > 0) a = static_cast<C>(a / static_cast<C>(mean_div));
+      r.v[e] = Num<T>::store(a);
+    }
+    reinterpret_cast<Pack<T, VEC>*>(y)[v] = r;
+  }
+  for (int64_t i = nvec * VEC + t; i < n; i += stride) {
+    C acc = load(0, i);
+#pragma unroll
+    for (int k = 1; k < kMaxVariadic; ++k)
+      if (k < nin) acc = op(acc, load(k, i));
     if (mean_div > 0) acc = static_cast<C>(acc / static_cast<C>(mean_div));
     y[i] = Num<T>::store(acc);
   }
@@ -251,6 +340,18 @@ Status launch_binary(const KernelContext& ctx, F f, const void* a, const std::ve
     if (vec_ok) {
       binary_flat_kernel<VEC, F, TA, TB, TO>
           <<<blocks_for((n + VEC - 1) / VEC), kThreads, 0, s>>>(f, pa, pb, py, n, as, bs);
+      KILN_CUDA_CHECK_LAUNCH();
+      return Status();
+    }
+  }
+  if (L.rank >= 2 && L.dims[0] % VEC == 0 && L.fits32) {
+    const bool a_rep = L.strides[0][0] == 0, b_rep = L.strides[1][0] == 0;
+    const bool vec_ok = (a_rep || aligned_to(pa, VEC * sizeof(TA))) && (b_rep || aligned_to(pb, VEC * sizeof(TB))) &&
+                        aligned_to(py, VEC * sizeof(TO));
+    if (vec_ok) {
+      const int64_t nvec = n / VEC;
+      binary_bcast_vec_kernel<VEC, uint32_t, F, TA, TB, TO><<<blocks_for(nvec), kThreads, 0, s>>>(
+          f, pa, pb, py, static_cast<uint32_t>(nvec), make_indexer<2, uint32_t>(L), a_rep, b_rep);
       KILN_CUDA_CHECK_LAUNCH();
       return Status();
     }
@@ -364,6 +465,21 @@ Status launch_variadic(const KernelContext& ctx, Op op, const std::vector<const 
                               dims_to_string(y.dims), kMaxRank);
   const int nin = static_cast<int>(ins.size());
   T* py = static_cast<T*>(y.data);
+  if (L.rank == 1) {
+    constexpr int VEC = static_cast<int>(16 / sizeof(T));
+    uint32_t scalar_mask = 0;
+    bool vec_ok = aligned_to(py, 16);
+    for (int k = 0; k < nin; ++k) {
+      if (L.strides[k][0] == 0) scalar_mask |= 1u << k;
+      else vec_ok = vec_ok && aligned_to(in.p[k], 16);
+    }
+    if (vec_ok) {
+      variadic_flat_kernel<VEC, Op, T><<<blocks_for((n + VEC - 1) / VEC), kThreads, 0, ctx.stream()>>>(
+          op, in, nin, scalar_mask, py, n, mean_div);
+      KILN_CUDA_CHECK_LAUNCH();
+      return Status();
+    }
+  }
   if (L.fits32) {
     variadic_kernel<uint32_t, Op, T><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(
         op, in, nin, py, static_cast<uint32_t>(n), make_indexer<kMaxVariadic, uint32_t>(L), mean_div);

@@ -132,6 +132,28 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Innermost dim a multiple of VEC with input stride 0 or 1 there: VEC outputs per index computation.
+template <int VEC, class U>
+__global__ void __launch_bounds__(kThreads)
+    expand_vec_kernel(const U* __restrict__ in, U* __restrict__ out, uint32_t nvec, Indexer<1, uint32_t> ix,
+                      bool rep) {
+  const uint32_t stride = gridDim.x * blockDim.x;
+  for (uint32_t v = blockIdx.x * blockDim.x + threadIdx.x; v < nvec; v += stride) {
+    const uint32_t i = v * VEC;
+    uint32_t off[1];
+    ix.offsets(i, off);
+    Pack<U, VEC> p;
+    if (rep) {
+      const U s = in[off[0]];
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) p.v[k] = s;
+    } else {
+      p = *reinterpret_cast<const Pack<U, VEC>*>(in + off[0]);
+    }
+    *reinterpret_cast<Pack<U, VEC>*>(out + i) = p;
+  }
+}
+
 Status run_expand(KernelContext& ctx) {
   const DeviceTensor& x = ctx.input(0);
   DeviceTensor& y = ctx.output(0);
@@ -149,7 +171,12 @@ Status run_expand(KernelContext& ctx) {
     using U = typename decltype(tag)::type;
     const U* pi = static_cast<const U*>(x.data);
     U* po = static_cast<U*>(y.data);
-    if (L.fits32) {
+    constexpr int VEC = static_cast<int>(16 / sizeof(U));
+    const bool rep = L.strides[0][0] == 0;
+    if (L.fits32 && L.dims[0] % VEC == 0 && (rep || aligned_to(pi, 16)) && aligned_to(po, 16)) {
+      expand_vec_kernel<VEC, U><<<blocks_for(n / VEC), kThreads, 0, ctx.stream()>>>(
+          pi, po, static_cast<uint32_t>(n / VEC), make_indexer<1, uint32_t>(L), rep);
+    } else if (L.fits32) {
       expand_kernel<uint32_t, U><<<blocks_for(n), kThreads, 0, ctx.stream()>>>(pi, po, static_cast<uint32_t>(n),
                                                                               make_indexer<1, uint32_t>(L));
     } else {

@@ -110,6 +110,9 @@ __global__ void __launch_bounds__(128) norm_warp_kernel(const T* __restrict__ x,
   const float df = static_cast<float>(a.d);
   for (int64_t row = blockIdx.x * warps_per_block + (threadIdx.x >> 5); row < a.rows; row += stride) {
     const T* xr = x + row * a.d;
+    // LayerNorm works on x - x[0]: exact for nearby values, so a large common offset costs no precision in the
+    // f32 mean (the reference computes in double). RMSNorm needs the raw values.
+    const float shift = (a.rms || a.d == 0) ? 0.f : to_f<T>(xr[0]);
     T* yr = y + row * a.d;
     float v[C];
     float s = 0.f;
@@ -119,6 +122,8 @@ __global__ void __launch_bounds__(128) norm_warp_kernel(const T* __restrict__ x,
       float t[P];
       if (p < npacks) {
         load_pack<T, P>(xr, p, t);
+#pragma unroll
+        for (int j = 0; j < P; ++j) t[j] -= shift;
       } else {
 #pragma unroll
         for (int j = 0; j < P; ++j) t[j] = 0.f;
@@ -149,7 +154,7 @@ __global__ void __launch_bounds__(128) norm_warp_kernel(const T* __restrict__ x,
       q = warp_sum(q);
       inv = 1.f / sqrtf(q / df + a.eps);
     }
-    if (lane == 0) norm_store_stats(a, row, mean, inv);
+    if (lane == 0) norm_store_stats(a, row, shift + mean, inv);
 #pragma unroll
     for (int k = 0; k < NP; ++k) {
       const int p = lane + k * 32;
@@ -175,6 +180,9 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
   const float df = static_cast<float>(a.d);
   for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
     const T* xr = x + row * a.d;
+    // LayerNorm works on x - x[0]: exact for nearby values, so a large common offset costs no precision in the
+    // f32 mean (the reference computes in double). RMSNorm needs the raw values.
+    const float shift = (a.rms || a.d == 0) ? 0.f : to_f<T>(xr[0]);
     T* yr = y + row * a.d;
     float mean = 0.f, inv;
     if (cached) {
@@ -186,6 +194,8 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
         float t[P];
         if (p < npacks) {
           load_pack<T, P>(xr, p, t);
+#pragma unroll
+          for (int j = 0; j < P; ++j) t[j] -= shift;
         } else {
 #pragma unroll
           for (int j = 0; j < P; ++j) t[j] = 0.f;
@@ -215,7 +225,7 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
         q = block_sum(q, sh);
         inv = 1.f / sqrtf(q / df + a.eps);
       }
-      if (threadIdx.x == 0) norm_store_stats(a, row, mean, inv);
+      if (threadIdx.x == 0) norm_store_stats(a, row, shift + mean, inv);
 #pragma unroll
       for (int k = 0; k < NP; ++k) {
         const int64_t p = threadIdx.x + k * nt;
@@ -232,6 +242,8 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
         float t[P];
         load_pack<T, P>(xr, p, t);
 #pragma unroll
+        for (int j = 0; j < P; ++j) t[j] -= shift;
+#pragma unroll
         for (int j = 0; j < P; ++j) s += a.rms ? t[j] * t[j] : t[j];
       }
       s = block_sum(s, sh);
@@ -244,6 +256,8 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
           float t[P];
           load_pack<T, P>(xr, p, t);
 #pragma unroll
+          for (int j = 0; j < P; ++j) t[j] -= shift;
+#pragma unroll
           for (int j = 0; j < P; ++j) {
             const float dv = t[j] - mean;
             q += dv * dv;
@@ -252,10 +266,12 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
         q = block_sum(q, sh);
         inv = 1.f / sqrtf(q / df + a.eps);
       }
-      if (threadIdx.x == 0) norm_store_stats(a, row, mean, inv);
+      if (threadIdx.x == 0) norm_store_stats(a, row, shift + mean, inv);
       for (int64_t p = threadIdx.x; p < npacks; p += nt) {
         float t[P];
         load_pack<T, P>(xr, p, t);
+#pragma unroll
+        for (int j = 0; j < P; ++j) t[j] -= shift;
 #pragma unroll
         for (int j = 0; j < P; ++j) t[j] = norm_apply(a, row, p * P + j, t[j], mean, inv);
         store_pack<T, P>(yr, p, t);

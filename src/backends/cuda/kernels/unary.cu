@@ -51,8 +51,10 @@ KILN_FLOAT_OP(OpShrink, x < -a ? x + b : (x > a ? x - b : 0.f))  // a = lambd, b
 KILN_FLOAT_OP(OpFloor, floorf(x))
 KILN_FLOAT_OP(OpCeil, ceilf(x))
 KILN_FLOAT_OP(OpRound, rintf(x))  // half to even, like nearbyint in the default rounding mode
-// x * Phi(x) with Phi through erfc: no cancellation for negative x.
-KILN_FLOAT_OP(OpGelu, 0.5f * x * erfcf(-x * 0.70710678118654752440f))
+// 0.5 x (1 + erf(x / sqrt 2)) as PyTorch computes it. (An erfc form avoids the cancellation for x << 0 but
+// costs twice the instructions and made f16 Gelu compute-bound on H100; the absolute error here stays below
+// 1e-7 * |x|, and the result is below 1e-8 where cancellation sets in.)
+KILN_FLOAT_OP(OpGelu, 0.5f * x * (1.0f + erff(x * 0.70710678118654752440f)))
 #undef KILN_FLOAT_OP
 
 // std::max(0, x) + std::min(0, alpha * (exp(x / alpha) - 1)), NaN-compatible with the std:: versions.
@@ -65,11 +67,13 @@ struct OpCelu {
     return p + q;
   }
 };
-// std::max(0, std::min(1, alpha * x + beta)).
+// std::max(0, std::min(1, alpha * x + beta)): NaN gives 1 there (std::min(1, NaN) is 1). Tested explicitly,
+// since the compiler folds the clamp into a saturating FMA, which flushes NaN to 0.
 struct OpHardSigmoid {
   float a = 0.2f, b = 0.5f;
   __device__ __forceinline__ float operator()(float x) const {
     float v = fmaf(a, x, b);
+    if (isnan(v)) return 1.f;
     v = v < 1.f ? v : 1.f;
     return 0.f < v ? v : 0.f;
   }

@@ -49,6 +49,47 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Broadcast with a vectorizable innermost dim (see binary_bcast_vec_kernel): innermost strides 0 or 1,
+// dims[0] % VEC == 0, so each group of VEC outputs reads contiguous, aligned runs or repeats one element.
+template <int VEC, class U>
+__global__ void __launch_bounds__(kThreads)
+    where_bcast_vec_kernel(const uint8_t* __restrict__ c, const U* __restrict__ x, const U* __restrict__ y,
+                           U* __restrict__ out, uint32_t nvec, Indexer<3, uint32_t> ix, bool c_rep, bool x_rep,
+                           bool y_rep) {
+  const uint32_t stride = gridDim.x * blockDim.x;
+  for (uint32_t v = blockIdx.x * blockDim.x + threadIdx.x; v < nvec; v += stride) {
+    const uint32_t i = v * VEC;
+    uint32_t off[3];
+    ix.offsets(i, off);
+    Pack<uint8_t, VEC> pc;
+    Pack<U, VEC> px, py, r;
+    if (c_rep) {
+      const uint8_t s = c[off[0]];
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) pc.v[k] = s;
+    } else {
+      pc = *reinterpret_cast<const Pack<uint8_t, VEC>*>(c + off[0]);
+    }
+    if (x_rep) {
+      const U s = x[off[1]];
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) px.v[k] = s;
+    } else {
+      px = *reinterpret_cast<const Pack<U, VEC>*>(x + off[1]);
+    }
+    if (y_rep) {
+      const U s = y[off[2]];
+#pragma unroll
+      for (int k = 0; k < VEC; ++k) py.v[k] = s;
+    } else {
+      py = *reinterpret_cast<const Pack<U, VEC>*>(y + off[2]);
+    }
+#pragma unroll
+    for (int k = 0; k < VEC; ++k) r.v[k] = pc.v[k] ? px.v[k] : py.v[k];
+    *reinterpret_cast<Pack<U, VEC>*>(out + i) = r;
+  }
+}
+
 template <class I, class U>
 __global__ void __launch_bounds__(kThreads)
     where_bcast_kernel(const uint8_t* __restrict__ c, const U* __restrict__ x, const U* __restrict__ y,
@@ -86,6 +127,18 @@ Status launch_where(KernelContext& ctx) {
                         (ys || aligned_to(py, VEC * sizeof(U))) && aligned_to(po, VEC * sizeof(U));
     if (vec_ok) {
       where_flat_kernel<VEC, U><<<blocks_for((n + VEC - 1) / VEC), kThreads, 0, s>>>(pc, px, py, po, n, cs, xs, ys);
+      KILN_CUDA_CHECK_LAUNCH();
+      return Status();
+    }
+  }
+  if (L.rank >= 2 && L.dims[0] % VEC == 0 && L.fits32) {
+    const bool cr = L.strides[0][0] == 0, xr = L.strides[1][0] == 0, yr = L.strides[2][0] == 0;
+    const bool vec_ok = (cr || aligned_to(pc, VEC)) && (xr || aligned_to(px, VEC * sizeof(U))) &&
+                        (yr || aligned_to(py, VEC * sizeof(U))) && aligned_to(po, VEC * sizeof(U));
+    if (vec_ok) {
+      const int64_t nvec = n / VEC;
+      where_bcast_vec_kernel<VEC, U><<<blocks_for(nvec), kThreads, 0, s>>>(
+          pc, px, py, po, static_cast<uint32_t>(nvec), make_indexer<3, uint32_t>(L), cr, xr, yr);
       KILN_CUDA_CHECK_LAUNCH();
       return Status();
     }
