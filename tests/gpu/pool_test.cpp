@@ -80,7 +80,8 @@ TEST(GpuPool, MaxPoolDirectWindows) {
     // ceil_mode adding a last partial window: 16 -> 8 rather than 7.
     check_pool("MaxPool", dt, {.x = {1, 7, 16, 16}, .kernel = {3, 3}, .strides = {2, 2}, .ceil_mode = 1,
                                .shift = -2.f}, 11);
-    // ceil_mode with pads: the last window starting in the end padding is dropped.
+    // ceil_mode with pads: the extra window would start in the end padding and is dropped, so this one keeps
+    // the floor size (and runs on cuDNN).
     check_pool("MaxPool", dt, {.x = {3, 3, 5, 7}, .kernel = {2, 2}, .strides = {2, 2}, .pads = {1, 1, 1, 1},
                                .ceil_mode = 1, .shift = -2.f}, 12);
     check_pool("MaxPool", dt, {.x = {1, 16, 32, 32}, .kernel = {3, 3}, .strides = {2, 2}, .pads = {0, 0, 1, 1},

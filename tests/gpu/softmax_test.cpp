@@ -89,10 +89,11 @@ TEST(GpuSoftmax, MaskedRowsWithMinusInfinity) {
           return k == n - 1 ? inf : r.data<float>()[i];
         });
         gputest::expect_on_device(softmax_model(op, dt, dims, std::nullopt), {{"x", x}});
-        // Strided form of the same masks.
-        const std::vector<int64_t> tdims = {n, 4};
+        // Strided forms of the same masks: 4 columns (a thread per row) and 37 (32-column tiles).
+        for (int64_t cols : {4, 37}) {
+        const std::vector<int64_t> tdims = {n, cols};
         Tensor xt = gputest::make_tensor(dt, tdims, [&](int64_t i) -> double {
-          const int64_t k = i / 4, row = i % 4;
+          const int64_t k = i / cols, row = (i % cols) % 4;
           const double v = r.data<float>()[row * n + k];
           if (row == 0) return k > n / 2 ? -inf : v;
           if (row == 1) return -inf;
@@ -100,6 +101,7 @@ TEST(GpuSoftmax, MaskedRowsWithMinusInfinity) {
           return k == n - 1 ? inf : v;
         });
         gputest::expect_on_device(softmax_model(op, dt, tdims, int64_t{0}), {{"x", xt}});
+        }
       }
 }
 

@@ -9,8 +9,6 @@
 //  - Anything cuDNN cannot take (more spatial dims, sizes past int32, a padded copy larger than the scratch,
 //    no algorithm) runs on a direct kernel: one thread per output, f32 accumulation, bias fused.
 // Descriptors are made per call; the algorithm choice is cached per exact shape and device.
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -177,10 +175,8 @@ Result<bool> cudnn_conv(KernelContext& ctx, DType dt, const CudnnConv& cv, const
   // cuDNN must agree on the output dims (it always should: same formula); otherwise leave it to the fallback.
   std::vector<int> out_dims(nd, 0);
   if (cudnnGetConvolutionNdForwardOutputDim(cd.h, xd.h, wd.h, nd, out_dims.data()) != CUDNN_STATUS_SUCCESS ||
-      out_dims != cv.y) {
-    if (getenv("KILN_TRACE_CONVPOOL")) fprintf(stderr, "TRACE conv outdim mismatch\n");  // TEMP
+      out_dims != cv.y)
     return false;
-  }
 
   int device = 0;
   KILN_CUDA_CHECK(cudaGetDevice(&device));
@@ -198,10 +194,7 @@ Result<bool> cudnn_conv(KernelContext& ctx, DType dt, const CudnnConv& cv, const
       return false;
     const cudnnStatus_t s =
         cudnnConvolutionForward(h, &alpha, xd.h, x, wd.h, w, cd.h, algo, need ? ws : nullptr, need, &beta, yd.h, y);
-    if (s == CUDNN_STATUS_NOT_SUPPORTED || s == CUDNN_STATUS_BAD_PARAM) {
-      if (getenv("KILN_TRACE_CONVPOOL")) fprintf(stderr, "TRACE conv algo %d declined: %d\n", (int)algo, (int)s);  // TEMP
-      return false;
-    }
+    if (s == CUDNN_STATUS_NOT_SUPPORTED || s == CUDNN_STATUS_BAD_PARAM) return false;
     KILN_RETURN_IF_ERROR(cudnn_status(s, "cudnnConvolutionForward", __FILE__, __LINE__));
     return true;
   };
@@ -230,7 +223,6 @@ Result<bool> cudnn_conv(KernelContext& ctx, DType dt, const CudnnConv& cv, const
     const cudnnMathType_t algo_math = fma_only ? CUDNN_FMA_MATH : p.mathType;
     KILN_ASSIGN_OR_RETURN(bool ran, try_algo(p.algo, algo_math));
     if (!ran) continue;
-    if (getenv("KILN_TRACE_CONVPOOL")) fprintf(stderr, "TRACE conv algo %d math %d (heuristic #%d)\n", (int)p.algo, (int)algo_math, i);  // TEMP
     std::lock_guard<std::mutex> lock(g_algo_mu);
     if (algo_cache().size() > 4096) algo_cache().clear();
     algo_cache()[key] = {p.algo, algo_math};
@@ -334,7 +326,6 @@ Result<bool> conv_cudnn_path(KernelContext& ctx, const DeviceTensor& X, const De
     }
     pad_input<T><<<convpool::grid_for(pa.total), kThreads, 0, ctx.stream()>>>(X.ptr<T>(), static_cast<T*>(ws), pa);
     KILN_CUDA_CHECK_LAUNCH();
-    if (getenv("KILN_TRACE_CONVPOOL")) fprintf(stderr, "TRACE conv padded copy\n");  // TEMP
     x = ws;
     ws = static_cast<char*>(ws) + aligned;
     ws_bytes -= aligned;
@@ -374,7 +365,6 @@ Status conv_typed(KernelContext& ctx, const DeviceTensor& X, const DeviceTensor&
     return B ? launch_bias<T>(ctx, *B, Y, g) : Status();
   }
   KILN_ASSIGN_OR_RETURN(bool ran, conv_cudnn_path<T>(ctx, X, W, Y, g));
-  if (getenv("KILN_TRACE_CONVPOOL")) fprintf(stderr, "TRACE conv %s\n", ran ? "cudnn" : "direct");  // TEMP
   if (ran) return B ? launch_bias<T>(ctx, *B, Y, g) : Status();
   return launch_direct<T>(ctx, X, W, B, Y, g);
 }

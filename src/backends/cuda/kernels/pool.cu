@@ -9,8 +9,6 @@
 //    kernel that mirrors the CPU reference: one thread per output, f32 accumulation; with count_include_pad the
 //    divisor counts the taps inside the padded input, so windows running past the end padding count less.
 #include <cfloat>
-#include <cstdio>
-#include <cstdlib>
 
 #include "backends/cuda/kernel_list.h"
 #include "backends/cuda/kernels/conv_pool_common.cuh"
@@ -169,16 +167,11 @@ Result<bool> cudnn_pool(KernelContext& ctx, bool is_max, const DeviceTensor& X, 
   std::vector<int> out(yd.size(), 0);
   if (cudnnGetPoolingNdForwardOutputDim(pd.h, xdesc.h, static_cast<int>(out.size()), out.data()) !=
           CUDNN_STATUS_SUCCESS ||
-      out != yd) {
-    if (getenv("KILN_TRACE_CONVPOOL")) fprintf(stderr, "TRACE pool outdim mismatch\n");  // TEMP
+      out != yd)
     return false;
-  }
   const float alpha = 1.f, beta = 0.f;
   const cudnnStatus_t s = cudnnPoolingForward(h, pd.h, &alpha, xdesc.h, X.data, &beta, ydesc.h, Y.data);
-  if (s == CUDNN_STATUS_NOT_SUPPORTED || s == CUDNN_STATUS_BAD_PARAM) {
-    if (getenv("KILN_TRACE_CONVPOOL")) fprintf(stderr, "TRACE pool cudnn status %d\n", (int)s);  // TEMP
-    return false;
-  }
+  if (s == CUDNN_STATUS_NOT_SUPPORTED || s == CUDNN_STATUS_BAD_PARAM) return false;
   KILN_RETURN_IF_ERROR(cudnn_status(s, "cudnnPoolingForward", __FILE__, __LINE__));
   return true;
 }
@@ -202,7 +195,6 @@ Status run_pool(KernelContext& ctx, bool is_max) {
   }
   const bool include_pad = !is_max && ctx.node().attr_int("count_include_pad", 0) != 0;
   KILN_ASSIGN_OR_RETURN(bool ran, cudnn_pool(ctx, is_max, X, Y, w, include_pad));
-  if (getenv("KILN_TRACE_CONVPOOL")) fprintf(stderr, "TRACE pool %s\n", ran ? "cudnn" : "direct");  // TEMP
   if (ran) return Status();
   std::optional<Status> st = convpool::dispatch_float(X.dtype, [&](auto tag) -> Status {
     using T = decltype(tag);

@@ -6,6 +6,7 @@
 //  - d > 1024: one block per row, up to 16 cached values a thread, else three passes over global memory.
 #pragma once
 #include <algorithm>
+#include <type_traits>
 #include <vector>
 
 #include "backends/cuda/kernels/norm_reduce_common.cuh"
@@ -48,6 +49,9 @@ struct NormArgs {
   void* mean_out = nullptr;  // optional, one value per row
   void* inv_out = nullptr;   // optional, one value per row
   int stat_code = kCodeF32;
+  // Set by launch_norm: parameters that are one value per row (scalar or per channel) are read once a row;
+  // full-length parameters of X's dtype (aligned for the pack width) are read as packs.
+  bool scale_per_row = false, bias_per_row = false, vec_params = false;
 };
 
 // A parameter of dims `pdims` broadcast one-way (right-aligned, extra leading 1s allowed) to `norm_dims`.
@@ -87,11 +91,43 @@ inline bool make_param_map(const std::vector<int64_t>& pdims, const std::vector<
 
 namespace {
 
-__device__ __forceinline__ float norm_apply(const NormArgs& a, int64_t row, int64_t j, float v, float mean,
-                                            float inv) {
-  float r = (v - mean) * inv * load_any(a.scale, a.scale_code, a.smap.index(row, j));
-  if (a.bias) r += load_any(a.bias, a.bias_code, a.bmap.index(row, j));
-  return r;
+// Scale and bias for the P elements of pack p of row `row` (s_row/b_row: the row's values when per row).
+template <class T, int P>
+__device__ __forceinline__ void norm_params(const NormArgs& a, int64_t row, int64_t p, float s_row, float b_row,
+                                            float (&sc)[P], float (&bi)[P]) {
+  if (a.vec_params) {
+    load_pack<T, P>(static_cast<const T*>(a.scale), p, sc);
+    if (a.bias) {
+      load_pack<T, P>(static_cast<const T*>(a.bias), p, bi);
+    } else {
+#pragma unroll
+      for (int j = 0; j < P; ++j) bi[j] = 0.f;
+    }
+    return;
+  }
+#pragma unroll
+  for (int j = 0; j < P; ++j) {
+    const int64_t e = p * P + j;
+    sc[j] = a.scale_per_row ? s_row : load_any(a.scale, a.scale_code, a.smap.index(row, e));
+    bi[j] = !a.bias ? 0.f : (a.bias_per_row ? b_row : load_any(a.bias, a.bias_code, a.bmap.index(row, e)));
+  }
+}
+
+// y = (x - mean) * inv * scale + bias for one pack, as the reference orders it.
+template <class T, int P>
+__device__ __forceinline__ void norm_apply_pack(const NormArgs& a, int64_t row, int64_t p, float s_row, float b_row,
+                                                float mean, float inv, float (&t)[P]) {
+  float sc[P], bi[P];
+  norm_params<T, P>(a, row, p, s_row, b_row, sc, bi);
+#pragma unroll
+  for (int j = 0; j < P; ++j) t[j] = (t[j] - mean) * inv * sc[j] + bi[j];
+}
+
+__device__ __forceinline__ float norm_row_scale(const NormArgs& a, int64_t row) {
+  return a.scale_per_row ? load_any(a.scale, a.scale_code, a.smap.index(row, 0)) : 0.f;
+}
+__device__ __forceinline__ float norm_row_bias(const NormArgs& a, int64_t row) {
+  return a.bias && a.bias_per_row ? load_any(a.bias, a.bias_code, a.bmap.index(row, 0)) : 0.f;
 }
 
 __device__ __forceinline__ void norm_store_stats(const NormArgs& a, int64_t row, float mean, float inv) {
@@ -113,6 +149,7 @@ __global__ void __launch_bounds__(128) norm_warp_kernel(const T* __restrict__ x,
     // LayerNorm works on x - x[0]: exact for nearby values, so a large common offset costs no precision in the
     // f32 mean (the reference computes in double). RMSNorm needs the raw values.
     const float shift = (a.rms || a.d == 0) ? 0.f : to_f<T>(xr[0]);
+    const float s_row = norm_row_scale(a, row), b_row = norm_row_bias(a, row);
     T* yr = y + row * a.d;
     float v[C];
     float s = 0.f;
@@ -161,8 +198,8 @@ __global__ void __launch_bounds__(128) norm_warp_kernel(const T* __restrict__ x,
       if (p < npacks) {
         float t[P];
 #pragma unroll
-        for (int j = 0; j < P; ++j)
-          t[j] = norm_apply(a, row, static_cast<int64_t>(p) * P + j, v[k * P + j], mean, inv);
+        for (int j = 0; j < P; ++j) t[j] = v[k * P + j];
+        norm_apply_pack<T, P>(a, row, p, s_row, b_row, mean, inv, t);
         store_pack<T, P>(yr, p, t);
       }
     }
@@ -183,6 +220,7 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
     // LayerNorm works on x - x[0]: exact for nearby values, so a large common offset costs no precision in the
     // f32 mean (the reference computes in double). RMSNorm needs the raw values.
     const float shift = (a.rms || a.d == 0) ? 0.f : to_f<T>(xr[0]);
+    const float s_row = norm_row_scale(a, row), b_row = norm_row_bias(a, row);
     T* yr = y + row * a.d;
     float mean = 0.f, inv;
     if (cached) {
@@ -232,7 +270,8 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
         if (p < npacks) {
           float t[P];
 #pragma unroll
-          for (int j = 0; j < P; ++j) t[j] = norm_apply(a, row, p * P + j, v[k * P + j], mean, inv);
+          for (int j = 0; j < P; ++j) t[j] = v[k * P + j];
+          norm_apply_pack<T, P>(a, row, p, s_row, b_row, mean, inv, t);
           store_pack<T, P>(yr, p, t);
         }
       }
@@ -272,8 +311,7 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
         load_pack<T, P>(xr, p, t);
 #pragma unroll
         for (int j = 0; j < P; ++j) t[j] -= shift;
-#pragma unroll
-        for (int j = 0; j < P; ++j) t[j] = norm_apply(a, row, p * P + j, t[j], mean, inv);
+        norm_apply_pack<T, P>(a, row, p, s_row, b_row, mean, inv, t);
         store_pack<T, P>(yr, p, t);
       }
     }
@@ -313,10 +351,21 @@ void launch_norm_block(const T* x, T* y, const NormArgs& a, cudaStream_t st) {
 
 // Launches nothing when there are no rows; with d == 0 only the statistics (NaN, as 0/0) are written.
 template <class T>
-void launch_norm(const T* x, T* y, const NormArgs& a, cudaStream_t st) {
-  if (a.rows <= 0) return;
+constexpr int kCodeOf = std::is_same_v<T, __half> ? kCodeF16 : (std::is_same_v<T, __nv_bfloat16> ? kCodeBF16 : kCodeF32);
+
+template <class T>
+void launch_norm(const T* x, T* y, const NormArgs& args, cudaStream_t st) {
+  if (args.rows <= 0) return;
   constexpr int P = 16 / sizeof(T);
-  const bool vec = a.d % P == 0 && aligned16(x) && aligned16(y);
+  const bool vec = args.d % P == 0 && aligned16(x) && aligned16(y);
+  NormArgs a = args;
+  const auto per_row = [](const ParamMap& m) { return m.mode == ParamMap::kScalar || m.mode == ParamMap::kPerRow; };
+  const auto packable = [&](const void* p, int code, const ParamMap& m) {
+    return m.mode == ParamMap::kFull && code == kCodeOf<T> && (!vec || aligned16(p));
+  };
+  a.scale_per_row = per_row(a.smap);
+  a.bias_per_row = a.bias && per_row(a.bmap);
+  a.vec_params = packable(a.scale, a.scale_code, a.smap) && (!a.bias || packable(a.bias, a.bias_code, a.bmap));
   if (a.d <= 1024) {
     if (vec)
       launch_norm_warp<T, P>(x, y, a, st);

@@ -4,7 +4,8 @@
 //  - contiguous rows (inner == 1), n <= 1024: one warp per row, the row cached in registers;
 //  - contiguous rows, n > 1024: one block per row, cached in registers up to 16 values a thread, else three
 //    passes over global memory;
-//  - strided rows (inner > 1): one thread per row, adjacent threads on adjacent columns (coalesced).
+//  - strided rows (inner > 1): 32 adjacent rows per (32, 8) block when inner >= 32, else one thread per row;
+//    adjacent threads on adjacent columns (coalesced).
 #include <algorithm>
 
 #include "backends/cuda/cuda_check.h"
@@ -187,6 +188,45 @@ __global__ void __launch_bounds__(256) softmax_strided_kernel(const T* __restric
   }
 }
 
+// Strided rows with inner >= 32: a (32, 8) block takes 32 adjacent rows (columns of the [n, inner] plane) of one
+// outer index; threadIdx.y strides the n elements and shared memory combines the 8 partial maxima and sums.
+template <class T>
+__global__ void __launch_bounds__(256) softmax_cols_kernel(const T* __restrict__ x, T* __restrict__ y,
+                                                           int64_t outer, int64_t n, int64_t inner, bool log_kind) {
+  __shared__ float sh[8][33];
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t tiles_inner = nrk::ceil_div(inner, 32);
+  const int64_t tiles = outer * tiles_inner;
+  for (int64_t t = blockIdx.x; t < tiles; t += gridDim.x) {
+    const int64_t o = t / tiles_inner;
+    const int64_t i = (t - o * tiles_inner) * 32 + tx;
+    const bool valid = i < inner;
+    const int64_t base = o * n * inner + (valid ? i : 0);
+    float m = -INFINITY;
+    if (valid)
+      for (int64_t k = ty; k < n; k += 8) m = fmaxf(m, to_f<T>(x[base + k * inner]));
+    sh[ty][tx] = m;
+    __syncthreads();
+    m = sh[0][tx];
+#pragma unroll
+    for (int r = 1; r < 8; ++r) m = fmaxf(m, sh[r][tx]);
+    __syncthreads();
+    float s = 0.f;
+    if (valid)
+      for (int64_t k = ty; k < n; k += 8) s += expf(to_f<T>(x[base + k * inner]) - m);
+    sh[ty][tx] = s;
+    __syncthreads();
+    s = sh[0][tx];
+#pragma unroll
+    for (int r = 1; r < 8; ++r) s += sh[r][tx];
+    __syncthreads();
+    const float inv_s = 1.f / s, log_s = logf(s);
+    if (valid)
+      for (int64_t k = ty; k < n; k += 8)
+        y[base + k * inner] = from_f<T>(softmax_out(to_f<T>(x[base + k * inner]) - m, inv_s, log_s, log_kind));
+  }
+}
+
 template <class T, int P, int NP>
 void launch_warp_np(const T* x, T* y, int64_t rows, int n, bool log_kind, cudaStream_t st) {
   softmax_warp_kernel<T, P, NP><<<nrk::grid_for(rows, 4), 128, 0, st>>>(x, y, rows, n, log_kind);
@@ -220,6 +260,12 @@ void launch_block(const T* x, T* y, int64_t rows, int64_t n, bool log_kind, cuda
 
 template <class T>
 void launch_softmax(const T* x, T* y, int64_t outer, int64_t n, int64_t inner, bool log_kind, cudaStream_t st) {
+  if (inner >= 32) {
+    const int64_t tiles = outer * nrk::ceil_div(inner, 32);
+    const unsigned grid = static_cast<unsigned>(std::min<int64_t>(tiles, int64_t{1} << 20));
+    softmax_cols_kernel<T><<<grid, dim3(32, 8), 0, st>>>(x, y, outer, n, inner, log_kind);
+    return;
+  }
   if (inner != 1) {
     softmax_strided_kernel<T><<<nrk::grid_for(outer * inner, 256), 256, 0, st>>>(x, y, outer, n, inner, log_kind);
     return;
