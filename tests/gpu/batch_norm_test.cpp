@@ -127,7 +127,8 @@ TEST(GpuGlobalPool, AverageAndMax) {
   const std::vector<std::vector<int64_t>> shapes = {{2, 3, 5, 7},     {1, 5, 1},         {2, 3, 31},
                                                     {2, 3, 32},       {1, 64, 7, 7},     {1, 2048, 7, 7},
                                                     {2, 3, 4097},     {1, 3, 100, 100},  {1, 2, 3, 4, 5},
-                                                    {2, 4, 1025},     {1, 1, 300001}};
+                                                    {2, 4, 1025},     {1, 1, 300001},    {4, 16, 4, 4},
+                                                    {3, 7, 3, 3},     {2, 5, 2, 3},      {3, 5, 8}};
   for (const char* op : {"GlobalAveragePool", "GlobalMaxPool"})
     for (DType dt : kFloats)
       for (size_t i = 0; i < shapes.size(); ++i)

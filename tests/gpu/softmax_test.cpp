@@ -24,7 +24,8 @@ TEST(GpuSoftmax, LastAxisRowLengths) {
   KILN_REQUIRE_GPU();
   // Warp rows (1..1024, vectorized when n % (16 / sizeof) == 0), block rows cached (1025..16384) and
   // three-pass (20000, 20001).
-  const int64_t lengths[] = {1, 3, 8, 31, 32, 33, 127, 768, 1000, 1024, 1025, 2048, 4097, 8192, 20000, 20001};
+  const int64_t lengths[] = {1,   3,    8,    16,   31,   32,   33,   64,    127,  128,
+                             768, 1000, 1024, 1025, 2048, 4097, 8192, 20000, 20001};
   for (const char* op : kOps)
     for (DType dt : kFloats)
       for (int64_t n : lengths) {
@@ -91,16 +92,16 @@ TEST(GpuSoftmax, MaskedRowsWithMinusInfinity) {
         gputest::expect_on_device(softmax_model(op, dt, dims, std::nullopt), {{"x", x}});
         // Strided forms of the same masks: 4 columns (a thread per row) and 37 (32-column tiles).
         for (int64_t cols : {4, 37}) {
-        const std::vector<int64_t> tdims = {n, cols};
-        Tensor xt = gputest::make_tensor(dt, tdims, [&](int64_t i) -> double {
-          const int64_t k = i / cols, row = (i % cols) % 4;
-          const double v = r.data<float>()[row * n + k];
-          if (row == 0) return k > n / 2 ? -inf : v;
-          if (row == 1) return -inf;
-          if (row == 2) return k == n / 3 ? 1.0 : -inf;
-          return k == n - 1 ? inf : v;
-        });
-        gputest::expect_on_device(softmax_model(op, dt, tdims, int64_t{0}), {{"x", xt}});
+          const std::vector<int64_t> tdims = {n, cols};
+          Tensor xt = gputest::make_tensor(dt, tdims, [&](int64_t i) -> double {
+            const int64_t k = i / cols, row = (i % cols) % 4;
+            const double v = r.data<float>()[row * n + k];
+            if (row == 0) return k > n / 2 ? -inf : v;
+            if (row == 1) return -inf;
+            if (row == 2) return k == n / 3 ? 1.0 : -inf;
+            return k == n - 1 ? inf : v;
+          });
+          gputest::expect_on_device(softmax_model(op, dt, tdims, int64_t{0}), {{"x", xt}});
         }
       }
 }

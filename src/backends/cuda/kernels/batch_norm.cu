@@ -4,7 +4,8 @@
 //  - BatchNormalization: elementwise over X viewed as [N, P, S] (P = C, or every activation with spatial=0
 //    before opset 9), 16-byte packs when a pack never straddles two channels;
 //  - InstanceNormalization: the row normalization of row_norm.cuh over [N*C, S], scale/B indexed by channel;
-//  - Global pools: one warp (S <= 1024) or one block per [N*C] row; max propagates NaN, mean of nothing is NaN.
+//  - Global pools: 4-16 lanes (short planes), a warp, or a block per [N*C] row; max propagates NaN, the mean of
+//    nothing is NaN.
 #include <algorithm>
 
 #include "backends/cuda/cuda_check.h"
@@ -149,10 +150,10 @@ __device__ __forceinline__ float gp_fold(float acc, float v) {
   return MAX ? gp_max(acc, v) : acc + v;
 }
 
-template <bool MAX>
-__device__ __forceinline__ float gp_warp(float v) {
+template <bool MAX, int LANES>
+__device__ __forceinline__ float gp_group(float v) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) v = gp_fold<MAX>(v, __shfl_xor_sync(0xffffffffu, v, o));
+  for (int o = LANES / 2; o > 0; o >>= 1) v = gp_fold<MAX>(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
 }
 
@@ -161,59 +162,73 @@ __device__ __forceinline__ float gp_finish(float acc, int64_t s) {
   return MAX ? acc : acc / static_cast<float>(s);
 }
 
-// Rows [rows, S]; BLOCK: one 256-thread block per row, else one warp per row (128-thread blocks).
-// P elements per access (S % P == 0 when P > 1).
-template <class T, int P, bool MAX, bool BLOCK>
+// Rows [rows, S] with LANES lanes a row (4/8/16: several short rows a warp; 32: a warp; 0: the whole 256-thread
+// block). P elements per access (S % P == 0 when P > 1). The row loop is uniform across each warp.
+template <class T, int P, bool MAX, int LANES>
 __global__ void __launch_bounds__(256) global_pool_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows,
                                                           int64_t s) {
+  constexpr bool kBlock = LANES == 0;
+  constexpr int kGroups = kBlock ? 1 : 32 / LANES;
   __shared__ float sh[32];
   const int lane = threadIdx.x & 31;
-  const int64_t group = BLOCK ? blockDim.x : 32;
-  const int64_t tid = BLOCK ? threadIdx.x : lane;
-  const int64_t groups_per_block = BLOCK ? 1 : (blockDim.x >> 5);
-  const int64_t first = BLOCK ? blockIdx.x : blockIdx.x * groups_per_block + (threadIdx.x >> 5);
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * groups_per_block;
+  const int64_t group = kBlock ? blockDim.x : LANES;
+  const int64_t tid = kBlock ? threadIdx.x : (threadIdx.x & (LANES - 1));
+  const int64_t sub = kBlock ? 0 : (threadIdx.x & 31) / LANES;
+  const int64_t units_per_block = kBlock ? 1 : (blockDim.x >> 5);
+  const int64_t unit = blockIdx.x * units_per_block + (kBlock ? 0 : (threadIdx.x >> 5));
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * units_per_block * kGroups;
   const int64_t np = s / P;
   const float init = MAX ? -INFINITY : 0.f;
-  for (int64_t row = first; row < rows; row += stride) {
-    const T* xr = x + row * s;
+  for (int64_t row0 = unit * kGroups; row0 < rows; row0 += stride) {
+    const int64_t row = row0 + sub;
+    const bool live = row < rows;
+    const T* xr = x + (live ? row : 0) * s;
     float acc = init;
-    for (int64_t p = tid; p < np; p += group) {
-      float t[P];
-      load_pack<T, P>(xr, p, t);
+    if (live) {
+      for (int64_t p = tid; p < np; p += group) {
+        float t[P];
+        load_pack<T, P>(xr, p, t);
 #pragma unroll
-      for (int j = 0; j < P; ++j) acc = gp_fold<MAX>(acc, t[j]);
+        for (int j = 0; j < P; ++j) acc = gp_fold<MAX>(acc, t[j]);
+      }
     }
-    acc = gp_warp<MAX>(acc);
-    if constexpr (BLOCK) {
+    if constexpr (kBlock) {
+      acc = gp_group<MAX, 32>(acc);
       const int warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
       __syncthreads();
       if (lane == 0) sh[warp] = acc;
       __syncthreads();
       acc = lane < nwarps ? sh[lane] : init;
-      acc = gp_warp<MAX>(acc);
-      if (threadIdx.x == 0) y[row] = nrk::from_f<T>(gp_finish<MAX>(acc, s));
+      acc = gp_group<MAX, 32>(acc);
     } else {
-      if (lane == 0) y[row] = nrk::from_f<T>(gp_finish<MAX>(acc, s));
+      acc = gp_group<MAX, LANES>(acc);
     }
+    if (live && tid == 0) y[row] = nrk::from_f<T>(gp_finish<MAX>(acc, s));
   }
+}
+
+template <class T, int P, bool MAX>
+void launch_global_pool_p(const T* x, T* y, int64_t rows, int64_t s, cudaStream_t st) {
+  const int64_t np = s / P;
+  if (np <= 4)
+    global_pool_kernel<T, P, MAX, 4><<<nrk::grid_for(rows, 32), 128, 0, st>>>(x, y, rows, s);
+  else if (np <= 8)
+    global_pool_kernel<T, P, MAX, 8><<<nrk::grid_for(rows, 16), 128, 0, st>>>(x, y, rows, s);
+  else if (np <= 16)
+    global_pool_kernel<T, P, MAX, 16><<<nrk::grid_for(rows, 8), 128, 0, st>>>(x, y, rows, s);
+  else if (s <= 1024)
+    global_pool_kernel<T, P, MAX, 32><<<nrk::grid_for(rows, 4), 128, 0, st>>>(x, y, rows, s);
+  else
+    global_pool_kernel<T, P, MAX, 0><<<nrk::grid_for(rows, 1), 256, 0, st>>>(x, y, rows, s);
 }
 
 template <class T, bool MAX>
 void launch_global_pool(const T* x, T* y, int64_t rows, int64_t s, cudaStream_t st) {
   constexpr int P = 16 / sizeof(T);
-  const bool vec = s % P == 0 && nrk::aligned16(x);
-  if (s <= 1024) {
-    if (vec)
-      global_pool_kernel<T, P, MAX, false><<<nrk::grid_for(rows, 4), 128, 0, st>>>(x, y, rows, s);
-    else
-      global_pool_kernel<T, 1, MAX, false><<<nrk::grid_for(rows, 4), 128, 0, st>>>(x, y, rows, s);
-  } else {
-    if (vec)
-      global_pool_kernel<T, P, MAX, true><<<nrk::grid_for(rows, 1), 256, 0, st>>>(x, y, rows, s);
-    else
-      global_pool_kernel<T, 1, MAX, true><<<nrk::grid_for(rows, 1), 256, 0, st>>>(x, y, rows, s);
-  }
+  if (s % P == 0 && nrk::aligned16(x))
+    launch_global_pool_p<T, P, MAX>(x, y, rows, s, st);
+  else
+    launch_global_pool_p<T, 1, MAX>(x, y, rows, s, st);
 }
 
 Status run_global_pool(KernelContext& ctx) {

@@ -5,7 +5,9 @@
 //    per row, split over several blocks through the workspace when rows are few and long);
 //  - one reduced group with kept dims after it: columns [outer, R, inner], a 32x8 block per 32 columns,
 //    likewise split when there are few columns;
-//  - several reduced groups: a general kernel that unravels both index sets (a warp or a thread per output).
+//  - several reduced groups: a general kernel that unravels both index sets (a block, a warp or a thread per
+//    output, by the reduced count and the number of outputs).
+// The split forms use the context's workspace (stream-ordered scratch) for the partial states.
 // Special cases follow the CPU reference: Max/Min propagate NaN; empty reductions give the identity (Mean: NaN
 // for floats, 0 for integers; LogSumExp: -inf); LogSumExp returns the max when it is infinite.
 #include <algorithm>
@@ -260,15 +262,19 @@ __global__ void __launch_bounds__(256) reduce_cols(const T* __restrict__ x, T* _
   }
 }
 
+// One warp per output folds the output's `splits` partial states.
 template <class T, ROp OP>
 __global__ void __launch_bounds__(256) reduce_finalize(const typename Reducer<T, OP>::S* __restrict__ ws,
                                                        T* __restrict__ y, int64_t outputs, int splits, int64_t R) {
   using Rd = Reducer<T, OP>;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t o = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; o < outputs; o += stride) {
+  const int lane = threadIdx.x & 31;
+  const int64_t warps_per_block = blockDim.x >> 5;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * warps_per_block;
+  for (int64_t o = blockIdx.x * warps_per_block + (threadIdx.x >> 5); o < outputs; o += stride) {
     typename Rd::S s = Rd::init();
-    for (int k = 0; k < splits; ++k) s = Rd::merge(s, ws[o * splits + k]);
-    y[o] = Rd::finish(s, R);
+    for (int k = lane; k < splits; k += 32) s = Rd::merge(s, ws[o * splits + k]);
+    s = warp_reduce<Rd>(s);
+    if (lane == 0) y[o] = Rd::finish(s, R);
   }
 }
 
@@ -292,20 +298,27 @@ __device__ __forceinline__ int64_t unravel_offset(int64_t idx, int n, const int6
   return off;
 }
 
-// WARP: one warp per output, lanes over the reduced index set; else one thread per output.
-template <class T, ROp OP, bool WARP>
+// GROUP threads per output (1, 32, or the whole block: blockDim.x), striding the reduced index set.
+template <class T, ROp OP, int GROUP>
 __global__ void __launch_bounds__(256) reduce_general(const T* __restrict__ x, T* __restrict__ y, GeneralDesc g) {
   using Rd = Reducer<T, OP>;
-  const int64_t gtid = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  const int64_t nthreads = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  const int lanes = WARP ? 32 : 1;
-  const int lane = WARP ? static_cast<int>(threadIdx.x & 31) : 0;
-  for (int64_t o = gtid / lanes; o < g.outputs; o += nthreads / lanes) {
+  using S = typename Rd::S;
+  constexpr bool kBlock = GROUP > 32;
+  __shared__ S sh[32];
+  const int64_t group = kBlock ? blockDim.x : GROUP;
+  const int64_t tid = kBlock ? threadIdx.x : (GROUP == 1 ? 0 : (threadIdx.x & 31));
+  const int64_t groups_per_block = kBlock ? 1 : blockDim.x / GROUP;
+  const int64_t first = kBlock ? blockIdx.x : blockIdx.x * groups_per_block + threadIdx.x / GROUP;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * groups_per_block;
+  for (int64_t o = first; o < g.outputs; o += stride) {
     const T* base = x + unravel_offset(o, g.nk, g.kdims, g.kstrides);
-    typename Rd::S s = Rd::init();
-    for (int64_t r = lane; r < g.R; r += lanes) s = Rd::add(s, base[unravel_offset(r, g.nr, g.rdims, g.rstrides)]);
-    if constexpr (WARP) s = warp_reduce<Rd>(s);
-    if (lane == 0) y[o] = Rd::finish(s, g.R);
+    S s = Rd::init();
+    for (int64_t r = tid; r < g.R; r += group) s = Rd::add(s, base[unravel_offset(r, g.nr, g.rdims, g.rstrides)]);
+    if constexpr (kBlock)
+      s = block_reduce<Rd>(s, sh);
+    else if constexpr (GROUP == 32)
+      s = warp_reduce<Rd>(s);
+    if (tid == 0) y[o] = Rd::finish(s, g.R);
   }
 }
 
@@ -339,10 +352,12 @@ void launch_reduce(KernelContext& ctx, const T* x, T* y, const Layout& L, int64_
   S* ws = static_cast<S*>(ctx.res().workspace);
   const size_t ws_states = ws ? ctx.res().workspace_bytes / sizeof(S) : 0;
   if (L.kind == 2) {
-    if (L.g.R >= 32)
-      reduce_general<T, OP, true><<<nrk::grid_for(outputs, 8), 256, 0, st>>>(x, y, L.g);
+    if (L.g.R >= 1024 && outputs < 32 * sms)
+      reduce_general<T, OP, 256><<<nrk::grid_for(outputs, 1), 256, 0, st>>>(x, y, L.g);
+    else if (L.g.R >= 32)
+      reduce_general<T, OP, 32><<<nrk::grid_for(outputs, 8), 256, 0, st>>>(x, y, L.g);
     else
-      reduce_general<T, OP, false><<<nrk::grid_for(outputs, 256), 256, 0, st>>>(x, y, L.g);
+      reduce_general<T, OP, 1><<<nrk::grid_for(outputs, 256), 256, 0, st>>>(x, y, L.g);
     return;
   }
   if (L.kind == 1) {
@@ -357,7 +372,7 @@ void launch_reduce(KernelContext& ctx, const T* x, T* y, const Layout& L, int64_
     const dim3 grid(static_cast<unsigned>(std::min<int64_t>(tiles, int64_t{1} << 20)), static_cast<unsigned>(splits));
     reduce_cols<T, OP><<<grid, dim3(32, 8), 0, st>>>(x, y, ws, L.outer, L.R, L.inner, chunk, static_cast<int>(splits));
     if (splits > 1)
-      reduce_finalize<T, OP><<<nrk::grid_for(outputs, 256), 256, 0, st>>>(ws, y, outputs, static_cast<int>(splits), L.R);
+      reduce_finalize<T, OP><<<nrk::grid_for(outputs, 8), 256, 0, st>>>(ws, y, outputs, static_cast<int>(splits), L.R);
     return;
   }
   // Rows.
@@ -385,7 +400,7 @@ void launch_reduce(KernelContext& ctx, const T* x, T* y, const Layout& L, int64_
   else
     reduce_rows_block<T, OP, 1><<<grid, 256, 0, st>>>(x, y, ws, rows, L.R, chunk, static_cast<int>(splits));
   if (splits > 1)
-    reduce_finalize<T, OP><<<nrk::grid_for(rows, 256), 256, 0, st>>>(ws, y, rows, static_cast<int>(splits), L.R);
+    reduce_finalize<T, OP><<<nrk::grid_for(rows, 8), 256, 0, st>>>(ws, y, rows, static_cast<int>(splits), L.R);
 }
 
 template <class T>
@@ -549,8 +564,9 @@ __device__ __forceinline__ ArgState<V> arg_shfl(ArgState<V> s, int o) {
   return s;
 }
 
-// Rows [rows, n] (inner == 1): a warp (blockDim 128) or a whole block (blockDim 256) per row.
-template <class T, bool BLOCK>
+// Rows [rows, n] (inner == 1): a warp (blockDim 128) or a whole block (blockDim 256) per row; P elements per
+// access (n % P == 0 when P > 1).
+template <class T, int P, bool BLOCK>
 __global__ void __launch_bounds__(256) arg_rows(const T* __restrict__ x, int64_t* __restrict__ y, int64_t rows,
                                                 int64_t n, bool is_max, bool last) {
   using V = ArgV<T>;
@@ -562,9 +578,13 @@ __global__ void __launch_bounds__(256) arg_rows(const T* __restrict__ x, int64_t
   const int64_t first = BLOCK ? blockIdx.x : blockIdx.x * groups_per_block + (threadIdx.x >> 5);
   const int64_t stride = static_cast<int64_t>(gridDim.x) * groups_per_block;
   for (int64_t row = first; row < rows; row += stride) {
-    const T* xr = x + row * n;
+    const Pack<T, P>* xr = reinterpret_cast<const Pack<T, P>*>(x + row * n);
     ArgState<V> s{V(0), -1};
-    for (int64_t k = tid; k < n; k += group) s = arg_combine<V>(s, ArgState<V>{arg_value<T>(xr[k]), k}, is_max, last);
+    for (int64_t p = tid; p < n / P; p += group) {
+      const Pack<T, P> v = xr[p];
+#pragma unroll
+      for (int j = 0; j < P; ++j) s = arg_combine<V>(s, ArgState<V>{arg_value<T>(v.v[j]), p * P + j}, is_max, last);
+    }
 #pragma unroll
     for (int o = 16; o > 0; o >>= 1) s = arg_combine<V>(s, arg_shfl<V>(s, o), is_max, last);
     if constexpr (BLOCK) {
@@ -598,6 +618,14 @@ __global__ void __launch_bounds__(256) arg_cols(const T* __restrict__ x, int64_t
   }
 }
 
+template <class T, int P>
+void launch_arg_rows(const T* px, int64_t* py, int64_t outer, int64_t n, bool is_max, bool last, cudaStream_t st) {
+  if (n <= 2048)
+    arg_rows<T, P, false><<<nrk::grid_for(outer, 4), 128, 0, st>>>(px, py, outer, n, is_max, last);
+  else
+    arg_rows<T, P, true><<<nrk::grid_for(outer, 1), 256, 0, st>>>(px, py, outer, n, is_max, last);
+}
+
 bool supports_arg(const ir::Node&, const std::vector<DType>& dts) {
   return !dts.empty() && (nrk::is_cuda_float(dts[0]) || dts[0] == DType::kI32 || dts[0] == DType::kI64);
 }
@@ -625,10 +653,10 @@ Status run_arg(KernelContext& ctx) {
     const T* px = x.ptr<const T>();
     if (inner > 1)
       arg_cols<T><<<nrk::grid_for(outer * inner, 256), 256, 0, st>>>(px, py, outer, n, inner, is_max, last);
-    else if (n <= 2048)
-      arg_rows<T, false><<<nrk::grid_for(outer, 4), 128, 0, st>>>(px, py, outer, n, is_max, last);
+    else if (n % (16 / sizeof(T)) == 0 && nrk::aligned16(px))
+      launch_arg_rows<T, 16 / sizeof(T)>(px, py, outer, n, is_max, last, st);
     else
-      arg_rows<T, true><<<nrk::grid_for(outer, 1), 256, 0, st>>>(px, py, outer, n, is_max, last);
+      launch_arg_rows<T, 1>(px, py, outer, n, is_max, last, st);
   };
   switch (x.dtype) {
     case DType::kF32: go(nrk::Tag<float>{}); break;

@@ -1,7 +1,8 @@
 // Softmax and LogSoftmax over rows of length n spaced `inner` apart (opset >= 13: one axis; before 13: the
 // input flattened to 2-D at `axis`, so a row is everything from axis on). Max-subtracted and accumulated in f32,
 // matching the CPU reference's special cases: a row holding NaN, +inf, or only -inf comes out all NaN.
-//  - contiguous rows (inner == 1), n <= 1024: one warp per row, the row cached in registers;
+//  - contiguous rows (inner == 1), n <= 1024: one warp per row (4-16 lanes a row for short rows), the row cached
+//    in registers;
 //  - contiguous rows, n > 1024: one block per row, cached in registers up to 16 values a thread, else three
 //    passes over global memory;
 //  - strided rows (inner > 1): 32 adjacent rows per (32, 8) block when inner >= 32, else one thread per row;
@@ -26,25 +27,46 @@ __device__ __forceinline__ float softmax_out(float xm, float inv_s, float log_s,
   return log_kind ? xm - log_s : expf(xm) * inv_s;
 }
 
-// One warp per row of n <= 32 * P * NP elements; P elements per access (n % P == 0 when P > 1).
-template <class T, int P, int NP>
+template <int LANES>
+__device__ __forceinline__ float group_max(float v) {
+#pragma unroll
+  for (int o = LANES / 2; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+template <int LANES>
+__device__ __forceinline__ float group_sum(float v) {
+#pragma unroll
+  for (int o = LANES / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// LANES lanes per row (32: a warp; 4/8/16 for short rows, several rows a warp) of n <= LANES * P * NP elements;
+// P elements per access (n % P == 0 when P > 1). The row loop is uniform across the warp so the shuffles always
+// see all 32 lanes; lanes whose row is past the end only skip their loads and stores.
+template <class T, int P, int NP, int LANES>
 __global__ void __launch_bounds__(128) softmax_warp_kernel(const T* __restrict__ x, T* __restrict__ y, int64_t rows,
                                                            int n, bool log_kind) {
   constexpr int C = P * NP;
-  const int lane = threadIdx.x & 31;
+  constexpr int kGroups = 32 / LANES;
+  const int lane = threadIdx.x & (LANES - 1);
+  const int group = (threadIdx.x & 31) / LANES;
   const int64_t warps_per_block = blockDim.x >> 5;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * warps_per_block;
+  const int64_t warp = blockIdx.x * warps_per_block + (threadIdx.x >> 5);
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * warps_per_block * kGroups;
   const int npacks = n / P;
-  for (int64_t row = blockIdx.x * warps_per_block + (threadIdx.x >> 5); row < rows; row += stride) {
-    const T* xr = x + row * n;
-    T* yr = y + row * n;
+  for (int64_t row0 = warp * kGroups; row0 < rows; row0 += stride) {
+    const int64_t row = row0 + group;
+    const bool live = row < rows;
+    const T* xr = x + (live ? row : 0) * n;
+    T* yr = y + (live ? row : 0) * n;
     float v[C];
     float m = -INFINITY;
 #pragma unroll
     for (int k = 0; k < NP; ++k) {
-      const int p = lane + k * 32;
+      const int p = lane + k * LANES;
       float t[P];
-      if (p < npacks) {
+      if (live && p < npacks) {
         load_pack<T, P>(xr, p, t);
       } else {
 #pragma unroll
@@ -56,11 +78,11 @@ __global__ void __launch_bounds__(128) softmax_warp_kernel(const T* __restrict__
         m = fmaxf(m, t[j]);
       }
     }
-    m = nrk::warp_max(m);
+    m = group_max<LANES>(m);
     float s = 0.f;
 #pragma unroll
     for (int k = 0; k < NP; ++k) {
-      if (lane + k * 32 < npacks) {
+      if (live && lane + k * LANES < npacks) {
 #pragma unroll
         for (int j = 0; j < P; ++j) {
           v[k * P + j] -= m;
@@ -68,12 +90,12 @@ __global__ void __launch_bounds__(128) softmax_warp_kernel(const T* __restrict__
         }
       }
     }
-    s = nrk::warp_sum(s);
+    s = group_sum<LANES>(s);
     const float inv_s = 1.f / s, log_s = logf(s);
 #pragma unroll
     for (int k = 0; k < NP; ++k) {
-      const int p = lane + k * 32;
-      if (p < npacks) {
+      const int p = lane + k * LANES;
+      if (live && p < npacks) {
         float t[P];
 #pragma unroll
         for (int j = 0; j < P; ++j) t[j] = softmax_out(v[k * P + j], inv_s, log_s, log_kind);
@@ -227,15 +249,21 @@ __global__ void __launch_bounds__(256) softmax_cols_kernel(const T* __restrict__
   }
 }
 
-template <class T, int P, int NP>
+template <class T, int P, int NP, int LANES = 32>
 void launch_warp_np(const T* x, T* y, int64_t rows, int n, bool log_kind, cudaStream_t st) {
-  softmax_warp_kernel<T, P, NP><<<nrk::grid_for(rows, 4), 128, 0, st>>>(x, y, rows, n, log_kind);
+  softmax_warp_kernel<T, P, NP, LANES>
+      <<<nrk::grid_for(rows, 4 * (32 / LANES)), 128, 0, st>>>(x, y, rows, n, log_kind);
 }
 
-// NP: the smallest power of two with 32 * P * NP >= n (n <= 1024, so P * NP <= 32).
+// Short rows (<= 16 packs) share a warp: LANES = 4, 8 or 16 lanes a row. Longer ones take a warp each and
+// NP = the smallest power of two with 32 * P * NP >= n (n <= 1024, so P * NP <= 32).
 template <class T, int P>
 void launch_warp(const T* x, T* y, int64_t rows, int n, bool log_kind, cudaStream_t st) {
-  const int per_lane = static_cast<int>(nrk::ceil_div(nrk::ceil_div(n, P), 32));
+  const int npacks = n / P;
+  if (npacks <= 4) return launch_warp_np<T, P, 1, 4>(x, y, rows, n, log_kind, st);
+  if (npacks <= 8) return launch_warp_np<T, P, 1, 8>(x, y, rows, n, log_kind, st);
+  if (npacks <= 16) return launch_warp_np<T, P, 1, 16>(x, y, rows, n, log_kind, st);
+  const int per_lane = static_cast<int>(nrk::ceil_div(npacks, 32));
   if (per_lane <= 1) return launch_warp_np<T, P, 1>(x, y, rows, n, log_kind, st);
   if (per_lane <= 2) return launch_warp_np<T, P, 2>(x, y, rows, n, log_kind, st);
   if (per_lane <= 4) return launch_warp_np<T, P, 4>(x, y, rows, n, log_kind, st);
