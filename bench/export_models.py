@@ -28,6 +28,10 @@ def resnet50():
 def vit_b_16():
     import torchvision
     m = torchvision.models.vit_b_16(weights=None)
+    # torchvision zero-initialises the classification head, which would make every logit exactly 0 on both sides
+    # and hide any error before it: give it random weights like the rest of the model.
+    torch.nn.init.normal_(m.heads.head.weight, std=0.02)
+    torch.nn.init.normal_(m.heads.head.bias, std=0.02)
     return m, ["image"], lambda b: (torch.randn(b, 3, 224, 224),), {"image": {0: "batch"}}
 
 

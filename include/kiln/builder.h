@@ -20,8 +20,12 @@ struct BuildConfig {
   BackendKind backend = BackendKind::kAuto;
   // Default f32 with TF32 off; reduced precisions are opt-in.
   Precision precision = Precision::kF32;
+  // With kF16/kBF16: node names that keep computing in f32 (Casts around them). An unknown name is an error.
+  std::vector<std::string> fp32_layers;
   // min/opt/max per dynamic input. Empty: the model's static dims, dynamic dims unbounded.
   std::vector<OptimizationProfile> profiles;
+  // CUDA engines: contexts capture and replay CUDA graphs per input shape (kiln build --no-cuda-graph: off).
+  bool cuda_graphs = true;
   // Called with one line per build stage ("import", "passes: fold_constants"…).
   std::function<void(std::string_view)> progress;
 };

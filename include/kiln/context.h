@@ -14,6 +14,15 @@ namespace kiln {
 
 struct ContextState;  // internal
 
+// One layer's share of a profiled run (ExecutionContext::profile_layers).
+struct LayerTiming {
+  std::string name;       // node name (fused nodes: the fused node's name)
+  std::string op;         // op type, e.g. "Conv", "FusedMatMul"
+  std::string placement;  // "gpu", "host" (shape math), "cpu-fallback" (no CUDA kernel: copies + CPU)
+  std::string tactic;     // kernel/algorithm chosen, when the kernel reports one
+  double ms = 0;          // wall time of the layer on its stream
+};
+
 class ExecutionContext {
  public:
   ExecutionContext(ExecutionContext&&) noexcept;
@@ -31,12 +40,25 @@ class ExecutionContext {
   Status set_tensor_address(const std::string& name, void* address, size_t capacity_bytes);
   // Runs with the bound buffers. stream: cudaStream_t on CUDA, ignored on CPU (runs synchronously).
   Status enqueue(void* stream = nullptr);
+  // CUDA engines: capture each input-shape/binding combination as a CUDA graph and replay it (default on; the
+  // engine's build setting, overridable per context). No effect on CPU engines.
+  void set_cuda_graphs(bool enabled);
+  bool cuda_graphs() const;
+  // Runs the bound buffers once, without a CUDA graph, timing every layer (CUDA events on GPU). Blocks.
+  Result<std::vector<LayerTiming>> profile_layers(void* stream = nullptr);
+  // Caps the device memory this context may hold (activation arenas and scratch); 0 = no cap. A run that needs
+  // more fails with kOutOfRange naming the sizes, and the context keeps working at smaller shapes.
+  void set_device_memory_limit(size_t bytes);
+  // Device bytes this context holds now (activation arena and scratch), not counting engine weights.
+  size_t device_memory_bytes() const;
   // Convenience: host arrays in, host arrays out. Shapes are taken from the tensors.
   Result<std::map<std::string, Tensor>> infer(const std::map<std::string, Tensor>& inputs);
 
   const Engine& engine() const;
 
   explicit ExecutionContext(std::unique_ptr<ContextState> state);
+  // For kiln's own tests and tools (backend internals); not part of the stable API.
+  ContextState& state_for_testing() { return *state_; }
 
  private:
   std::unique_ptr<ContextState> state_;

@@ -37,10 +37,12 @@ struct EngineInfo {
   std::string kiln_version;
   BackendKind backend = BackendKind::kCpu;
   std::string precision;
+  std::vector<std::string> fp32_layers;  // nodes kept in f32 in an f16/bf16 engine (kiln build --fp32-layers)
   std::string manifest_json;  // the full manifest of a loaded engine (JSON)
   std::string gpu_json;       // for CUDA engines: GPU, SM and library versions it was built with (JSON)
   size_t num_nodes = 0;
   size_t weight_bytes = 0;
+  bool cuda_graphs = true;  // contexts replay CUDA graphs unless built with --no-cuda-graph
 };
 
 class Engine {

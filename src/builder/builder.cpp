@@ -1,15 +1,20 @@
 #include "kiln/builder.h"
 
 #include <filesystem>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "backends/device_probe.h"
 #include "kiln/version.h"
 #include "onnx/importer.h"
+#include "passes/convert_precision.h"
 #include "passes/pass.h"
 #include "runtime/engine_state.h"
 #include "util/error.h"
 #include "util/file.h"
+#ifdef KILN_WITH_CUDA
+#include "backends/cuda/kernel.h"
+#endif
 
 namespace kiln {
 
@@ -81,6 +86,41 @@ Status check_profile_extremes(const ir::Graph& g, const std::vector<Optimization
   return Status();
 }
 
+// --fp16/--bf16 on CUDA: every node whose kernel runs at the target dtype computes in it; the rest, and the
+// fp32_layers, stay f32 with Casts around them. Engine I/O keeps the model's dtypes.
+Status convert_for_cuda(ir::Graph& g, const BuildConfig& config, const std::function<void(std::string_view)>& progress) {
+  passes::PrecisionOptions opt;
+  opt.target = config.precision == Precision::kF16 ? DType::kF16 : DType::kBF16;
+  // Names the optimizations removed (folded constants, fused chains) have nothing left to keep in f32.
+  std::set<std::string> present;
+  for (const auto& n : g.nodes) present.insert(n.name);
+  std::vector<std::string> gone;
+  for (const auto& name : config.fp32_layers) (present.count(name) ? opt.fp32_layers : gone).push_back(name);
+  if (!gone.empty())
+    progress(fmt::format("--fp32-layers: {} folded or fused away by the optimizations; nothing of them is left to keep "
+                         "in f32 (name the fused node that replaced them instead)",
+                         fmt::join(gone, ", ")));
+#ifdef KILN_WITH_CUDA
+  opt.supports = [](const ir::Node& n, const std::vector<DType>& dtypes) {
+    const cuda::KernelDef* k = cuda::kernel_table().find(n.op_type);
+    return k != nullptr && (k->supports == nullptr || k->supports(n, dtypes));
+  };
+#endif
+  passes::PrecisionReport report;
+  KILN_RETURN_IF_ERROR(passes::convert_precision(g, opt, &report).with_context("pass convert_precision"));
+  // Which ops stay f32 and why, grouped: the list says what a faster engine would need (kernels, fewer layers).
+  std::map<std::string, std::string> op_of;
+  for (const auto& n : g.nodes) op_of[n.name] = n.op_type;
+  std::map<std::string, int> kept;
+  for (const auto& [name, why] : report.kept_f32) ++kept[op_of[name] + " (" + why + ")"];
+  std::vector<std::string> kept_lines;
+  for (const auto& [what, count] : kept) kept_lines.push_back(fmt::format("{} x{}", what, count));
+  progress(fmt::format("pass convert_precision: {} nodes compute in {}, {} stay f32{}{}, {} casts",
+                       report.converted_nodes, dtype_name(opt.target), report.kept_f32.size(),
+                       kept_lines.empty() ? "" : ": ", fmt::join(kept_lines, "; "), report.casts_added));
+  return passes::infer_shapes(g);
+}
+
 Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   auto progress = [&](std::string_view s) {
     if (config.progress) config.progress(s);
@@ -90,7 +130,17 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   if (backend == BackendKind::kCuda && !cuda_backend_available())
     return unsupported("--backend cuda is not available: {}; use --backend cpu", cuda_unavailable_reason());
   KILN_RETURN_IF_ERROR(check_profiles(g, config.profiles));
+  const bool reduced = config.precision == Precision::kF16 || config.precision == Precision::kBF16;
+  if (!config.fp32_layers.empty() && !reduced)
+    return invalid_argument("--fp32-layers only matters with --fp16 or --bf16 (the engine computes in {} already)",
+                            precision_name(config.precision));
+  // Checked against the model as imported, so names the optimizations fold or fuse away are still accepted.
+  KILN_RETURN_IF_ERROR(passes::check_node_names(g, config.fp32_layers, "--fp32-layers"));
   KILN_RETURN_IF_ERROR(passes::run_pipeline(g, passes::default_pipeline(), progress));
+  if (reduced && backend == BackendKind::kCuda) KILN_RETURN_IF_ERROR(convert_for_cuda(g, config, progress));
+  if (reduced && backend == BackendKind::kCpu)
+    progress(fmt::format("precision {}: the CPU backend computes in f32 (the manifest records the request)",
+                         precision_name(config.precision)));
   KILN_RETURN_IF_ERROR(check_profile_extremes(g, config.profiles));
   progress("backend " + std::string(backend_name(backend)));
   EngineState s;
@@ -100,12 +150,9 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   // The CPU reference computes in f32 whatever the precision asked; the manifest records the request.
   s.info.precision = std::string(precision_name(config.precision));
   s.info.manifest_json = "{}";
-  if (backend == BackendKind::kCuda) {
-    if (config.precision == Precision::kF16 || config.precision == Precision::kBF16)
-      return unsupported("--{} is not implemented yet for the CUDA backend (f32 and --tf32 are); build without it",
-                         precision_name(config.precision));
-    s.info.gpu_json = gpu_manifest_json();
-  }
+  s.info.cuda_graphs = config.cuda_graphs;
+  if (reduced) s.info.fp32_layers = config.fp32_layers;
+  if (backend == BackendKind::kCuda) s.info.gpu_json = gpu_manifest_json();
   s.profiles = config.profiles;
   s.graph = std::make_shared<const ir::Graph>(std::move(g));
   KILN_RETURN_IF_ERROR(finalize_engine_state(s));

@@ -107,6 +107,8 @@ Result<std::string> serialize(const EngineState& state) {
       {"format_version", kFormatVersion},
       {"backend", std::string(backend_name(state.info.backend))},
       {"precision", state.info.precision},
+      {"fp32_layers", state.info.fp32_layers},
+      {"cuda_graphs", state.info.cuda_graphs},
       {"compatibility", compat},
       {"inputs", io_in},
       {"outputs", io_out},
@@ -191,6 +193,10 @@ Result<EngineState> deserialize(std::string_view bytes) {
   state.info.format_version = version;
   state.info.kiln_version = manifest.value("kiln_version", "");
   state.info.precision = manifest.value("precision", "f32");
+  if (auto f = manifest.find("fp32_layers"); f != manifest.end() && f->is_array())
+    for (const auto& name : *f)
+      if (name.is_string()) state.info.fp32_layers.push_back(name.get<std::string>());
+  state.info.cuda_graphs = manifest.value("cuda_graphs", true);
   state.info.manifest_json = manifest.dump(2);
   if (state.info.backend == BackendKind::kCuda)
     state.info.gpu_json = manifest["compatibility"].value("gpu", json::object()).dump();

@@ -3,6 +3,7 @@
 #include <kiln_onnx/onnx.pb.h>
 
 #include "onnx/tensor_proto.h"
+#include "ops/op.h"
 
 namespace kiln::onnx {
 
@@ -73,6 +74,15 @@ void export_graph(const ir::Graph& g, std::string* weights, kiln_onnx::GraphProt
   }
 }
 
+bool uses_kiln_domain(const ir::Graph& g) {
+  for (const auto& n : g.nodes) {
+    if (n.domain == ops::kKilnDomain) return true;
+    for (const auto& [k, a] : n.attrs)
+      if (a.g && uses_kiln_domain(*a.g)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
 std::string export_model(const ir::Graph& g, std::string* weights) {
@@ -82,6 +92,11 @@ std::string export_model(const ir::Graph& g, std::string* weights) {
   auto* op = m.add_opset_import();
   op->set_domain("");
   op->set_version(g.opset);
+  if (uses_kiln_domain(g)) {
+    auto* k = m.add_opset_import();
+    k->set_domain(std::string(ops::kKilnDomain));
+    k->set_version(1);
+  }
   for (const auto& [k, v] : g.metadata) {
     auto* kv = m.add_metadata_props();
     kv->set_key(k);

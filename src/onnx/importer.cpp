@@ -176,11 +176,12 @@ Result<ir::Graph> import_model_bytes(const std::string& bytes, const std::string
     for (int i = 0; i < gp.node_size(); ++i) {
       const auto& n = gp.node(i);
       std::string name = n.name().empty() ? fmt::format("{}_{}", n.op_type(), i) : n.name();
-      const bool default_domain = n.domain().empty() || n.domain() == "ai.onnx";
-      if (!default_domain)
-        unknown.push_back(fmt::format("{}::{} (node '{}')", n.domain(), n.op_type(), name));
-      else if (!ops::op_registry().find(n.op_type()))
-        unknown.push_back(fmt::format("{} (node '{}')", n.op_type(), name));
+      const std::string_view domain = n.domain() == "ai.onnx" ? std::string_view() : std::string_view(n.domain());
+      const ops::OpDef* def = ops::op_registry().find(n.op_type());
+      // kiln's fused ops come back from engine files under their own domain; elsewhere they are unknown.
+      if (!def || def->domain != domain)
+        unknown.push_back(domain.empty() ? fmt::format("{} (node '{}')", n.op_type(), name)
+                                         : fmt::format("{}::{} (node '{}')", domain, n.op_type(), name));
       for (const auto& a : n.attribute())
         if (a.has_g()) scan(a.g());
     }

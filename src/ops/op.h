@@ -64,7 +64,12 @@ struct OpDef {
   int min_outputs = 1;
   int max_outputs = 1;
   InferFn infer = nullptr;
+  // "" for ONNX ops; kKilnDomain for kiln's own fused ops, which only passes create (a model may not use them).
+  std::string_view domain = "";
 };
+
+// Domain of the fused ops kiln's passes create (FusedMatMul, Attention…); engine files carry them.
+inline constexpr std::string_view kKilnDomain = "kiln";
 
 class OpRegistry {
  public:

@@ -21,6 +21,7 @@ void register_all_ops(OpRegistry& r);
   X(lrn)                 \
   X(mean_variance_normalization) \
   X(rms_normalization)   \
+  X(fused_attention)     \
   X(cum_sum)             \
   X(top_k)               \
   X(nll_loss)            \
@@ -59,6 +60,7 @@ void register_all_ops(OpRegistry& r);
   X(reverse_sequence)    \
   X(gemm)                \
   X(conv)                \
+  X(fused_conv)          \
   X(conv_transpose)      \
   X(pool)                \
   X(quantize_linear)     \
@@ -72,6 +74,8 @@ void register_all_ops(OpRegistry& r);
   X(shape)               \
   X(reshape)             \
   X(cast)                \
+  X(fused_matmul)        \
+  X(pointwise_chain)     \
   X(matmul)
 
 #define KILN_DECLARE_OP_FILE(name) void register_##name(OpRegistry& r);

@@ -21,6 +21,24 @@ Status fold_shapes(ir::Graph& g);
 Status fold_shape_subgraphs(ir::Graph& g);
 // Drops Identity, inference Dropout and no-op Cast/Reshape/Expand, rewiring consumers.
 Status remove_identities(ir::Graph& g);
+// Scaled dot-product attention (MatMul, scale, mask, Softmax, [IsNaN guard], MatMul, as torch exports it)
+// into one FusedAttention (kiln domain) where the intermediates have no other reader.
+Status fuse_attention(ir::Graph& g);
+// Folds BatchNormalization (inference, constant stats) and per-channel constant Mul/Div/Add/Sub that follow a
+// Conv with constant weights into the Conv's weights and bias.
+Status fold_batch_norm(ir::Graph& g);
+// Conv -> [Add(residual)] -> Relu, Conv -> Sigmoid and Conv -> SiLU into one FusedConv (kiln domain) where the
+// intermediates have no other reader.
+Status fuse_conv_act(ir::Graph& g);
+// GELU written out (0.5*x*(1+Erf(x/sqrt2)), or the Tanh form with Pow/Mul) into one ONNX Gelu (approximate
+// none/tanh) where the chain's intermediates have no other reader.
+Status fuse_gelu(ir::Graph& g);
+// MatMul/Gemm (constant 2-D weight) -> [Add bias] -> [Add residual] -> [Relu/Gelu] into one FusedMatMul (kiln
+// domain) where the intermediates have no other reader.
+Status fuse_matmul_epilogue(ir::Graph& g);
+// Chains of elementwise nodes (unary, broadcasting binary, Where, Clip, Gelu, casts between floats…) into one
+// PointwiseChain (kiln domain); runs after the epilogue fusions, whose nodes it leaves alone.
+Status fuse_pointwise(ir::Graph& g);
 // Drops nodes whose outputs reach no graph output, and unused initializers.
 Status eliminate_dead_code(ir::Graph& g);
 

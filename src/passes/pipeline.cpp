@@ -7,6 +7,12 @@ const std::vector<Pass>& default_pipeline() {
       {"infer_shapes", infer_shapes},
       {"fold_shape_subgraphs", fold_shape_subgraphs},
       {"remove_identities", remove_identities},
+      {"fuse_attention", fuse_attention},
+      {"fold_batch_norm", fold_batch_norm},
+      {"fuse_conv_act", fuse_conv_act},
+      {"fuse_gelu", fuse_gelu},
+      {"fuse_matmul_epilogue", fuse_matmul_epilogue},
+      {"fuse_pointwise", fuse_pointwise},
       {"eliminate_dead_code", eliminate_dead_code},
       {"infer_shapes", infer_shapes},
   };

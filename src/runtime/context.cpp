@@ -75,7 +75,26 @@ Status enqueue_cuda(ContextState& cs, const EngineState& s, cudaStream_t stream)
                          b->second.address, nullptr};
     outputs[d.name] = t;
   }
-  return cs.gpu->run_device(inputs, outputs, stream);
+  KILN_RETURN_IF_ERROR(cs.gpu->run_device(inputs, outputs, stream));
+  cs.last_output_dims = cs.gpu->last_output_dims();
+  return Status();
+}
+
+// The bound input buffers and shapes, as device tensors (for profiling).
+Result<std::map<std::string, cuda::DeviceTensor>> bound_device_inputs(const ContextState& cs, const EngineState& s) {
+  std::map<std::string, cuda::DeviceTensor> inputs;
+  for (const auto& d : s.inputs) {
+    auto b = cs.bindings.find(d.name);
+    auto dims = cs.input_dims.find(d.name);
+    if (b == cs.bindings.end() || dims == cs.input_dims.end())
+      return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", d.name);
+    cuda::DeviceTensor t{d.dtype, dims->second, b->second.address, nullptr};
+    if (t.nbytes() > b->second.capacity)
+      return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", d.name, t.nbytes(),
+                              dims_to_string(t.dims), b->second.capacity);
+    inputs[d.name] = t;
+  }
+  return inputs;
 }
 #endif
 
@@ -174,6 +193,59 @@ Status ExecutionContext::enqueue(void* stream) {
     if (t.nbytes()) std::memcpy(state_->bindings[d.name].address, t.raw(), t.nbytes());
   }
   return Status();
+}
+
+void ExecutionContext::set_cuda_graphs(bool enabled) {
+#ifdef KILN_WITH_CUDA
+  if (state_->gpu) state_->gpu->set_cuda_graphs(enabled);
+#else
+  (void)enabled;
+#endif
+}
+
+bool ExecutionContext::cuda_graphs() const {
+#ifdef KILN_WITH_CUDA
+  if (state_->gpu) return state_->gpu->cuda_graphs();
+#endif
+  return false;
+}
+
+void ExecutionContext::set_device_memory_limit(size_t bytes) {
+#ifdef KILN_WITH_CUDA
+  if (state_->gpu) state_->gpu->set_memory_limit(bytes);
+#else
+  (void)bytes;
+#endif
+}
+
+size_t ExecutionContext::device_memory_bytes() const {
+#ifdef KILN_WITH_CUDA
+  if (state_->gpu) return state_->gpu->device_bytes();
+#endif
+  return 0;
+}
+
+Result<std::vector<LayerTiming>> ExecutionContext::profile_layers(void* stream) {
+  const EngineState& s = *engine().state();
+#ifdef KILN_WITH_CUDA
+  if (state_->gpu) {
+    KILN_ASSIGN_OR_RETURN(auto inputs, bound_device_inputs(*state_, s));
+    for (const auto& d : s.inputs) KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, inputs.at(d.name).dims));
+    return state_->gpu->profile(inputs, static_cast<cudaStream_t>(stream));
+  }
+#else
+  (void)stream;
+#endif
+  if (!s.cpu) return unsupported("this engine's backend '{}' cannot run here", backend_name(s.info.backend));
+  std::map<std::string, Tensor> inputs;
+  for (const auto& d : s.inputs) {
+    auto b = state_->bindings.find(d.name);
+    auto dims = state_->input_dims.find(d.name);
+    if (b == state_->bindings.end() || dims == state_->input_dims.end())
+      return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", d.name);
+    inputs[d.name] = Tensor::wrap(d.dtype, dims->second, b->second.address);
+  }
+  return s.cpu->profile(inputs);
 }
 
 Result<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std::string, Tensor>& inputs) {

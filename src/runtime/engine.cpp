@@ -39,6 +39,9 @@ Status finalize_engine_state(EngineState& s) {
       return unsupported("the CPU backend has no kernel for: {}", fmt::join(missing, ", "));
     s.cpu = std::make_shared<cpu::GraphExecutor>(s.graph);
   }
+#ifdef KILN_WITH_CUDA
+  if (s.info.backend == BackendKind::kCuda) s.gpu_weights = std::make_shared<cuda::SharedDeviceWeights>();
+#endif
   s.info.num_nodes = g.nodes.size();
   s.info.weight_bytes = 0;
   for (const auto& [n, t] : g.initializers) s.info.weight_bytes += t.nbytes();
@@ -104,7 +107,11 @@ Result<ExecutionContext> Engine::create_context() const {
     if (d.shape.is_static()) cs->input_dims[d.name] = d.shape.static_dims();
   if (state_->info.backend == BackendKind::kCuda) {
 #ifdef KILN_WITH_CUDA
-    KILN_ASSIGN_OR_RETURN(auto gpu, cuda::GraphExecutor::create(state_->graph, state_->info.precision == "tf32"));
+    cuda::ExecutorOptions opts;
+    opts.allow_tf32 = state_->info.precision == "tf32";
+    opts.cuda_graphs = state_->info.cuda_graphs;
+    opts.weights = state_->gpu_weights;
+    KILN_ASSIGN_OR_RETURN(auto gpu, cuda::GraphExecutor::create(state_->graph, opts));
     cs->gpu = std::shared_ptr<cuda::GraphExecutor>(std::move(gpu));
 #else
     return unsupported("this kiln was built without CUDA; it cannot run a CUDA engine");

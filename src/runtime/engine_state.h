@@ -11,6 +11,9 @@ namespace kiln {
 namespace cpu {
 class GraphExecutor;
 }
+namespace cuda {
+class SharedDeviceWeights;
+}
 
 struct EngineState {
   EngineInfo info;
@@ -18,6 +21,8 @@ struct EngineState {
   std::vector<OptimizationProfile> profiles;
   std::shared_ptr<const ir::Graph> graph;
   std::shared_ptr<const cpu::GraphExecutor> cpu;
+  // CUDA engines: the weights on the GPU, uploaded by the first context and shared by all of them.
+  std::shared_ptr<cuda::SharedDeviceWeights> gpu_weights;
 };
 
 // Fills io descs, backend program and info from state->graph; shared by Builder and Engine::load.

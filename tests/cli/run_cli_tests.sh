@@ -50,6 +50,13 @@ check profile_unknown_input 1 "names input 'nope'" -- "$KILN" build "$CNN" -o "$
 check profile_fixed_dim 1 "fixed at 3" -- "$KILN" build "$CNN" -o "$W/x.kiln" --shapes image:1x4x32x32,1x4x32x32,1x4x32x32
 check bad_backend 1 "auto, cpu or cuda" -- "$KILN" build "$CNN" -o "$W/x.kiln" --backend tpu
 
+# Reduced precision: the flags parse, the manifest records them, --fp32-layers names are checked.
+check build_help_precision 0 "default is f32 with TF32 off" -- "$KILN" build --help
+check build_fp16_cpu 0 "CPU backend computes in f32" -- "$KILN" build "$CNN" -o "$W/cnn16.kiln" --backend cpu --fp16 --fp32-layers conv1,pool1
+check inspect_fp32_layers 0 "\"fp32_layers\": \[" -- "$KILN" inspect "$W/cnn16.kiln" --json
+check fp32_layers_unknown 1 "nearest node names: 'conv1'" -- "$KILN" build "$CNN" -o "$W/x.kiln" --backend cpu --fp16 --fp32-layers conv1x
+check fp32_layers_without_fp16 1 "only matters with --fp16 or --bf16" -- "$KILN" build "$CNN" -o "$W/x.kiln" --backend cpu --fp32-layers conv1
+
 # Bad input at run.
 check unknown_input 1 "no input 'nope'" -- "$KILN" run "$W/cnn.kiln" --input nope="$ROOT/models/tiny_cnn.input.npy"
 check wrong_dtype 1 "must be f32 but i64" -- "$KILN" run "$W/cnn.kiln" --input image="$FX/image_i64.npy"
@@ -68,6 +75,85 @@ check engine_corrupt 1 "checksum" -- "$KILN" run "$W/flip.kiln"
 cp "$FX/random_bytes.onnx" "$W/random.kiln"
 check engine_random 1 "not a kiln engine" -- "$KILN" run "$W/random.kiln"
 check doctor_bad_engine 1 "cannot run here" -- "$KILN" doctor "$W/trunc.kiln"
+
+# kiln bench on the CPU engine built above (profile opt: batch 4).
+check bench_help 0 "--iters.*--warmup|--warmup" -- "$KILN" bench --help
+check bench_text 0 "latency over 5 iterations \(1 warm-up, steady_clock\): median [0-9.]+ ms" -- "$KILN" bench "$W/cnn.kiln" --iters 5 --warmup 1
+check bench_text_shapes 0 "shapes: image=4x3x32x32" -- "$KILN" bench "$W/cnn.kiln" --iters 2 --warmup 0
+check bench_json 0 "\"latency_ms\"" -- bash -c "\"$KILN\" bench \"$W/cnn.kiln\" --json --iters 7 --warmup 2 --shapes image:8x3x32x32 | tee \"$W/bench.json\""
+check bench_input 0 "\"batch\": 3," -- "$KILN" bench "$W/cnn.kiln" --json --iters 2 --input image="$ROOT/models/tiny_cnn.input.npy"
+check bench_max_seconds 0 "\"time_limited\": true" -- "$KILN" bench "$W/cnn.kiln" --json --iters 100000000 --warmup 0 --max-seconds 0.3
+check bench_profile 0 "top 2 of [0-9]+:" -- "$KILN" bench "$W/cnn.kiln" --iters 2 --warmup 0 --profile --profile-runs 2 --top 2
+check bench_profile_op_summary 0 "FusedConv +2 " -- "$KILN" bench "$W/cnn.kiln" --iters 2 --warmup 0 --profile --profile-runs 2
+check bench_profile_json 0 "\"profile\"" -- bash -c "\"$KILN\" bench \"$W/cnn.kiln\" --json --iters 2 --warmup 0 --profile --profile-runs 3 | tee \"$W/bench_profile.json\""
+check bench_profile_runs_zero 1 "--profile-runs must be at least 1" -- "$KILN" bench "$W/cnn.kiln" --profile --profile-runs 0
+if command -v python3 >/dev/null; then
+  # The JSON parses and holds what scripts read from it, with values that make sense together.
+  check bench_json_fields 0 "^ok$" -- python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+l = j["latency_ms"]
+assert j["iterations"] == 7 and j["requested_iterations"] == 7 and j["warmup"] == 2, j
+assert j["shapes"] == {"image": [8, 3, 32, 32]} and j["batch"] == 8, j["shapes"]
+assert 0 < l["min"] <= l["median"] <= l["p90"] <= l["p99"] <= l["max"] and l["min"] <= l["mean"] <= l["max"], l
+t = j["throughput"]
+assert abs(t["inferences_per_s"] - 1000 / l["mean"]) < 1e-6 * t["inferences_per_s"], t
+assert abs(t["samples_per_s"] - 8 * t["inferences_per_s"]) < 1e-6 * t["samples_per_s"], t
+assert j["engine"]["backend"] == "cpu" and j["engine"]["nodes"] > 0 and j["engine"]["file_bytes"] > 0, j["engine"]
+assert j["timer"] == "steady_clock" and j["time_limited"] is False
+assert "context_bytes" in j["device_memory"] and j["build"]["kiln_version"]
+print("ok")' "$W/bench.json"
+  check bench_profile_fields 0 "^ok$" -- python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+p = j["profile"]
+layers, ops = p["layers"], p["ops"]
+assert p["runs"] == 3 and len(layers) == j["engine"]["nodes"], (p["runs"], len(layers))
+ms = [l["ms"] for l in layers]
+assert ms == sorted(ms, reverse=True) and min(ms) >= 0, ms
+assert [l["rank"] for l in layers] == list(range(1, len(layers) + 1))
+assert abs(sum(ms) - p["total_ms"]) < 1e-9 and abs(layers[-1]["cumulative"] - 1) < 1e-9, layers[-1]
+assert all(l["placement"] == "cpu" and l["op"] and l["name"] for l in layers), layers
+assert sum(o["count"] for o in ops) == len(layers) and abs(sum(o["ms"] for o in ops) - p["total_ms"]) < 1e-9, ops
+print("ok")' "$W/bench_profile.json"
+fi
+check bench_iters_zero 1 "--iters must be at least 1, got 0" -- "$KILN" bench "$W/cnn.kiln" --iters 0
+check bench_iters_text 1 "iters" -- "$KILN" bench "$W/cnn.kiln" --iters many
+check bench_warmup_negative 1 "--warmup must be 0 or more" -- "$KILN" bench "$W/cnn.kiln" --warmup -1
+check bench_unknown_shape 1 "--shapes names input 'nope' but the engine's inputs are 'image'" -- "$KILN" bench "$W/cnn.kiln" --shapes nope:1x3x32x32
+check bench_bad_shape_spec 1 "expected NAME:DIMS" -- "$KILN" bench "$W/cnn.kiln" --shapes 4x3x32x32
+check bench_bad_dims 1 "not a dim" -- "$KILN" bench "$W/cnn.kiln" --shapes image:4xAx32x32
+check bench_outside_profile 1 "outside optimization profile" -- "$KILN" bench "$W/cnn.kiln" --shapes image:9x3x32x32
+check bench_fixed_dim 1 "dim 2 must be 32" -- "$KILN" bench "$W/cnn.kiln" --shapes image:4x3x31x32
+check bench_shape_input_conflict 1 "give one or the other" -- "$KILN" bench "$W/cnn.kiln" --shapes image:4x3x32x32 --input image="$ROOT/models/tiny_cnn.input.npy"
+check bench_input_dtype 1 "wants f32 but the file holds i64" -- "$KILN" bench "$W/cnn.kiln" --input image="$FX/image_i64.npy"
+check bench_onnx 1 "build one first" -- "$KILN" bench "$CNN"
+check bench_missing_engine 1 "does not exist" -- "$KILN" bench "$W/none.kiln"
+check bench_corrupt_engine 1 "checksum" -- "$KILN" bench "$W/flip.kiln"
+
+# kiln bench on a CUDA engine, where this machine can run one (the GPU machine): CUDA-event timing, device
+# buffers, CUDA graphs on/off, per-layer profile with GPU placement.
+if "$KILN" doctor --json 2>/dev/null | grep -q '"cuda_backend": true'; then
+  check gpu_build 0 "built" -- "$KILN" build "$CNN" -o "$W/cnn_gpu.kiln" --backend cuda --shapes image:1x3x32x32,4x3x32x32,8x3x32x32
+  check gpu_bench_text 0 "CUDA graphs on" -- "$KILN" bench "$W/cnn_gpu.kiln" --iters 20 --warmup 3
+  check gpu_bench_json 0 "\"timer\": \"cuda_events\"" -- bash -c "\"$KILN\" bench \"$W/cnn_gpu.kiln\" --json --iters 30 --warmup 3 --shapes image:7x3x32x32 | tee \"$W/bench_gpu.json\""
+  check gpu_bench_no_graph 0 "\"cuda_graphs\": false" -- "$KILN" bench "$W/cnn_gpu.kiln" --json --iters 10 --no-cuda-graph
+  check gpu_bench_profile 0 "per op type" -- "$KILN" bench "$W/cnn_gpu.kiln" --iters 5 --profile --profile-runs 3
+  check gpu_bench_input 0 "\"batch\": 3," -- "$KILN" bench "$W/cnn_gpu.kiln" --json --iters 5 --input image="$ROOT/models/tiny_cnn.input.npy"
+  check gpu_bench_outside_profile 1 "outside optimization profile" -- "$KILN" bench "$W/cnn_gpu.kiln" --shapes image:9x3x32x32
+  if command -v python3 >/dev/null; then
+    check gpu_bench_json_fields 0 "^ok$" -- python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+l, m = j["latency_ms"], j["device_memory"]
+assert j["iterations"] == 30 and j["batch"] == 7 and j["engine"]["backend"] == "cuda" and j["engine"]["cuda_graphs"], j["engine"]
+assert 0 < l["min"] <= l["median"] <= l["p99"] <= l["max"], l
+assert j["host_ms"]["median"] > 0 and j["build"]["gpu"], j["build"]
+assert m["io_bytes"] >= 7 * 3 * 32 * 32 * 4 and m["total_bytes"] >= m["io_bytes"] + m["context_bytes"], m
+assert m.get("process_delta_bytes", 1) > 0, m
+print("ok")' "$W/bench_gpu.json"
+  fi
+fi
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

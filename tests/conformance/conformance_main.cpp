@@ -1,8 +1,15 @@
 // Runs ONNX backend test cases (model.onnx + test_data_set_*/input_*.pb, output_*.pb) through kiln's importer,
-// builder and CPU engine, and compares with the stored outputs.
+// builder and engine, and compares with the stored outputs.
 //   kiln_conformance --data /usr/include/onnx/backend/test/data --expected expected_failures.txt
-// Tests listed in the expected-failures file count as skipped when they fail, and as failures when they pass
+//   kiln_conformance --backend cuda --data DIR --expected expected_failures.txt --expected expected_failures_cuda.txt
+// Tests listed in an expected-failures file count as skipped when they fail, and as failures when they pass
 // (so the list stays exact). Ends with "N passed, N failed, N skipped".
+// --backend cuda builds CUDA engines. A case counts as run on the GPU only when every node of the optimized graph
+// has a CUDA kernel for its input dtypes; otherwise it is skipped ("no CUDA kernel for OP") and the skip reasons
+// are summed up per op at the end. Each data set runs twice: host arrays through infer(), and device buffers
+// through enqueue() (graph inputs then live on the device, so even small integer nodes reach their kernels).
+// Without a usable GPU it says so and skips everything (exit 0). --coverage only counts which cases would run on
+// the GPU (no GPU needed).
 #include <fmt/format.h>
 
 #include <chrono>
@@ -13,8 +20,16 @@
 #include <map>
 #include <set>
 
+#include "backends/device_probe.h"
 #include "kiln/kiln.h"
 #include "onnx/tensor_proto.h"
+#include "runtime/engine_state.h"
+
+#ifdef KILN_WITH_CUDA
+#include <cuda_runtime.h>
+
+#include "backends/cuda/kernel_coverage.h"
+#endif
 
 namespace fs = std::filesystem;
 using namespace kiln;
@@ -22,15 +37,17 @@ using namespace kiln;
 namespace {
 
 struct Options {
-  std::string data, expected, filter, json_out;
+  std::string data, filter, json_out;
+  std::vector<std::string> expected;
+  BackendKind backend = BackendKind::kCpu;
+  bool coverage_only = false;  // --coverage: report which cases would run on the GPU, without running any
   std::vector<std::string> suites = {"node", "simple", "pytorch-converted", "pytorch-operator"};
   bool verbose = false;
   double rtol = 1e-3, atol = 1e-5;
 };
 
-std::map<std::string, std::string> read_expected(const std::string& path) {
-  std::map<std::string, std::string> out;
-  if (path.empty()) return out;
+void read_expected(const std::string& path, std::map<std::string, std::string>& out) {
+  if (path.empty()) return;
   std::ifstream f(path);
   std::string line;
   while (std::getline(f, line)) {
@@ -40,7 +57,6 @@ std::map<std::string, std::string> read_expected(const std::string& path) {
     std::string reason = sp == std::string::npos ? "" : line.substr(line.find_first_not_of(" \t", sp));
     out[name] = reason;
   }
-  return out;
 }
 
 // numpy has no bfloat16, so the ONNX test data stores bf16 tensors as uint16 with the same bits.
@@ -74,10 +90,101 @@ Status compare(const std::string& name, const Tensor& got, const Tensor& want_st
   return Status();
 }
 
-Status run_case(const fs::path& dir, const Options& o) {
+#ifdef KILN_WITH_CUDA
+// Runs one data set with the inputs in device buffers (enqueue) and returns the outputs copied back. Output
+// buffers are sized from the host run's results.
+Result<std::map<std::string, Tensor>> run_on_device(const Engine& engine,
+                                                    const std::map<std::string, Tensor>& inputs,
+                                                    const std::map<std::string, Tensor>& host_outputs) {
+  KILN_ASSIGN_OR_RETURN(ExecutionContext ctx, engine.create_context());
+  std::vector<void*> buffers;
+  auto release = [&] {
+    for (void* p : buffers) cudaFree(p);
+  };
+  auto upload = [&](const std::string& name, const void* src, size_t bytes) -> Status {
+    void* p = nullptr;
+    if (cudaMalloc(&p, std::max<size_t>(bytes, 16)) != cudaSuccess)
+      return Status(StatusCode::kOutOfRange,
+                    fmt::format("cudaMalloc of {} bytes for '{}' failed", bytes, name));
+    buffers.push_back(p);
+    if (src && bytes && cudaMemcpy(p, src, bytes, cudaMemcpyHostToDevice) != cudaSuccess)
+      return Status(StatusCode::kInternal, fmt::format("upload of '{}' failed", name));
+    return ctx.set_tensor_address(name, p, std::max<size_t>(bytes, 16));
+  };
+  Status st;
+  for (const auto& [name, t] : inputs) {
+    st = ctx.set_input_shape(name, t.dims());
+    if (st.ok()) st = upload(name, t.raw(), t.nbytes());
+    if (!st.ok()) break;
+  }
+  for (const auto& d : engine.outputs()) {
+    if (!st.ok()) break;
+    auto h = host_outputs.find(d.name);
+    st = upload(d.name, nullptr, h == host_outputs.end() ? 0 : h->second.nbytes());
+  }
+  if (st.ok()) st = ctx.enqueue(nullptr);
+  if (st.ok() && cudaDeviceSynchronize() != cudaSuccess)
+    st = Status(StatusCode::kInternal,
+                fmt::format("CUDA error after enqueue: {}", cudaGetErrorString(cudaGetLastError())));
+  std::map<std::string, Tensor> out;
+  for (const auto& d : engine.outputs()) {
+    if (!st.ok()) break;
+    auto h = host_outputs.find(d.name);
+    std::vector<int64_t> dims = h == host_outputs.end() ? std::vector<int64_t>{} : h->second.dims();
+    if (auto od = ctx.output_shape(d.name); od.ok()) dims = *od;
+    Tensor t(d.dtype, dims);
+    const size_t i = static_cast<size_t>(&d - engine.outputs().data());
+    if (t.nbytes() &&
+        cudaMemcpy(t.raw(), buffers[inputs.size() + i], t.nbytes(), cudaMemcpyDeviceToHost) != cudaSuccess)
+      st = Status(StatusCode::kInternal, fmt::format("download of '{}' failed", d.name));
+    out[d.name] = std::move(t);
+  }
+  release();
+  if (!st.ok()) return st.with_context("device buffers");
+  return out;
+}
+#endif
+
+// Why a case cannot count as run on the GPU (its first node without a CUDA kernel); empty when all have one.
+struct Coverage {
+  std::string op, reason;
+};
+
+Coverage cuda_coverage(const Engine& engine) {
+#ifdef KILN_WITH_CUDA
+  auto gaps = cuda::uncovered_nodes(*engine.state()->graph);
+  if (!gaps.empty()) return {gaps[0].op, gaps[0].reason};
+  return {};
+#else
+  (void)engine;
+  return {"(all)", "kiln was built without CUDA"};
+#endif
+}
+
+Status compare_outputs(const Engine& engine, const fs::path& set,
+                       const std::map<std::string, Tensor>& outputs, const Options& o, const char* path) {
+  for (size_t i = 0; i < engine.outputs().size(); ++i) {
+    fs::path p = set / fmt::format("output_{}.pb", i);
+    if (!fs::exists(p)) continue;
+    KILN_ASSIGN_OR_RETURN(Tensor want, onnx::load_tensor_pb(p.string()));
+    const std::string& name = engine.outputs()[i].name;
+    KILN_RETURN_IF_ERROR(
+        compare(name, outputs.at(name), want, o.rtol, o.atol)
+            .with_context(set.filename().string() + (path[0] ? std::string(", ") + path : "")));
+  }
+  return Status();
+}
+
+// --backend cuda: when a node has no CUDA kernel, `skip` names it and the case returns OK without running.
+Status run_case(const fs::path& dir, const Options& o, Coverage* skip) {
   BuildConfig cfg;
-  cfg.backend = BackendKind::kCpu;
+  // --coverage builds CPU engines: the optimized graph is the same, and no GPU is needed to read it.
+  cfg.backend = o.coverage_only ? BackendKind::kCpu : o.backend;
   KILN_ASSIGN_OR_RETURN(Engine engine, Builder::build_from_file((dir / "model.onnx").string(), cfg));
+  if (o.backend == BackendKind::kCuda) {
+    *skip = cuda_coverage(engine);
+    if (!skip->op.empty() || o.coverage_only) return Status();
+  }
   KILN_ASSIGN_OR_RETURN(ExecutionContext ctx, engine.create_context());
   std::vector<fs::path> sets;
   for (const auto& e : fs::directory_iterator(dir))
@@ -93,14 +200,15 @@ Status run_case(const fs::path& dir, const Options& o) {
       inputs[engine.inputs()[i].name] = as_bf16_if_stored_as_u16(t, engine.inputs()[i].dtype);
     }
     KILN_ASSIGN_OR_RETURN(auto outputs, ctx.infer(inputs));
-    for (size_t i = 0; i < engine.outputs().size(); ++i) {
-      fs::path p = set / fmt::format("output_{}.pb", i);
-      if (!fs::exists(p)) continue;
-      KILN_ASSIGN_OR_RETURN(Tensor want, onnx::load_tensor_pb(p.string()));
-      const std::string& name = engine.outputs()[i].name;
-      KILN_RETURN_IF_ERROR(compare(name, outputs.at(name), want, o.rtol, o.atol)
-                               .with_context(set.filename().string()));
+    KILN_RETURN_IF_ERROR(
+        compare_outputs(engine, set, outputs, o, o.backend == BackendKind::kCuda ? "host arrays" : ""));
+#ifdef KILN_WITH_CUDA
+    // A data set that leaves optional inputs out has nothing to bind for them: the host run covers it.
+    if (o.backend == BackendKind::kCuda && inputs.size() == engine.inputs().size()) {
+      KILN_ASSIGN_OR_RETURN(auto dev_outputs, run_on_device(engine, inputs, outputs));
+      KILN_RETURN_IF_ERROR(compare_outputs(engine, set, dev_outputs, o, "device buffers"));
     }
+#endif
   }
   return Status();
 }
@@ -113,13 +221,24 @@ int main(int argc, char** argv) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
     if (a == "--data") o.data = next();
-    else if (a == "--expected") o.expected = next();
-    else if (a == "--filter") o.filter = next();
+    else if (a == "--expected") o.expected.push_back(next());
+    else if (a == "--backend") {
+      const std::string b = next();
+      if (b != "cpu" && b != "cuda") {
+        std::cerr << "error: --backend must be cpu or cuda, got '" << b << "'\n";
+        return 2;
+      }
+      o.backend = b == "cuda" ? BackendKind::kCuda : BackendKind::kCpu;
+    } else if (a == "--filter") o.filter = next();
     else if (a == "--suite") o.suites = {next()};
     else if (a == "--verbose" || a == "-v") o.verbose = true;
+    else if (a == "--coverage") o.coverage_only = true, o.backend = BackendKind::kCuda;
     else if (a == "--help" || a == "-h") {
-      std::cout << "usage: kiln_conformance --data DIR [--expected FILE] [--suite node|simple|pytorch-converted|"
-                   "pytorch-operator] [--filter SUBSTR] [-v]\n";
+      std::cout << "usage: kiln_conformance --data DIR [--backend cpu|cuda] [--expected FILE]... [--suite node|simple|"
+                   "pytorch-converted|pytorch-operator] [--filter SUBSTR] [-v] [--coverage]\n"
+                   "  --backend cuda: CUDA engines; cases with a node that has no CUDA kernel are skipped\n"
+                   "  --coverage: run nothing; count the cases whose every node has a CUDA kernel (no GPU needed)\n"
+                   "  --expected may be given more than once (e.g. the CPU list and expected_failures_cuda.txt)\n";
       return 0;
     } else {
       std::cerr << "unknown argument " << a << "\n";
@@ -130,7 +249,21 @@ int main(int argc, char** argv) {
     std::cerr << "error: --data DIR must name the ONNX backend test data (Debian: libonnx-testdata)\n";
     return 2;
   }
-  auto expected = read_expected(o.expected);
+  std::map<std::string, std::string> expected;
+  for (const auto& path : o.expected) {
+    if (!fs::exists(path)) {
+      std::cerr << "error: expected-failures file " << path << " does not exist\n";
+      return 2;
+    }
+    read_expected(path, expected);
+  }
+  // Without a GPU every CUDA case is skipped; the run still succeeds so CPU-only machines can call it.
+  std::string no_gpu;
+  if (o.backend == BackendKind::kCuda && !o.coverage_only && !cuda_backend_available()) {
+    no_gpu = cuda_unavailable_reason();
+    std::cout << "--backend cuda: " << no_gpu << "; every case is skipped\n";
+  }
+  std::map<std::string, int> skip_reasons;  // reason -> cases
   int passed = 0, failed = 0, skipped = 0;
   std::set<std::string> seen;
   auto start = std::chrono::steady_clock::now();
@@ -145,9 +278,21 @@ int main(int argc, char** argv) {
       const std::string name = suite + "/" + dir.filename().string();
       if (!o.filter.empty() && name.find(o.filter) == std::string::npos) continue;
       seen.insert(name);
-      Status s = run_case(dir, o);
+      if (!no_gpu.empty()) {
+        ++skipped;
+        ++skip_reasons["no usable GPU"];
+        continue;
+      }
+      Coverage gap;
+      Status s = run_case(dir, o, &gap);
+      if (s.ok() && !gap.op.empty()) {
+        ++skipped;
+        ++skip_reasons[gap.reason];
+        if (o.verbose) std::cout << "SKIP " << name << " (" << gap.reason << ")\n";
+        continue;
+      }
       auto ex = expected.find(name);
-      if (s.ok() && ex == expected.end()) {
+      if (s.ok() && (ex == expected.end() || o.coverage_only)) {
         ++passed;
         if (o.verbose) std::cout << "PASS " << name << "\n";
       } else if (s.ok()) {
@@ -165,6 +310,17 @@ int main(int argc, char** argv) {
   }
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   std::cout << fmt::format("conformance: {} cases in {:.1f} s\n", seen.size(), secs);
+  if (!skip_reasons.empty()) {
+    std::vector<std::pair<int, std::string>> by_count;
+    for (const auto& [reason, n] : skip_reasons) by_count.push_back({-n, reason});
+    std::sort(by_count.begin(), by_count.end());
+    std::cout << "skipped on the GPU, by reason:\n";
+    for (const auto& [n, reason] : by_count) std::cout << fmt::format("  {:5}  {}\n", -n, reason);
+  }
+  if (o.coverage_only)
+    std::cout
+        << "--coverage: nothing ran; 'passed' counts the cases that would run on the GPU, 'failed' the cases "
+           "that did not build\n";
   std::cout << fmt::format("{} passed, {} failed, {} skipped\n", passed, failed, skipped);
   return failed == 0 ? 0 : 1;
 }

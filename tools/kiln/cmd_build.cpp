@@ -14,8 +14,8 @@ namespace {
 
 struct BuildOptions {
   std::string model, output, backend = "auto";
-  std::vector<std::string> shapes;
-  bool fp16 = false, bf16 = false, tf32 = false, json = false, quiet = false;
+  std::vector<std::string> shapes, fp32_layers;
+  bool fp16 = false, bf16 = false, tf32 = false, json = false, quiet = false, no_cuda_graph = false;
 };
 
 int run_build(const BuildOptions& o) {
@@ -25,7 +25,9 @@ int run_build(const BuildOptions& o) {
   cfg.backend = *b;
   if (int(o.fp16) + int(o.bf16) + int(o.tf32) > 1)
     return fail(Status(StatusCode::kInvalidArgument, "choose at most one of --fp16, --bf16, --tf32"));
+  cfg.cuda_graphs = !o.no_cuda_graph;
   cfg.precision = o.fp16 ? Precision::kF16 : o.bf16 ? Precision::kBF16 : o.tf32 ? Precision::kTF32 : Precision::kF32;
+  cfg.fp32_layers = o.fp32_layers;
   if (!o.shapes.empty()) {
     OptimizationProfile p;
     Status s = parse_shapes(o.shapes, p);
@@ -45,6 +47,7 @@ int run_build(const BuildOptions& o) {
     nlohmann::json j = {{"engine", o.output},
                         {"backend", std::string(backend_name(engine->info().backend))},
                         {"precision", engine->info().precision},
+                        {"fp32_layers", engine->info().fp32_layers},
                         {"nodes", engine->info().num_nodes},
                         {"weight_bytes", engine->info().weight_bytes},
                         {"build_ms", ms}};
@@ -62,6 +65,11 @@ int run_build(const BuildOptions& o) {
 void add_build_command(CLI::App& app) {
   auto o = std::make_shared<BuildOptions>();
   auto* cmd = app.add_subcommand("build", "Compile an ONNX model into an engine file");
+  cmd->footer(
+      "Precision: the default is f32 with TF32 off (results match the f32 reference). --tf32, --fp16 and --bf16 "
+      "opt in to faster, less precise math on the CUDA backend; with --fp16/--bf16 the engine's inputs and "
+      "outputs keep the model's dtypes and --fp32-layers keeps named nodes in f32. The CPU backend always "
+      "computes in f32.");
   cmd->add_option("model", o->model, "ONNX model (.onnx); external-data files must sit next to it")->required();
   cmd->add_option("-o,--output", o->output, "Engine file to write (.kiln)")->required();
   cmd->add_option("--backend", o->backend,
@@ -69,9 +77,19 @@ void add_build_command(CLI::App& app) {
   cmd->add_option("--shapes", o->shapes,
                   "Optimization profile per dynamic input: NAME:MIN,OPT,MAX with dims like 1x3x224x224 "
                   "(repeatable; NAME:DIMS fixes one shape)");
-  cmd->add_flag("--fp16", o->fp16, "Allow f16 compute (GPU backends; the CPU reference always computes in f32)");
-  cmd->add_flag("--bf16", o->bf16, "Allow bf16 compute (GPU backends)");
-  cmd->add_flag("--tf32", o->tf32, "Allow TF32 matrix math (GPU backends; default f32 with TF32 off)");
+  cmd->add_flag("--fp16", o->fp16,
+                "Compute in f16 where the CUDA kernels can (the rest stays f32; I/O keeps the model's dtypes). "
+                "Default: f32 with TF32 off; --tf32, --fp16 and --bf16 each opt in to less precision. The CPU "
+                "backend always computes in f32");
+  cmd->add_flag("--bf16", o->bf16, "Compute in bf16 where the CUDA kernels can (as --fp16; CPU backend: f32)");
+  cmd->add_flag("--tf32", o->tf32, "Allow TF32 matrix math (CUDA; default f32 with TF32 off)");
+  cmd->add_option("--fp32-layers", o->fp32_layers,
+                  "With --fp16/--bf16: node names (comma-separated or repeated) that keep computing in f32, "
+                  "e.g. a final Softmax; an unknown name is an error that lists the nearest names")
+      ->delimiter(',');
+  cmd->add_flag("--no-cuda-graph", o->no_cuda_graph,
+                "CUDA engines: run node by node instead of replaying a CUDA graph captured per input shape (the "
+                "default; graphs remove launch overhead, node-by-node helps debugging and profiling)");
   cmd->add_flag("--json", o->json, "Print the build summary as JSON");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress lines");
   cmd->callback([o] { std::exit(run_build(*o)); });

@@ -1,5 +1,6 @@
 #include "backends/cpu/executor.h"
 
+#include <chrono>
 #include <set>
 
 #include "backends/cpu/dispatch.h"
@@ -103,8 +104,15 @@ GraphExecutor::GraphExecutor(std::shared_ptr<const ir::Graph> graph) : graph_(st
     if (!keep.count(name) && !graph_->is_constant(name)) release_after_[i].push_back(name);
 }
 
+Result<std::vector<LayerTiming>> GraphExecutor::profile(const std::map<std::string, Tensor>& inputs) const {
+  std::vector<LayerTiming> timings;
+  KILN_RETURN_IF_ERROR(run(inputs, nullptr, &timings).status());
+  return timings;
+}
+
 Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::string, Tensor>& inputs,
-                                                         const ValueLookup* outer) const {
+                                                         const ValueLookup* outer,
+                                                         std::vector<LayerTiming>* timings) const {
   const ir::Graph& g = *graph_;
   std::map<std::string, Tensor> live;
   // What a subgraph of one of our nodes can see: our live values, our constants, then our enclosing scope.
@@ -136,8 +144,12 @@ Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::str
         return internal_error("{}: input '{}' has no value at run time", node.label(), name);
       }
     }
+    const auto start = std::chrono::steady_clock::now();
     auto outs = run_node(node, g.opset, ins, &scope);
     if (!outs.ok()) return outs.status();
+    if (timings)
+      timings->push_back({node.name, node.op_type, "cpu", "",
+                          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count()});
     for (size_t k = 0; k < node.outputs.size(); ++k)
       if (!node.outputs[k].empty()) live[node.outputs[k]] = std::move((*outs)[k]);
     for (const auto& name : release_after_[i]) live.erase(name);

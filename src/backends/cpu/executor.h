@@ -7,6 +7,7 @@
 
 #include "backends/cpu/kernel.h"
 #include "ir/graph.h"
+#include "kiln/context.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"
 
@@ -26,8 +27,11 @@ class GraphExecutor {
   explicit GraphExecutor(std::shared_ptr<const ir::Graph> graph);
   // Inputs by name with concrete dims; returns every graph output. outer: values of enclosing graphs (for
   // subgraph bodies, which may read them by name).
+  // timings: when given, one entry per node with its wall time.
   Result<std::map<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs,
-                                            const ValueLookup* outer = nullptr) const;
+                                            const ValueLookup* outer = nullptr,
+                                            std::vector<LayerTiming>* timings = nullptr) const;
+  Result<std::vector<LayerTiming>> profile(const std::map<std::string, Tensor>& inputs) const;
 
  private:
   std::shared_ptr<const ir::Graph> graph_;

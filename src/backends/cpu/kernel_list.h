@@ -18,6 +18,7 @@ namespace kiln::cpu {
   X(lrn)                         \
   X(mean_variance_normalization) \
   X(rms_normalization)           \
+  X(fused_attention)             \
   X(cum_sum)                     \
   X(top_k)                       \
   X(nll_loss)                    \
@@ -56,6 +57,7 @@ namespace kiln::cpu {
   X(reverse_sequence)            \
   X(gemm)                        \
   X(conv)                        \
+  X(fused_conv)                  \
   X(conv_transpose)              \
   X(pool)                        \
   X(quantize_linear)             \
@@ -69,6 +71,8 @@ namespace kiln::cpu {
   X(shape)                       \
   X(reshape)                     \
   X(cast)                        \
+  X(fused_matmul)                \
+  X(pointwise_chain)             \
   X(matmul)
 
 #define KILN_DECLARE_CPU_FILE(name) void register_cpu_##name(KernelTable& t);

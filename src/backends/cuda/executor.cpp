@@ -1,6 +1,8 @@
 #include "backends/cuda/executor.h"
 
+#include <chrono>
 #include <cstring>
+#include <optional>
 #include <set>
 
 #include "backends/cpu/executor.h"
@@ -15,6 +17,19 @@ constexpr size_t kWorkspaceBytes = 32u << 20;
 // Below this many elements, integer computations on host values stay on the host (shape math: no launch, no
 // copy back).
 constexpr int64_t kHostComputeLimit = 1024;
+// Signatures whose plans (arena + CUDA graph) a context keeps; the least recently used goes first.
+constexpr size_t kMaxPlans = 16;
+
+std::string signature(const std::map<std::string, DeviceTensor>& inputs,
+                      const std::map<std::string, DeviceTensor>* outputs) {
+  std::string key;
+  for (const auto& [name, t] : inputs) key += fmt::format("{}:{}@{};", name, dims_to_string(t.dims), t.data);
+  if (outputs)
+    for (const auto& [name, t] : *outputs) key += fmt::format("{}@{};", name, t.data);
+  else
+    key += "host";
+  return key;
+}
 }  // namespace
 
 struct GraphExecutor::Slot {
@@ -24,14 +39,48 @@ struct GraphExecutor::Slot {
   const std::vector<int64_t>& dims() const { return host ? host->dims() : dev->dims; }
 };
 
+struct GraphExecutor::Plan {
+  std::string key;
+  bool deterministic = false;  // the trace run read nothing back from the GPU: same work every time
+  std::vector<size_t> sizes;   // allocation sizes in order, from the trace run
+  ArenaLayout layout;
+  std::shared_ptr<void> arena;
+  std::map<std::string, DeviceTensor> uploads;  // host-computed values (shape math) uploaded once
+  cudaGraphExec_t exec = nullptr;
+  std::map<std::string, DeviceTensor> outputs;  // where the captured graph leaves the graph outputs
+  std::map<std::string, std::vector<int64_t>> output_dims;
+  std::string capture_error;  // why this signature runs node by node, when it does
+  RunStats stats;             // of the traced run: where each node ran
+  ~Plan() {
+    if (exec) cudaGraphExecDestroy(exec);
+  }
+};
+
 Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<const ir::Graph> graph, bool allow_tf32,
                                                              size_t memory_limit_bytes) {
+  ExecutorOptions o;
+  o.allow_tf32 = allow_tf32;
+  o.memory_limit_bytes = memory_limit_bytes;
+  return create(std::move(graph), o);
+}
+
+Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<const ir::Graph> graph,
+                                                             const ExecutorOptions& options) {
   std::unique_ptr<GraphExecutor> ex(new GraphExecutor());
   ex->graph_ = std::move(graph);
-  ex->pool_ = std::make_shared<MemoryPool>(memory_limit_bytes);
-  ex->res_.allow_tf32 = allow_tf32;
+  ex->pool_ = std::make_shared<MemoryPool>(options.memory_limit_bytes);
+  ex->memory_limit_ = options.memory_limit_bytes;
+  ex->cuda_graphs_ = options.cuda_graphs;
+  ex->res_.allow_tf32 = options.allow_tf32;
+  // The first run of each shape is a traced run anyway: kernels may time their candidate algorithms there.
+  ex->res_.time_tactics = true;
+  if (options.weights) {
+    KILN_ASSIGN_OR_RETURN(ex->weights_, options.weights->get(*ex->graph_));
+  } else {
+    KILN_ASSIGN_OR_RETURN(ex->weights_, DeviceWeights::upload(*ex->graph_));
+  }
   KILN_CUDA_CHECK(cudaStreamCreateWithFlags(&ex->res_.stream, cudaStreamNonBlocking));
-  ex->owns_stream_ = true;
+  KILN_CUDA_CHECK(cudaEventCreateWithFlags(&ex->ready_, cudaEventDisableTiming));
   KILN_CUBLAS_CHECK(cublasLtCreate(&ex->res_.cublaslt));
   KILN_CUDNN_CHECK(cudnnCreate(&ex->res_.cudnn));
   KILN_CUDNN_CHECK(cudnnSetStream(ex->res_.cudnn, ex->res_.stream));
@@ -50,20 +99,59 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<con
 
 GraphExecutor::~GraphExecutor() {
   if (res_.stream) cudaStreamSynchronize(res_.stream);
-  device_weights_.clear();
+  plans_.clear();
+  staging_.clear();
+  if (ready_) cudaEventDestroy(ready_);
   if (res_.workspace) cudaFree(res_.workspace);
   if (res_.cudnn) cudnnDestroy(res_.cudnn);
   if (res_.cublaslt) cublasLtDestroy(res_.cublaslt);
-  if (owns_stream_ && res_.stream) cudaStreamDestroy(res_.stream);
+  if (res_.stream) cudaStreamDestroy(res_.stream);
+}
+
+void GraphExecutor::set_memory_limit(size_t bytes) {
+  memory_limit_ = bytes;
+  pool_->set_limit(bytes);
+}
+
+size_t GraphExecutor::device_bytes() const {
+  size_t n = pool_->bytes_held() + res_.workspace_bytes;
+  for (const auto& p : plans_) n += p->arena ? p->layout.total : 0;
+  for (const auto& [name, s] : staging_) n += s.nbytes();
+  return n;
+}
+
+Result<std::shared_ptr<void>> GraphExecutor::allocate(size_t bytes) {
+  switch (mode_) {
+    case Mode::kArena: {
+      const size_t i = arena_cursor_++;
+      if (!plan_ || !plan_->arena || i >= plan_->sizes.size() || plan_->sizes[i] != bytes)
+        return internal_error("activation plan mismatch at allocation {} ({} bytes)", i, bytes);
+      char* p = static_cast<char*>(plan_->arena.get()) + plan_->layout.offsets[i];
+      return std::shared_ptr<void>(plan_->arena, p);  // aliases the arena: keeps it alive, frees nothing
+    }
+    case Mode::kTrace: {
+      KILN_ASSIGN_OR_RETURN(auto block, pool_->allocate(bytes));
+      const size_t id = trace_->on_alloc(bytes);
+      void* p = block.get();
+      return std::shared_ptr<void>(p, [block = std::move(block), trace = trace_, id](void*) mutable {
+        trace->on_free(id);
+        block.reset();
+      });
+    }
+    case Mode::kPool: break;
+  }
+  return pool_->allocate(bytes);
 }
 
 Status GraphExecutor::ensure_host(const std::string& name, Slot& s) {
   if (s.host) return Status();
+  if (mode_ == Mode::kArena) return internal_error("planned run reads '{}' back from the GPU", name);
   Tensor t(s.dev->dtype, s.dev->dims);
   if (t.nbytes()) {
     KILN_CUDA_CHECK(cudaMemcpyAsync(t.raw(), s.dev->data, t.nbytes(), cudaMemcpyDeviceToHost, res_.stream));
     KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));
   }
+  stats_.downloads++;
   s.host = std::move(t);
   return Status();
 }
@@ -71,29 +159,39 @@ Status GraphExecutor::ensure_host(const std::string& name, Slot& s) {
 Status GraphExecutor::ensure_device(const std::string& name, Slot& s) {
   if (s.dev) return Status();
   const Tensor& h = *s.host;
+  if (mode_ == Mode::kArena) {
+    // Host values in a deterministic plan are shape math: the same every run, uploaded once by the trace.
+    auto it = plan_->uploads.find(name);
+    if (it == plan_->uploads.end() || it->second.dims != h.dims() || it->second.dtype != h.dtype())
+      return internal_error("planned run has no uploaded value for '{}'", name);
+    s.dev = it->second;
+    return Status();
+  }
   DeviceTensor d;
   d.dtype = h.dtype();
   d.dims = h.dims();
   KILN_ASSIGN_OR_RETURN(d.storage, pool_->allocate(std::max<size_t>(h.nbytes(), 1)));
   d.data = d.storage.get();
+  // Pageable-source copies return once the source is staged, so the host tensor may go right after.
   if (h.nbytes()) KILN_CUDA_CHECK(cudaMemcpyAsync(d.data, h.raw(), h.nbytes(), cudaMemcpyHostToDevice, res_.stream));
-  // The host tensor must outlive the async copy: keep it in the slot (it is).
+  if (mode_ == Mode::kTrace) plan_->uploads[name] = d;
   s.dev = std::move(d);
   return Status();
 }
 
-Result<std::map<std::string, GraphExecutor::Slot>> GraphExecutor::execute(std::map<std::string, Slot> live) {
+Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<LayerTiming>* timings) {
   const ir::Graph& g = *graph_;
-  stats_ = {};
   auto slot_of = [&](const std::string& name) -> Slot* {
     if (auto it = live.find(name); it != live.end()) return &it->second;
     auto c = g.initializers.find(name);
     if (c == g.initializers.end()) return nullptr;
     Slot s;
     s.host = c->second;
-    if (auto w = device_weights_.find(name); w != device_weights_.end()) s.dev = w->second;
+    if (const DeviceTensor* w = weights_->find(name)) s.dev = *w;
     return &(live[name] = std::move(s));
   };
+  std::vector<std::pair<cudaEvent_t, cudaEvent_t>> events;
+  std::vector<double> host_ms;
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& node = g.nodes[i];
     std::vector<Slot*> in(node.inputs.size(), nullptr);
@@ -119,6 +217,15 @@ Result<std::map<std::string, GraphExecutor::Slot>> GraphExecutor::execute(std::m
     const bool shape_math = all_host && !any_float && host_elems <= kHostComputeLimit;
     const bool on_host = dims_only || !gpu_ok || shape_math;
 
+    const auto host_start = std::chrono::steady_clock::now();
+    if (timings) {
+      cudaEvent_t a, b;
+      KILN_CUDA_CHECK(cudaEventCreate(&a));
+      KILN_CUDA_CHECK(cudaEventCreate(&b));
+      events.emplace_back(a, b);
+      KILN_CUDA_CHECK(cudaEventRecord(a, res_.stream));
+      res_.tactic.clear();
+    }
     std::vector<Slot> outs(node.outputs.size());
     if (on_host) {
       std::vector<Tensor> views(in.size());
@@ -153,8 +260,6 @@ Result<std::map<std::string, GraphExecutor::Slot>> GraphExecutor::execute(std::m
         } else {
           KILN_RETURN_IF_ERROR(ensure_device(node.inputs[k], *in[k]));
           dev_in[k] = &*in[k]->dev;
-          if (g.is_constant(node.inputs[k]) && !device_weights_.count(node.inputs[k]))
-            device_weights_[node.inputs[k]] = *in[k]->dev;
         }
         if (in[k]->host) values[k] = &*in[k]->host;
       }
@@ -169,7 +274,7 @@ Result<std::map<std::string, GraphExecutor::Slot>> GraphExecutor::execute(std::m
                              node.label(), k, o.shape.to_string());
         dev_out[k].dtype = o.dtype;
         dev_out[k].dims = o.shape.static_dims();
-        KILN_ASSIGN_OR_RETURN(dev_out[k].storage, pool_->allocate(std::max<size_t>(dev_out[k].nbytes(), 1)));
+        KILN_ASSIGN_OR_RETURN(dev_out[k].storage, allocate(std::max<size_t>(dev_out[k].nbytes(), 1)));
         dev_out[k].data = dev_out[k].storage.get();
       }
       KernelContext kctx(node, g.opset, dev_in, host_in, &dev_out, res_);
@@ -179,34 +284,239 @@ Result<std::map<std::string, GraphExecutor::Slot>> GraphExecutor::execute(std::m
         if (!node.outputs[k].empty()) outs[k].dev = std::move(dev_out[k]);
       stats_.gpu_nodes++;
     }
+    if (timings) {
+      KILN_CUDA_CHECK(cudaEventRecord(events.back().second, res_.stream));
+      host_ms.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - host_start).count());
+      timings->push_back({node.name, node.op_type, on_host ? (dims_only || shape_math ? "host" : "cpu-fallback") : "gpu",
+                          res_.tactic, 0.0});
+    }
     for (size_t k = 0; k < node.outputs.size(); ++k)
       if (!node.outputs[k].empty()) live[node.outputs[k]] = std::move(outs[k]);
     for (const auto& name : release_after_[i]) live.erase(name);
   }
+  if (timings) {
+    KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));
+    for (size_t i = 0; i < events.size(); ++i) {
+      float ms = 0;
+      cudaEventElapsedTime(&ms, events[i].first, events[i].second);
+      // Host and fallback layers do their work on the CPU, between the events: their wall time is what counts.
+      (*timings)[i].ms = (*timings)[i].placement == "gpu" ? ms : host_ms[i];
+      cudaEventDestroy(events[i].first);
+      cudaEventDestroy(events[i].second);
+    }
+  }
   return live;
 }
 
+Status GraphExecutor::run_once(Mode mode, Plan* plan, const std::map<std::string, DeviceTensor>& inputs,
+                               std::map<std::string, DeviceTensor>& out, std::vector<LayerTiming>* timings) {
+  struct Restore {
+    GraphExecutor* ex;
+    ~Restore() {
+      ex->mode_ = Mode::kPool;
+      ex->plan_ = nullptr;
+    }
+  } restore{this};
+  mode_ = mode;
+  plan_ = plan;
+  arena_cursor_ = 0;
+  stats_ = {};
+  Values live;
+  for (const auto& name : graph_->inputs) {
+    auto it = inputs.find(name);
+    if (it == inputs.end()) return invalid_argument("input '{}' has no device buffer", name);
+    live[name].dev = it->second;
+  }
+  KILN_ASSIGN_OR_RETURN(Values done, execute(std::move(live), timings));
+  out.clear();
+  for (const auto& name : graph_->outputs) {
+    Slot init;
+    Slot* s = nullptr;
+    if (auto it = done.find(name); it != done.end()) {
+      s = &it->second;
+    } else if (const DeviceTensor* w = weights_->find(name)) {
+      init.dev = *w;
+      s = &init;
+    } else {
+      return internal_error("graph output '{}' was not produced", name);
+    }
+    KILN_RETURN_IF_ERROR(ensure_device(name, *s));
+    out[name] = *s->dev;
+  }
+  stats_.arena = mode == Mode::kArena;
+  last_output_dims_.clear();
+  for (const auto& [name, t] : out) last_output_dims_[name] = t.dims;
+  return Status();
+}
+
+Status GraphExecutor::check_output_sizes(const std::map<std::string, std::vector<int64_t>>& dims,
+                                         const std::map<std::string, DeviceTensor>& outputs) const {
+  for (const auto& [name, d] : dims) {
+    auto it = outputs.find(name);
+    if (it == outputs.end()) return invalid_argument("output '{}' has no device buffer", name);
+    auto desc = graph_->value(name);
+    const DType dt = desc ? desc->dtype : it->second.dtype;
+    const size_t bytes = static_cast<size_t>(num_elements(d)) * dtype_size(dt);
+    if (bytes > it->second.nbytes())
+      return invalid_argument("output '{}' is {} bytes ({}) but its buffer holds {} bytes", name, bytes,
+                              dims_to_string(d), it->second.nbytes());
+  }
+  return Status();
+}
+
+Status GraphExecutor::copy_outputs(const std::map<std::string, DeviceTensor>& produced,
+                                   std::map<std::string, DeviceTensor>& outputs) {
+  std::map<std::string, std::vector<int64_t>> dims;
+  for (const auto& [name, t] : produced) dims[name] = t.dims;
+  // Every size is checked before anything is written, so a too-small buffer never leaves partial results.
+  KILN_RETURN_IF_ERROR(check_output_sizes(dims, outputs));
+  for (const auto& [name, t] : produced)
+    if (t.nbytes())
+      KILN_CUDA_CHECK(cudaMemcpyAsync(outputs.at(name).data, t.data, t.nbytes(), cudaMemcpyDeviceToDevice, res_.stream));
+  return Status();
+}
+
+Status GraphExecutor::build_plan(Plan& plan, const std::map<std::string, DeviceTensor>& inputs,
+                                 std::map<std::string, DeviceTensor>* user_outputs,
+                                 std::map<std::string, DeviceTensor>& produced) {
+  trace_ = std::make_shared<AllocationTrace>();
+  Status st = run_once(Mode::kTrace, &plan, inputs, produced);
+  std::vector<LifetimeBlock> blocks = trace_->blocks();
+  trace_.reset();
+  KILN_RETURN_IF_ERROR(st);
+  if (user_outputs) KILN_RETURN_IF_ERROR(copy_outputs(produced, *user_outputs));
+  for (const auto& [name, t] : produced) plan.output_dims[name] = t.dims;
+  plan.stats = stats_;
+  plan.deterministic = stats_.downloads == 0;
+  if (!plan.deterministic) {
+    plan.capture_error = fmt::format("{} value(s) read back from the GPU (CPU fallback or data-dependent shapes)",
+                                     stats_.downloads);
+    return Status();
+  }
+  plan.layout = pack_by_lifetime(blocks);
+  plan.sizes.clear();
+  for (const auto& b : blocks) plan.sizes.push_back(b.bytes);
+  const size_t arena_bytes = std::max<size_t>(plan.layout.total, 256);
+  size_t held = pool_->bytes_held();
+  for (const auto& p : plans_) held += p->arena ? p->layout.total : 0;
+  if (memory_limit_ && held + arena_bytes > memory_limit_)
+    return make_error(StatusCode::kOutOfRange,
+                      "GPU memory cap reached: the activation arena for shapes {} needs {} bytes, {} are held, cap {} "
+                      "bytes; raise the cap or use smaller shapes",
+                      plan.key, arena_bytes, held, memory_limit_);
+  // The trace's blocks now sit idle in the pool; the arena replaces them.
+  KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));
+  pool_->trim();
+  void* base = nullptr;
+  cudaError_t e = cudaMalloc(&base, arena_bytes);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    return make_error(StatusCode::kOutOfRange, "out of GPU memory: the activation arena needs {} bytes ({})",
+                      arena_bytes, cudaGetErrorString(e));
+  }
+  plan.arena = std::shared_ptr<void>(base, [](void* p) { cudaFree(p); });
+  return Status();
+}
+
+Status GraphExecutor::capture(Plan& plan, const std::map<std::string, DeviceTensor>& inputs,
+                              std::map<std::string, DeviceTensor>* user_outputs) {
+  const RunStats stats = stats_;
+  const auto dims = last_output_dims_;
+  KILN_CUDA_CHECK(cudaStreamBeginCapture(res_.stream, cudaStreamCaptureModeThreadLocal));
+  std::map<std::string, DeviceTensor> produced;
+  Status st = run_once(Mode::kArena, &plan, inputs, produced);
+  if (st.ok() && user_outputs) st = copy_outputs(produced, *user_outputs);
+  cudaGraph_t graph = nullptr;
+  cudaError_t e = cudaStreamEndCapture(res_.stream, &graph);
+  if (st.ok() && e == cudaSuccess) e = cudaGraphInstantiate(&plan.exec, graph, 0);
+  if (graph) cudaGraphDestroy(graph);
+  stats_ = stats;
+  last_output_dims_ = dims;
+  if (!st.ok() || e != cudaSuccess) {
+    cudaGetLastError();
+    plan.exec = nullptr;
+    plan.capture_error = st.ok() ? std::string(cudaGetErrorString(e)) : st.message();
+    return Status();  // not fatal: this signature runs node by node in its arena
+  }
+  plan.outputs = std::move(produced);
+  return Status();
+}
+
+GraphExecutor::Plan* GraphExecutor::find_plan(const std::string& key) {
+  for (auto it = plans_.begin(); it != plans_.end(); ++it)
+    if ((*it)->key == key) {
+      plans_.splice(plans_.begin(), plans_, it);
+      return plans_.front().get();
+    }
+  return nullptr;
+}
+
+void GraphExecutor::evict_plans(size_t keep) {
+  if (plans_.size() <= keep) return;
+  cudaStreamSynchronize(res_.stream);  // an evicted graph may still be running
+  while (plans_.size() > keep) plans_.pop_back();
+}
+
+Status GraphExecutor::run_planned(const std::string& key, const std::map<std::string, DeviceTensor>& inputs,
+                                  std::map<std::string, DeviceTensor>* user_outputs,
+                                  std::map<std::string, DeviceTensor>& produced) {
+  Plan* plan = find_plan(key);
+  if (!plan) {
+    // First run of this signature: the traced run computes the results; capture only records.
+    auto fresh = std::make_unique<Plan>();
+    fresh->key = key;
+    KILN_RETURN_IF_ERROR(build_plan(*fresh, inputs, user_outputs, produced));
+    if (fresh->deterministic && cuda_graphs_) KILN_RETURN_IF_ERROR(capture(*fresh, inputs, user_outputs));
+    plans_.push_front(std::move(fresh));
+    evict_plans(kMaxPlans);
+    return Status();
+  }
+  if (cuda_graphs_ && plan->deterministic && !plan->exec && plan->capture_error.empty())
+    KILN_RETURN_IF_ERROR(capture(*plan, inputs, user_outputs));
+  if (cuda_graphs_ && plan->exec) {
+    if (user_outputs) KILN_RETURN_IF_ERROR(check_output_sizes(plan->output_dims, *user_outputs));
+    KILN_CUDA_CHECK(cudaGraphLaunch(plan->exec, res_.stream));
+    stats_ = plan->stats;  // the same nodes ran where the trace put them
+    stats_.downloads = 0;
+    stats_.graph_replay = stats_.arena = true;
+    produced = plan->outputs;
+    last_output_dims_ = plan->output_dims;
+    return Status();
+  }
+  KILN_RETURN_IF_ERROR(run_once(plan->deterministic ? Mode::kArena : Mode::kPool, plan, inputs, produced));
+  if (user_outputs) KILN_RETURN_IF_ERROR(copy_outputs(produced, *user_outputs));
+  return Status();
+}
+
 Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::string, Tensor>& inputs) {
-  std::map<std::string, Slot> live;
+  std::map<std::string, DeviceTensor> dev;
   for (const auto& name : graph_->inputs) {
     auto it = inputs.find(name);
     if (it == inputs.end()) return invalid_argument("input '{}' was not given", name);
-    live[name].host = it->second;
-  }
-  KILN_ASSIGN_OR_RETURN(auto done, execute(std::move(live)));
-  std::map<std::string, Tensor> result;
-  for (const auto& name : graph_->outputs) {
-    Slot* s = nullptr;
-    if (auto it = done.find(name); it != done.end()) s = &it->second;
-    Slot init;
-    if (!s) {
-      auto c = graph_->initializers.find(name);
-      if (c == graph_->initializers.end()) return internal_error("graph output '{}' was not produced", name);
-      init.host = c->second;
-      s = &init;
+    const Tensor& h = it->second;
+    DeviceTensor& st = staging_[name];
+    // Staging buffers keep their address while they are big enough, so repeated shapes reuse one plan.
+    if (!st.storage || st.nbytes() < h.nbytes()) {
+      void* p = nullptr;
+      KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));
+      st = DeviceTensor{};
+      KILN_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(h.nbytes(), 256)));
+      st.storage = std::shared_ptr<void>(p, [](void* q) { cudaFree(q); });
+      st.data = p;
     }
-    KILN_RETURN_IF_ERROR(ensure_host(name, *s));
-    result[name] = *s->host;
+    st.dtype = h.dtype();
+    st.dims = h.dims();
+    if (h.nbytes()) KILN_CUDA_CHECK(cudaMemcpyAsync(st.data, h.raw(), h.nbytes(), cudaMemcpyHostToDevice, res_.stream));
+    dev[name] = st;
+  }
+  std::map<std::string, DeviceTensor> produced;
+  KILN_RETURN_IF_ERROR(run_planned(signature(dev, nullptr), dev, nullptr, produced));
+  std::map<std::string, Tensor> result;
+  for (const auto& [name, t] : produced) {
+    Tensor h(t.dtype, t.dims);
+    if (h.nbytes()) KILN_CUDA_CHECK(cudaMemcpyAsync(h.raw(), t.data, h.nbytes(), cudaMemcpyDeviceToHost, res_.stream));
+    result[name] = std::move(h);
   }
   KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));
   return result;
@@ -214,42 +524,25 @@ Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::str
 
 Status GraphExecutor::run_device(const std::map<std::string, DeviceTensor>& inputs,
                                  std::map<std::string, DeviceTensor>& outputs, cudaStream_t stream) {
-  // Work runs on our stream, ordered after the caller's stream and back.
-  cudaEvent_t ready;
-  KILN_CUDA_CHECK(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
-  KILN_CUDA_CHECK(cudaEventRecord(ready, stream));
-  KILN_CUDA_CHECK(cudaStreamWaitEvent(res_.stream, ready));
-  std::map<std::string, Slot> live;
-  for (const auto& name : graph_->inputs) {
-    auto it = inputs.find(name);
-    if (it == inputs.end()) return invalid_argument("input '{}' has no device buffer", name);
-    live[name].dev = it->second;
-  }
-  KILN_ASSIGN_OR_RETURN(auto done, execute(std::move(live)));
-  // Check every output fits before writing any, so a too-small buffer never leaves partial results.
-  for (const auto& name : graph_->outputs) {
-    auto it = done.find(name);
-    if (it == done.end()) return internal_error("graph output '{}' was not produced", name);
-    const auto& dims = it->second.dims();
-    const size_t bytes = static_cast<size_t>(num_elements(dims)) * dtype_size(it->second.dtype());
-    if (bytes > outputs.at(name).nbytes())
-      return invalid_argument("output '{}' is {} bytes ({}) but its buffer holds {} bytes", name, bytes,
-                              dims_to_string(dims), outputs.at(name).nbytes());
-  }
-  for (const auto& name : graph_->outputs) {
-    Slot& s = done.at(name);
-    const size_t bytes = static_cast<size_t>(num_elements(s.dims())) * dtype_size(s.dtype());
-    if (!bytes) continue;
-    void* dst = outputs.at(name).data;
-    if (s.dev) KILN_CUDA_CHECK(cudaMemcpyAsync(dst, s.dev->data, bytes, cudaMemcpyDeviceToDevice, res_.stream));
-    else KILN_CUDA_CHECK(cudaMemcpyAsync(dst, s.host->raw(), bytes, cudaMemcpyHostToDevice, res_.stream));
-  }
-  KILN_CUDA_CHECK(cudaEventRecord(ready, res_.stream));
-  KILN_CUDA_CHECK(cudaStreamWaitEvent(stream, ready));
-  // Host-side slots referenced by pending copies must live until those copies finish.
-  KILN_CUDA_CHECK(cudaEventSynchronize(ready));
-  cudaEventDestroy(ready);
+  // Work runs on our stream, ordered after the caller's stream and back; nothing here waits for the GPU
+  // unless a CPU fallback needs a value.
+  KILN_CUDA_CHECK(cudaEventRecord(ready_, stream));
+  KILN_CUDA_CHECK(cudaStreamWaitEvent(res_.stream, ready_));
+  std::map<std::string, DeviceTensor> produced;
+  KILN_RETURN_IF_ERROR(run_planned(signature(inputs, &outputs), inputs, &outputs, produced));
+  KILN_CUDA_CHECK(cudaEventRecord(ready_, res_.stream));
+  KILN_CUDA_CHECK(cudaStreamWaitEvent(stream, ready_));
   return Status();
+}
+
+Result<std::vector<LayerTiming>> GraphExecutor::profile(const std::map<std::string, DeviceTensor>& inputs,
+                                                        cudaStream_t stream) {
+  KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  std::vector<LayerTiming> timings;
+  std::map<std::string, DeviceTensor> produced;
+  KILN_RETURN_IF_ERROR(run_once(Mode::kPool, nullptr, inputs, produced, &timings));
+  KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));
+  return timings;
 }
 
 }  // namespace kiln::cuda

@@ -3,50 +3,117 @@
 //  - nodes with a CUDA kernel that supports their dtypes run on the GPU;
 //  - anything else falls back to the CPU reference (inputs downloaded, result kept on the host and uploaded
 //    when a GPU node needs it). Correct for every model the CPU backend runs; fast where kernels exist.
+//
+// Each distinct input signature (dims and buffer addresses) gets a Plan. Its first run is traced: every
+// allocation's size and lifetime is recorded, and the plan packs them into one activation arena. When the run
+// read nothing back from the GPU (no CPU fallback on device data, no data-dependent shapes), the same run is
+// captured as a CUDA graph over that arena, and later runs with the signature are a single graph launch with
+// no host work and no synchronisation. Otherwise later runs execute node by node.
 #pragma once
+#include <cuda_runtime.h>
+
+#include <list>
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backends/cuda/device_tensor.h"
+#include "backends/cuda/device_weights.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/memory_pool.h"
 #include "ir/graph.h"
+#include "kiln/context.h"
+#include "runtime/arena_plan.h"
 
 namespace kiln::cuda {
 
 struct RunStats {
   int gpu_nodes = 0, host_nodes = 0, fallback_nodes = 0;
+  int downloads = 0;          // device -> host reads during the run (each one blocks)
+  bool graph_replay = false;  // the run was one CUDA graph launch
+  bool arena = false;         // the run used its plan's activation arena
+};
+
+struct ExecutorOptions {
+  bool allow_tf32 = false;
+  size_t memory_limit_bytes = 0;  // device memory this executor may hold (arenas + pool); 0 = no cap
+  bool cuda_graphs = true;
+  std::shared_ptr<SharedDeviceWeights> weights;  // the engine's shared upload; null = a private one
 };
 
 class GraphExecutor {
  public:
+  static Result<std::unique_ptr<GraphExecutor>> create(std::shared_ptr<const ir::Graph> graph,
+                                                       const ExecutorOptions& options);
   static Result<std::unique_ptr<GraphExecutor>> create(std::shared_ptr<const ir::Graph> graph, bool allow_tf32,
                                                        size_t memory_limit_bytes = 0);
   ~GraphExecutor();
 
-  // Host arrays in and out.
+  // Host arrays in and out (blocks).
   Result<std::map<std::string, Tensor>> run(const std::map<std::string, Tensor>& inputs);
-  // Device buffers in and out (outputs copied into the caller's buffers, sizes checked first).
+  // Device buffers in and out, ordered on `stream`; returns without waiting for the GPU. Inputs are read in
+  // place; outputs are written into the caller's buffers (sizes checked before anything is written).
   Status run_device(const std::map<std::string, DeviceTensor>& inputs, std::map<std::string, DeviceTensor>& outputs,
                     cudaStream_t stream);
+  // One node-by-node run with CUDA events around each node; blocks.
+  Result<std::vector<LayerTiming>> profile(const std::map<std::string, DeviceTensor>& inputs, cudaStream_t stream);
+
+  const std::map<std::string, std::vector<int64_t>>& last_output_dims() const { return last_output_dims_; }
   const RunStats& last_stats() const { return stats_; }
+  void set_cuda_graphs(bool on) { cuda_graphs_ = on; }
+  bool cuda_graphs() const { return cuda_graphs_; }
+  void set_memory_limit(size_t bytes);
+  size_t device_bytes() const;
   MemoryPool& pool() { return *pool_; }
 
  private:
   GraphExecutor() = default;
   struct Slot;
-  Result<std::map<std::string, Slot>> execute(std::map<std::string, Slot> values);
+  struct Plan;
+  enum class Mode { kPool, kTrace, kArena };
+  using Values = std::map<std::string, Slot>;
+
+  Result<Values> execute(Values values, std::vector<LayerTiming>* timings);
+  Result<std::shared_ptr<void>> allocate(size_t bytes);
   Status ensure_host(const std::string& name, Slot& s);
   Status ensure_device(const std::string& name, Slot& s);
+  // Runs once in `mode` and leaves every graph output on the device (in out).
+  Status run_once(Mode mode, Plan* plan, const std::map<std::string, DeviceTensor>& inputs,
+                  std::map<std::string, DeviceTensor>& out, std::vector<LayerTiming>* timings = nullptr);
+  Status copy_outputs(const std::map<std::string, DeviceTensor>& produced,
+                      std::map<std::string, DeviceTensor>& outputs);
+  Status check_output_sizes(const std::map<std::string, std::vector<int64_t>>& dims,
+                            const std::map<std::string, DeviceTensor>& outputs) const;
+  Status build_plan(Plan& plan, const std::map<std::string, DeviceTensor>& inputs,
+                    std::map<std::string, DeviceTensor>* user_outputs, std::map<std::string, DeviceTensor>& produced);
+  Status capture(Plan& plan, const std::map<std::string, DeviceTensor>& inputs,
+                 std::map<std::string, DeviceTensor>* user_outputs);
+  // Runs with a plan for this signature (creating it on first use); user_outputs null: results stay in produced.
+  Status run_planned(const std::string& key, const std::map<std::string, DeviceTensor>& inputs,
+                     std::map<std::string, DeviceTensor>* user_outputs, std::map<std::string, DeviceTensor>& produced);
+  Plan* find_plan(const std::string& key);
+  void evict_plans(size_t keep);
 
   std::shared_ptr<const ir::Graph> graph_;
   std::shared_ptr<MemoryPool> pool_;
+  std::shared_ptr<const DeviceWeights> weights_;
   Resources res_;
-  bool owns_stream_ = false;
-  std::map<std::string, DeviceTensor> device_weights_;  // uploaded on first use
+  cudaEvent_t ready_ = nullptr;
+  bool cuda_graphs_ = true;
+  size_t memory_limit_ = 0;
   std::vector<std::vector<std::string>> release_after_;
+  std::map<std::string, DeviceTensor> staging_;  // run(): host inputs uploaded here (stable addresses)
+
+  // Per-run state.
+  Mode mode_ = Mode::kPool;
+  Plan* plan_ = nullptr;
+  std::shared_ptr<AllocationTrace> trace_;
+  size_t arena_cursor_ = 0;
   RunStats stats_;
+  std::map<std::string, std::vector<int64_t>> last_output_dims_;
+
+  std::list<std::unique_ptr<Plan>> plans_;  // most recently used first
 };
 
 }  // namespace kiln::cuda

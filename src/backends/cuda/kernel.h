@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,6 +20,11 @@
 
 namespace kiln::cuda {
 
+// Base of the per-context state a kernel may keep in Resources::kernel_state.
+struct KernelState {
+  virtual ~KernelState() = default;
+};
+
 // Handles and scratch shared by the kernels of one context (one stream).
 struct Resources {
   cudaStream_t stream = nullptr;
@@ -27,6 +33,14 @@ struct Resources {
   void* workspace = nullptr;  // cuBLASLt workspace
   size_t workspace_bytes = 0;
   bool allow_tf32 = false;
+  // Kernels with several candidate algorithms (cuBLASLt) time the top ones once per shape and keep the fastest;
+  // off: the library heuristic's first pick (no timing runs).
+  bool time_tactics = false;
+  // Kernels that choose among algorithms name their choice here; profiling runs report it per layer.
+  std::string tactic;
+  // State a kernel keeps per context between runs (cuDNN plans and algorithm choices, extra scratch), made on
+  // first use and destroyed with the context; keyed by op type. A context runs on one stream at a time.
+  std::map<std::string, std::shared_ptr<KernelState>, std::less<>> kernel_state;
 };
 
 class KernelContext {

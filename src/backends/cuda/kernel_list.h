@@ -7,7 +7,20 @@ namespace kiln::cuda {
 
 #define KILN_CUDA_KERNEL_FILES(X) \
   X(views)                     \
+  X(transpose)                 \
+  X(slice)                     \
+  X(concat_split)              \
+  X(gather)                    \
+  X(scatter)                   \
+  X(tile)                      \
+  X(pad)                       \
+  X(trilu)                     \
+  X(cum_sum)                   \
+  X(range_fill)                \
+  X(one_hot)                   \
+  X(resize)                    \
   X(softmax)                   \
+  X(attention)                 \
   X(layer_norm)                \
   X(reduce)                    \
   X(batch_norm)                \
@@ -16,7 +29,10 @@ namespace kiln::cuda {
   X(where)                     \
   X(cast)                      \
   X(matmul)                    \
+  X(fused_matmul)              \
+  X(pointwise_chain)           \
   X(conv)                      \
+  X(fused_conv)                \
   X(pool)
 
 #define KILN_DECLARE_CUDA_FILE(name) void register_cuda_##name(KernelTable& t);

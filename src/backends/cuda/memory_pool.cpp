@@ -56,6 +56,15 @@ void MemoryPool::release(void* p, size_t cls) {
   free_.emplace(cls, p);
 }
 
+void MemoryPool::trim() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [cls, p] : free_) {
+    cudaFree(p);
+    held_ -= cls;
+  }
+  free_.clear();
+}
+
 MemoryPool::~MemoryPool() {
   for (auto& [cls, p] : free_) cudaFree(p);
 }

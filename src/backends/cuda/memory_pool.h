@@ -21,6 +21,9 @@ class MemoryPool : public std::enable_shared_from_this<MemoryPool> {
 
   Result<std::shared_ptr<void>> allocate(size_t bytes);
   size_t bytes_held() const { return held_; }
+  void set_limit(size_t limit_bytes) { limit_ = limit_bytes; }
+  // Returns idle blocks to the driver (cudaFree); blocks in use stay.
+  void trim();
   size_t peak_bytes() const { return peak_; }
 
  private:

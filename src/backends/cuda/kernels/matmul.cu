@@ -5,89 +5,17 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernel_list.h"
+#include "backends/cuda/lt_matmul.h"
 
 namespace kiln::cuda {
 
 namespace {
 
-cudaDataType_t cuda_type(DType t) {
-  switch (t) {
-    case DType::kF16: return CUDA_R_16F;
-    case DType::kBF16: return CUDA_R_16BF;
-    default: return CUDA_R_32F;
-  }
-}
-
-struct MatmulDesc {
-  int64_t m, n, k;          // row-major: A [m,k] (or [k,m] if trans_a), B [k,n] (or [n,k] if trans_b)
-  bool trans_a = false, trans_b = false;
-  int64_t batch = 1, stride_a = 0, stride_b = 0, stride_c = 0;
-  float alpha = 1.f, beta = 0.f;
-  const void* bias = nullptr;  // per output column (length n), fused as the epilogue
-};
-
-// RAII for the cuBLASLt descriptors of one call.
-struct LtDescs {
-  cublasLtMatmulDesc_t op = nullptr;
-  cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
-  cublasLtMatmulPreference_t pref = nullptr;
-  ~LtDescs() {
-    if (pref) cublasLtMatmulPreferenceDestroy(pref);
-    if (c) cublasLtMatrixLayoutDestroy(c);
-    if (b) cublasLtMatrixLayoutDestroy(b);
-    if (a) cublasLtMatrixLayoutDestroy(a);
-    if (op) cublasLtMatmulDescDestroy(op);
-  }
-};
-
-Status layout(cublasLtMatrixLayout_t* l, cudaDataType_t t, int64_t rows, int64_t cols, int64_t ld, int64_t batch,
-              int64_t stride) {
-  KILN_CUBLAS_CHECK(cublasLtMatrixLayoutCreate(l, t, static_cast<uint64_t>(rows), static_cast<uint64_t>(cols), ld));
-  if (batch > 1) {
-    int32_t count = static_cast<int32_t>(batch);
-    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &count, sizeof(count)));
-    KILN_CUBLAS_CHECK(cublasLtMatrixLayoutSetAttribute(*l, CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &stride, sizeof(stride)));
-  }
-  return Status();
-}
-
-// Row-major C[m,n] = alpha * op(A) * op(B) + beta * C (+ bias[n]).
-Status lt_matmul(KernelContext& ctx, DType dt, const MatmulDesc& d, const void* a, const void* b, void* c) {
-  if (d.m == 0 || d.n == 0) return Status();
-  const cudaDataType_t t = cuda_type(dt);
-  cublasComputeType_t compute = CUBLAS_COMPUTE_32F;
-  if (dt == DType::kF32 && ctx.res().allow_tf32) compute = CUBLAS_COMPUTE_32F_FAST_TF32;
-  LtDescs desc;
-  KILN_CUBLAS_CHECK(cublasLtMatmulDescCreate(&desc.op, compute, CUDA_R_32F));
-  // Column-major view: Cᵀ[n,m] = op(B)ᵀ[n,k] · op(A)ᵀ[k,m]. Row-major X is column-major Xᵀ.
-  cublasOperation_t op_first = d.trans_b ? CUBLAS_OP_T : CUBLAS_OP_N;   // "A" of cuBLAS = our B
-  cublasOperation_t op_second = d.trans_a ? CUBLAS_OP_T : CUBLAS_OP_N;  // "B" of cuBLAS = our A
-  KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSA, &op_first, sizeof(op_first)));
-  KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_TRANSB, &op_second, sizeof(op_second)));
-  if (d.bias) {
-    cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_BIAS;
-    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof(epi)));
-    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &d.bias, sizeof(d.bias)));
-    cudaDataType_t bias_t = t;
-    KILN_CUBLAS_CHECK(cublasLtMatmulDescSetAttribute(desc.op, CUBLASLT_MATMUL_DESC_BIAS_DATA_TYPE, &bias_t, sizeof(bias_t)));
-  }
-  // Stored (column-major) shapes: our B is [k,n] row-major = [n,k] col-major (ld n); transposed: [k,n] col-major.
-  const int64_t b_rows = d.trans_b ? d.k : d.n, b_cols = d.trans_b ? d.n : d.k;
-  const int64_t a_rows = d.trans_a ? d.m : d.k, a_cols = d.trans_a ? d.k : d.m;
-  KILN_RETURN_IF_ERROR(layout(&desc.a, t, b_rows, b_cols, b_rows, d.batch, d.stride_b));
-  KILN_RETURN_IF_ERROR(layout(&desc.b, t, a_rows, a_cols, a_rows, d.batch, d.stride_a));
-  KILN_RETURN_IF_ERROR(layout(&desc.c, t, d.n, d.m, d.n, d.batch, d.stride_c));
-  KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&desc.pref));
-  size_t ws = ctx.res().workspace_bytes;
-  KILN_CUBLAS_CHECK(cublasLtMatmulPreferenceSetAttribute(desc.pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)));
-  cublasLtMatmulHeuristicResult_t heur{};
-  int found = 0;
-  KILN_CUBLAS_CHECK(cublasLtMatmulAlgoGetHeuristic(ctx.res().cublaslt, desc.op, desc.a, desc.b, desc.c, desc.c,
-                                                   desc.pref, 1, &heur, &found));
-  if (found == 0) return ctx.error("cuBLASLt has no algorithm for this matmul (m={}, n={}, k={}, {})", d.m, d.n, d.k, dtype_name(dt));
-  KILN_CUBLAS_CHECK(cublasLtMatmul(ctx.res().cublaslt, desc.op, &d.alpha, b, desc.a, a, desc.b, &d.beta, c, desc.c, c,
-                                   desc.c, &heur.algo, ctx.res().workspace, ws, ctx.stream()));
-  return Status();
+// Row-major C[m,n] = alpha * op(A) * op(B) + beta * C (+ bias[n]), C updated in place; the cuBLASLt plan (descriptors,
+// algorithm) is cached per shape by lt_matmul.
+Status matmul_in_place(KernelContext& ctx, DType dt, LtMatmul d, const void* a, const void* b, void* c) {
+  d.dtype = dt;
+  return lt_matmul(ctx, d, a, b, nullptr, c);
 }
 
 bool supports_matmul(const ir::Node& n, const std::vector<DType>& dts) {
@@ -101,7 +29,7 @@ Status run_matmul(KernelContext& ctx) {
   std::vector<int64_t> a = A.dims, b = B.dims;
   if (a.size() == 1) a.insert(a.begin(), 1);
   if (b.size() == 1) b.push_back(1);
-  MatmulDesc d;
+  LtMatmul d;
   d.m = a[a.size() - 2];
   d.k = a.back();
   d.n = b.back();
@@ -122,7 +50,7 @@ Status run_matmul(KernelContext& ctx) {
       d.m *= d.batch;
       d.batch = 1;
     }
-    return lt_matmul(ctx, A.dtype, d, A.data, B.data, C.data);
+    return matmul_in_place(ctx, A.dtype, d, A.data, B.data, C.data);
   }
   // General broadcasting of batch dims: one call per output matrix.
   std::vector<int64_t> ba(a.begin(), a.end() - 2), bb(b.begin(), b.end() - 2);
@@ -140,8 +68,8 @@ Status run_matmul(KernelContext& ctx) {
       sa *= ba[dim];
       sb *= bb[dim];
     }
-    MatmulDesc one = d;
-    KILN_RETURN_IF_ERROR(lt_matmul(ctx, A.dtype, one, static_cast<const char*>(A.data) + ia * d.m * d.k * es,
+    LtMatmul one = d;
+    KILN_RETURN_IF_ERROR(matmul_in_place(ctx, A.dtype, one, static_cast<const char*>(A.data) + ia * d.m * d.k * es,
                                    static_cast<const char*>(B.data) + ib * d.k * d.n * es,
                                    static_cast<char*>(C.data) + i * d.m * d.n * es));
   }
@@ -162,7 +90,7 @@ Status run_gemm(KernelContext& ctx) {
   const DeviceTensor& B = ctx.input(1);
   DeviceTensor& Y = ctx.output(0);
   const ir::Node& node = ctx.node();
-  MatmulDesc d;
+  LtMatmul d;
   d.trans_a = node.attr_int("transA", 0) != 0;
   d.trans_b = node.attr_int("transB", 0) != 0;
   d.m = d.trans_a ? A.dims[1] : A.dims[0];
@@ -196,7 +124,7 @@ Status run_gemm(KernelContext& ctx) {
     if (!has_c) KILN_CUDA_CHECK(cudaMemsetAsync(Y.data, 0, Y.nbytes(), ctx.stream()));
     return Status();
   }
-  return lt_matmul(ctx, A.dtype, d, A.data, B.data, Y.data);
+  return matmul_in_place(ctx, A.dtype, d, A.data, B.data, Y.data);
 }
 
 bool supports_gemm(const ir::Node& n, const std::vector<DType>& dts) {

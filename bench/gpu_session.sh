@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Everything one GPU-machine session checks, in one command (the machine starts bare each time):
+#   bench/gpu_session.sh [build] [tests] [conformance] [accuracy] [perf]     (default: all but perf)
+# Logs and results go to $OUT (the device tool's output folder) or /tmp/kiln-out.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/opt/torch/.venv/bin" KILN_NO_APT=1 KILN_JOBS=${KILN_JOBS:-16} PYTHONUNBUFFERED=1
+for d in /opt/torch/.venv/lib/python3*/site-packages/nvidia/{cudnn,cublas}/lib; do
+  [ -d "$d" ] && export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:-}:$d"
+done
+OUT=${OUT:-/tmp/kiln-out}
+mkdir -p "$OUT"
+steps=("$@")
+[ ${#steps[@]} -eq 0 ] && steps=(build tests conformance accuracy)
+has() { [[ " ${steps[*]} " == *" $1 "* ]]; }
+step() { echo "== $(date +%T) $*"; }
+
+if has build; then
+  step build
+  scripts/setup.sh >"$OUT/build.log" 2>&1 || { grep -E "error|FAILED" "$OUT/build.log" | head -40; exit 1; }
+fi
+if has tests; then
+  step gpu tests
+  build/tests/kiln_gpu_tests --gtest_brief=1 ${KILN_GTEST_FILTER:+--gtest_filter=$KILN_GTEST_FILTER} \
+    >"$OUT/gpu_tests.log" 2>&1
+  grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests ran|Failure|error" "$OUT/gpu_tests.log" | head -60
+  step cli tests with the GPU
+  tests/cli/run_cli_tests.sh build/bin/kiln . /tmp/kiln-cli >"$OUT/cli_tests.log" 2>&1; echo "cli tests rc=$?"
+  tail -5 "$OUT/cli_tests.log"
+fi
+if has conformance; then
+  step onnx node tests on cuda
+  data=.onnxdata; [ -d "$data/node" ] || data=/usr/include/onnx/backend/test/data
+  build/tests/kiln_conformance --backend cuda --data "$data" \
+    --expected tests/conformance/expected_failures.txt --expected tests/conformance/expected_failures_cuda.txt >"$OUT/conformance_cuda.log" 2>&1
+  tail -30 "$OUT/conformance_cuda.log"
+fi
+if has accuracy || has perf; then
+  step export models
+  [ -f /tmp/m/gpt2.onnx ] || python3 bench/export_models.py --out /tmp/m 2>&1 | grep -E "exported|references|Error"
+fi
+if has accuracy; then
+  step accuracy vs torch
+  python3 bench/compare_torch.py --models-dir /tmp/m --kiln build/bin/kiln --precisions ${KILN_PRECISIONS:-f32,f16} \
+    --out "$OUT" 2>&1 | tail -40
+fi
+if has perf; then
+  step latency vs torch
+  python3 bench/bench_latency.py --models-dir /tmp/m --kiln build/bin/kiln --out "$OUT" 2>&1 | tail -60
+fi
+step done

@@ -1,0 +1,635 @@
+// FusedConv: Y = act(Conv(X, W) + B + Z), f32/f16/bf16 (f32 accumulation), layout NCHW or NHWC
+// (ops/fused_conv.h). Geometry comes from ops::read_window on the channels-first view, as in inference and
+// the CPU reference.
+//  - cuDNN (1-D as 2-D, 2-D, 3-D; symmetric pads; int32 sizes), per shape one plan made on the first run and
+//  kept
+//    in the context's Resources::kernel_state: descriptors, algorithm, math type, how the epilogue runs.
+//      relu / none: cudnnConvolutionBiasActivationForward, bias + residual (alpha2 = 1) + activation in one
+//      call.
+//        cuDNN runs the identity activation only with IMPLICIT_PRECOMP_GEMM.
+//      sigmoid / silu (that API has neither), or when it declines every algorithm (some dtype/layout mixes):
+//        cudnnConvolutionForward with the best algorithm, then one in-place epilogue kernel (bias + Z + act).
+//    Candidates come from cudnnFindConvolutionForwardAlgorithmEx (measured; heuristics of
+//    GetConvolutionForwardAlgorithm_v7 while a CUDA graph is being captured) and are tried in order until
+//    cuDNN runs one. f32 stays FMA-only unless Resources::allow_tf32; f16/bf16 use tensor-op math, f32
+//    compute. Scratch: Resources::workspace, or when an algorithm wants more, a larger buffer owned by the
+//    plan cache (grown only outside capture, after the stream drained; at most kMaxWorkspaceBytes).
+//  - Everything else (asymmetric pads, more spatial dims, int32 overflow, no cuDNN algorithm): a direct
+//  kernel,
+//    one thread per output, the whole epilogue fused.
+#include <cstring>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "backends/cuda/kernel_list.h"
+#include "backends/cuda/kernels/conv_pool_common.cuh"
+#include "ops/conv_pool_attrs.h"
+#include "ops/fused_conv.h"
+
+namespace kiln::cuda {
+
+namespace {
+
+using convpool::kMaxSpatial;
+using convpool::kThreads;
+using convpool::load_f;
+using convpool::store_f;
+using ops::ConvActivation;
+using ops::ConvLayout;
+
+// Most scratch an algorithm may get beyond the context's workspace (not counted in the memory limit).
+constexpr size_t kMaxWorkspaceBytes = size_t{256} << 20;
+constexpr size_t kMaxPlans = 1024;
+
+using ActDesc = convpool::Desc<cudnnActivationDescriptor_t, cudnnCreateActivationDescriptor,
+                               cudnnDestroyActivationDescriptor>;
+
+// ---- device code -----------------------------------------------------------------------------------------
+
+__device__ __forceinline__ float activate(float v, int act) {
+  switch (act) {
+    case static_cast<int>(ConvActivation::kRelu):
+      return v > 0.f ? v : 0.f;  // as Relu: NaN -> 0
+    case static_cast<int>(ConvActivation::kSigmoid):
+      return 1.f / (1.f + expf(-v));
+    case static_cast<int>(ConvActivation::kSilu):
+      return v / (1.f + expf(-v));
+    default:
+      return v;
+  }
+}
+
+// y = act(y + b[ch] + z), in place; ch = (idx / inner) % m (inner: spatial size for NCHW, 1 for NHWC).
+template <class T>
+__global__ void epilogue(T* __restrict__ y, const T* __restrict__ b, const T* __restrict__ z, int64_t total,
+                         int64_t m, int64_t inner, int act) {
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float v = load_f(y[idx]);
+    if (b) v += load_f(b[(idx / inner) % m]);
+    if (z) v += load_f(z[idx]);
+    y[idx] = store_f<T>(activate(v, act));
+  }
+}
+
+// Direct convolution in either layout: element strides per role (n, channel, flat spatial / kernel tap).
+struct DirectArgs {
+  convpool::WindowArgs win;
+  int64_t total = 0, m = 0, cg = 0, mg = 0;
+  int64_t xs_n = 0, xs_c = 0, xs_s = 0;  // X: batch, channel, flat spatial position
+  int64_t ws_m = 0, ws_c = 0, ws_k = 0;  // W: output channel, input channel (within group), flat kernel tap
+  int64_t ys_n = 0, ys_c = 0, ys_s = 0;  // Y and Z
+  int act = 0;
+};
+
+template <int NSP, class T>
+__global__ void conv_direct(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ b,
+                            const T* __restrict__ z, T* __restrict__ y, DirectArgs a) {
+  const convpool::WindowArgs& g = a.win;
+  for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < a.total;
+       idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    // idx enumerates (n, m, out...) channels-first; the layout only changes the addresses.
+    int64_t rem = idx, o_flat = 0, mul = 1;
+    int64_t start[NSP];
+#pragma unroll
+    for (int d = NSP - 1; d >= 0; --d) {
+      const int64_t o = rem % g.out[d];
+      rem /= g.out[d];
+      o_flat += o * mul;
+      mul *= g.out[d];
+      start[d] = o * g.stride[d] - g.pad_begin[d];
+    }
+    const int64_t m = rem % a.m, n = rem / a.m;
+    const int64_t grp = m / a.mg;
+    const T* xg = x + n * a.xs_n + grp * a.cg * a.xs_c;
+    const T* wm = w + m * a.ws_m;
+    int64_t kidx[NSP];
+#pragma unroll
+    for (int d = 0; d < NSP; ++d) kidx[d] = 0;
+    float acc = 0.f;
+    for (int64_t kf = 0; kf < g.ksize; ++kf) {
+      int64_t off = 0;
+      bool inside = true;
+#pragma unroll
+      for (int d = 0; d < NSP; ++d) {
+        const int64_t pos = start[d] + kidx[d] * g.dil[d];
+        inside = inside && pos >= 0 && pos < g.in[d];
+        off = off * g.in[d] + pos;
+      }
+      if (inside) {
+        const T* xp = xg + off * a.xs_s;
+        const T* wp = wm + kf * a.ws_k;
+        for (int64_t c = 0; c < a.cg; ++c) acc = fmaf(load_f(xp[c * a.xs_c]), load_f(wp[c * a.ws_c]), acc);
+      }
+#pragma unroll
+      for (int d = NSP - 1; d >= 0; --d) {
+        if (++kidx[d] < g.k[d]) break;
+        kidx[d] = 0;
+      }
+    }
+    const int64_t yi = n * a.ys_n + m * a.ys_c + o_flat * a.ys_s;
+    if (b) acc += load_f(b[m]);
+    if (z) acc += load_f(z[yi]);
+    y[yi] = store_f<T>(activate(acc, a.act));
+  }
+}
+
+// ---- geometry --------------------------------------------------------------------------------------------
+
+struct Geometry {
+  int64_t n = 0, c = 0, m = 0, group = 1;
+  std::vector<int64_t> in, out, k, stride, dil, pad_begin, pad_end;  // spatial
+  ConvLayout layout = ConvLayout::kNCHW;
+  ConvActivation act = ConvActivation::kNone;
+  size_t nsp() const { return in.size(); }
+  bool nhwc() const { return layout == ConvLayout::kNHWC; }
+  int64_t in_size() const { return num_elements(in); }
+  int64_t out_size() const { return num_elements(out); }
+  int64_t k_size() const { return num_elements(k); }
+};
+
+// ---- plans -----------------------------------------------------------------------------------------------
+
+enum class Path { kFusedApi, kConvThenEpilogue, kDirect };
+
+struct Plan {
+  Path path = Path::kDirect;
+  convpool::TensorDesc x, y, bias;
+  convpool::FilterDesc w;
+  convpool::ConvDesc conv;
+  ActDesc act;
+  cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
+  cudnnMathType_t math = CUDNN_DEFAULT_MATH;
+  size_t ws_need = 0;
+  std::string tactic;
+};
+
+struct PlanCache : KernelState {
+  std::map<std::vector<int64_t>, std::unique_ptr<Plan>> plans;
+  void* extra = nullptr;  // scratch beyond Resources::workspace, for algorithms that want more
+  size_t extra_bytes = 0;
+  ~PlanCache() override {
+    if (extra) cudaFree(extra);
+  }
+};
+
+PlanCache& plan_cache(Resources& res) {
+  auto& slot = res.kernel_state["FusedConv"];
+  if (!slot) slot = std::make_shared<PlanCache>();
+  return static_cast<PlanCache&>(*slot);
+}
+
+bool capturing(cudaStream_t s) {
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  if (cudaStreamIsCapturing(s, &st) != cudaSuccess) {
+    cudaGetLastError();
+    return true;  // unsure: behave as if capturing (no allocation, no measurement)
+  }
+  return st != cudaStreamCaptureStatusNone;
+}
+
+// Scratch of at least `bytes`: the context's workspace, else the cache's extra buffer (grown when allowed).
+void* scratch(Resources& res, PlanCache& cache, size_t bytes, bool may_grow) {
+  if (bytes <= res.workspace_bytes) return bytes ? res.workspace : nullptr;
+  if (bytes <= cache.extra_bytes) return cache.extra;
+  if (!may_grow || bytes > kMaxWorkspaceBytes) return nullptr;
+  // The old buffer may still be in use by queued work on this stream.
+  if (cudaStreamSynchronize(res.stream) != cudaSuccess) return nullptr;
+  if (cache.extra) cudaFree(cache.extra);
+  cache.extra = nullptr;
+  cache.extra_bytes = 0;
+  if (cudaMalloc(&cache.extra, bytes) != cudaSuccess) {
+    cudaGetLastError();
+    cache.extra = nullptr;
+    return nullptr;
+  }
+  cache.extra_bytes = bytes;
+  return cache.extra;
+}
+
+const char* algo_name(cudnnConvolutionFwdAlgo_t a) {
+  switch (a) {
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM:
+      return "implicit_gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM:
+      return "implicit_precomp_gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_GEMM:
+      return "gemm";
+    case CUDNN_CONVOLUTION_FWD_ALGO_DIRECT:
+      return "direct";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT:
+      return "fft";
+    case CUDNN_CONVOLUTION_FWD_ALGO_FFT_TILING:
+      return "fft_tiling";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD:
+      return "winograd";
+    case CUDNN_CONVOLUTION_FWD_ALGO_WINOGRAD_NONFUSED:
+      return "winograd_nonfused";
+    default:
+      return "?";
+  }
+}
+
+// cuDNN 9 refines BAD_PARAM (2xxx) and NOT_SUPPORTED (3xxx) into sub-codes (layout, alignment, data type…):
+// any of them means "not this algorithm / configuration", and the next candidate or path is tried.
+bool declined(cudnnStatus_t s) {
+  const int category = static_cast<int>(s) / 1000;
+  return category == 2 || category == 3;
+}
+
+bool is_tensor_op(cudnnMathType_t m) {
+  return m == CUDNN_TENSOR_OP_MATH || m == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION;
+}
+
+// cuDNN tensor descriptor for an activation (X, Y, Z) of dims `nc_spatial` (N, C, spatial... in that order)
+// stored in `layout`.
+Status set_activation_desc(convpool::TensorDesc& d, cudnnDataType_t t, const std::vector<int>& nc_spatial,
+                           bool nhwc) {
+  KILN_RETURN_IF_ERROR(d.create());
+  KILN_CUDNN_CHECK(cudnnSetTensorNdDescriptorEx(d.h, nhwc ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, t,
+                                                static_cast<int>(nc_spatial.size()), nc_spatial.data()));
+  return Status();
+}
+
+template <class T>
+Status launch_epilogue(KernelContext& ctx, const Geometry& g, T* y, const T* b, const T* z, int64_t total) {
+  if (!b && !z && g.act == ConvActivation::kNone) return Status();
+  const int64_t inner = g.nhwc() ? 1 : g.out_size();
+  epilogue<T><<<convpool::grid_for(total), kThreads, 0, ctx.stream()>>>(y, b, z, total, g.m, inner,
+                                                                        static_cast<int>(g.act));
+  KILN_CUDA_CHECK_LAUNCH();
+  return Status();
+}
+
+template <class T>
+Status launch_direct(KernelContext& ctx, const Geometry& g, const T* x, const T* w, const T* b, const T* z,
+                     T* y, int64_t total) {
+  DirectArgs a;
+  a.total = total;
+  a.m = g.m;
+  a.cg = g.c / g.group;
+  a.mg = g.m / g.group;
+  a.act = static_cast<int>(g.act);
+  const size_t nsp = g.nsp();
+  for (size_t i = 0; i < nsp; ++i) {
+    a.win.in[i] = g.in[i];
+    a.win.out[i] = g.out[i];
+    a.win.k[i] = g.k[i];
+    a.win.stride[i] = g.stride[i];
+    a.win.dil[i] = g.dil[i];
+    a.win.pad_begin[i] = g.pad_begin[i];
+    a.win.pad_end[i] = g.pad_end[i];
+  }
+  a.win.in_size = g.in_size();
+  a.win.out_size = g.out_size();
+  a.win.ksize = g.k_size();
+  if (g.nhwc()) {  // X [N, in..., C], W [M, k..., C/g], Y [N, out..., M]
+    a.xs_n = g.in_size() * g.c, a.xs_c = 1, a.xs_s = g.c;
+    a.ws_m = g.k_size() * a.cg, a.ws_c = 1, a.ws_k = a.cg;
+    a.ys_n = g.out_size() * g.m, a.ys_c = 1, a.ys_s = g.m;
+  } else {  // X [N, C, in...], W [M, C/g, k...], Y [N, M, out...]
+    a.xs_n = g.c * g.in_size(), a.xs_c = g.in_size(), a.xs_s = 1;
+    a.ws_m = a.cg * g.k_size(), a.ws_c = g.k_size(), a.ws_k = 1;
+    a.ys_n = g.m * g.out_size(), a.ys_c = g.out_size(), a.ys_s = 1;
+  }
+  const unsigned grid = convpool::grid_for(total);
+  cudaStream_t s = ctx.stream();
+  switch (nsp) {
+    case 1:
+      conv_direct<1, T><<<grid, kThreads, 0, s>>>(x, w, b, z, y, a);
+      break;
+    case 2:
+      conv_direct<2, T><<<grid, kThreads, 0, s>>>(x, w, b, z, y, a);
+      break;
+    case 3:
+      conv_direct<3, T><<<grid, kThreads, 0, s>>>(x, w, b, z, y, a);
+      break;
+    case 4:
+      conv_direct<4, T><<<grid, kThreads, 0, s>>>(x, w, b, z, y, a);
+      break;
+    case 5:
+      conv_direct<5, T><<<grid, kThreads, 0, s>>>(x, w, b, z, y, a);
+      break;
+    case 6:
+      conv_direct<6, T><<<grid, kThreads, 0, s>>>(x, w, b, z, y, a);
+      break;
+    default:
+      return ctx.error("{} spatial dims are not supported on the GPU (at most {})", nsp, kMaxSpatial);
+  }
+  KILN_CUDA_CHECK_LAUNCH();
+  return Status();
+}
+
+// Operands of one run.
+struct Operands {
+  const void *x = nullptr, *w = nullptr, *b = nullptr, *z = nullptr;
+  void* y = nullptr;
+  int64_t total = 0;
+};
+
+// Runs the plan's cuDNN call. true: it ran; false: cuDNN declined (not supported / workspace).
+template <class T>
+Result<bool> run_cudnn(KernelContext& ctx, const Geometry& g, Plan& p, const Operands& op, bool may_grow) {
+  Resources& res = ctx.res();
+  PlanCache& cache = plan_cache(res);
+  const float one = 1.f, zero = 0.f;
+  if (p.path == Path::kFusedApi) {
+    // The fused API needs a bias: without one it reads zeros from the front of the scratch.
+    const size_t bias_bytes = op.b ? 0 : (static_cast<size_t>(g.m) * sizeof(T) + 255) / 256 * 256;
+    char* ws = static_cast<char*>(scratch(res, cache, bias_bytes + p.ws_need, may_grow));
+    if (!ws && bias_bytes + p.ws_need > 0) return false;
+    const void* bias = op.b;
+    if (!bias) {
+      KILN_CUDA_CHECK(cudaMemsetAsync(ws, 0, bias_bytes, ctx.stream()));
+      bias = ws;
+    }
+    const float alpha2 = op.z ? 1.f : 0.f;
+    const cudnnStatus_t s = cudnnConvolutionBiasActivationForward(
+        res.cudnn, &one, p.x.h, op.x, p.w.h, op.w, p.conv.h, p.algo, p.ws_need ? ws + bias_bytes : nullptr,
+        p.ws_need, &alpha2, p.y.h, op.z ? op.z : op.y, p.bias.h, bias, p.act.h, p.y.h, op.y);
+    if (declined(s)) return false;
+    KILN_RETURN_IF_ERROR(cudnn_status(s, "cudnnConvolutionBiasActivationForward", __FILE__, __LINE__));
+    return true;
+  }
+  void* ws = scratch(res, cache, p.ws_need, may_grow);
+  if (!ws && p.ws_need > 0) return false;
+  const cudnnStatus_t s = cudnnConvolutionForward(res.cudnn, &one, p.x.h, op.x, p.w.h, op.w, p.conv.h, p.algo,
+                                                  ws, p.ws_need, &zero, p.y.h, op.y);
+  if (declined(s)) return false;
+  KILN_RETURN_IF_ERROR(cudnn_status(s, "cudnnConvolutionForward", __FILE__, __LINE__));
+  KILN_RETURN_IF_ERROR(launch_epilogue<T>(ctx, g, static_cast<T*>(op.y), static_cast<const T*>(op.b),
+                                          static_cast<const T*>(op.z), op.total));
+  return true;
+}
+
+// Builds the cuDNN descriptors of a plan; false when cuDNN cannot take this geometry.
+Result<bool> describe(KernelContext& ctx, DType dt, const Geometry& g, Plan& p) {
+  const size_t nsp = g.nsp();
+  cudnnDataType_t t;
+  if (!ctx.res().cudnn || nsp < 1 || nsp > 3 || !convpool::cudnn_dtype(dt, &t)) return false;
+  for (size_t i = 0; i < nsp; ++i)
+    if (g.pad_begin[i] != g.pad_end[i] || !convpool::fits_int(g.pad_begin[i]) ||
+        !convpool::fits_int(g.stride[i]) || !convpool::fits_int(g.dil[i]))
+      return false;
+  if (!convpool::fits_int(g.n * g.c * g.in_size()) || !convpool::fits_int(g.n * g.m * g.out_size()) ||
+      !convpool::fits_int(g.m * (g.c / g.group) * g.k_size()))
+    return false;
+  std::vector<int> xd{static_cast<int>(g.n), static_cast<int>(g.c)};
+  std::vector<int> wd{static_cast<int>(g.m), static_cast<int>(g.c / g.group)};
+  std::vector<int> yd{static_cast<int>(g.n), static_cast<int>(g.m)};
+  std::vector<int> pad, stride, dil;
+  if (nsp == 1) {  // 1-D as 2-D with a unit height (same memory in both layouts)
+    xd.push_back(1), wd.push_back(1), yd.push_back(1);
+    pad.push_back(0), stride.push_back(1), dil.push_back(1);
+  }
+  for (size_t i = 0; i < nsp; ++i) {
+    xd.push_back(static_cast<int>(g.in[i]));
+    wd.push_back(static_cast<int>(g.k[i]));
+    yd.push_back(static_cast<int>(g.out[i]));
+    pad.push_back(static_cast<int>(g.pad_begin[i]));
+    stride.push_back(static_cast<int>(g.stride[i]));
+    dil.push_back(static_cast<int>(g.dil[i]));
+  }
+  const int nd = static_cast<int>(xd.size());
+  KILN_RETURN_IF_ERROR(set_activation_desc(p.x, t, xd, g.nhwc()));
+  KILN_RETURN_IF_ERROR(set_activation_desc(p.y, t, yd, g.nhwc()));
+  KILN_RETURN_IF_ERROR(p.w.create());
+  KILN_CUDNN_CHECK(
+      cudnnSetFilterNdDescriptor(p.w.h, t, g.nhwc() ? CUDNN_TENSOR_NHWC : CUDNN_TENSOR_NCHW, nd, wd.data()));
+  std::vector<int> bd(nd, 1);
+  bd[1] = static_cast<int>(g.m);
+  KILN_RETURN_IF_ERROR(convpool::set_packed(p.bias, t, bd));
+  KILN_RETURN_IF_ERROR(p.conv.create());
+  KILN_CUDNN_CHECK(cudnnSetConvolutionNdDescriptor(p.conv.h, nd - 2, pad.data(), stride.data(), dil.data(),
+                                                   CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+  KILN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(p.conv.h, static_cast<int>(g.group)));
+  std::vector<int> out(nd, 0);
+  if (cudnnGetConvolutionNdForwardOutputDim(p.conv.h, p.x.h, p.w.h, nd, out.data()) != CUDNN_STATUS_SUCCESS ||
+      out != yd)
+    return false;
+  KILN_RETURN_IF_ERROR(p.act.create());
+  const bool relu = g.act == ConvActivation::kRelu;
+  KILN_CUDNN_CHECK(cudnnSetActivationDescriptor(
+      p.act.h, relu ? CUDNN_ACTIVATION_RELU : CUDNN_ACTIVATION_IDENTITY, CUDNN_NOT_PROPAGATE_NAN, 0.0));
+  return true;
+}
+
+struct Candidate {
+  cudnnConvolutionFwdAlgo_t algo;
+  cudnnMathType_t math;
+};
+
+// Algorithms to try, best first: measured when we may run cuDNN's search, else cuDNN's heuristics.
+Result<std::vector<Candidate>> candidates(KernelContext& ctx, DType dt, Plan& p, const Operands& op,
+                                          bool may_measure) {
+  Resources& res = ctx.res();
+  const bool fma_only = dt == DType::kF32 && !res.allow_tf32;
+  const cudnnMathType_t base =
+      fma_only ? CUDNN_FMA_MATH : (dt == DType::kF32 ? CUDNN_DEFAULT_MATH : CUDNN_TENSOR_OP_MATH);
+  KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p.conv.h, base));
+  std::vector<Candidate> out;
+  auto add = [&](const cudnnConvolutionFwdAlgoPerf_t& perf) {
+    if (perf.status != CUDNN_STATUS_SUCCESS || perf.memory > kMaxWorkspaceBytes) return;
+    if (fma_only && is_tensor_op(perf.mathType)) return;
+    const Candidate c{perf.algo, fma_only ? CUDNN_FMA_MATH : perf.mathType};
+    for (const auto& e : out)
+      if (e.algo == c.algo && e.math == c.math) return;
+    out.push_back(c);
+  };
+  cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+  int found = 0;
+  KILN_CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(res.cudnn, p.x.h, p.w.h, p.conv.h, p.y.h,
+                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &found, perf));
+  std::vector<cudnnConvolutionFwdAlgoPerf_t> heuristic(perf, perf + found);
+  if (may_measure) {
+    // Give the search the scratch the most promising heuristic choices would want.
+    size_t want = 0;
+    int considered = 0;
+    for (const auto& h : heuristic) {
+      if (h.status != CUDNN_STATUS_SUCCESS || h.memory > kMaxWorkspaceBytes) continue;
+      want = std::max(want, h.memory);
+      if (++considered == 3) break;
+    }
+    PlanCache& cache = plan_cache(res);
+    scratch(res, cache, want, true);  // grows the extra buffer when the context's workspace is too small
+    const bool extra = cache.extra_bytes > res.workspace_bytes;
+    void* ws = extra ? cache.extra : res.workspace;
+    const size_t ws_bytes = extra ? cache.extra_bytes : res.workspace_bytes;
+    int measured = 0;
+    const cudnnStatus_t s = cudnnFindConvolutionForwardAlgorithmEx(
+        res.cudnn, p.x.h, op.x, p.w.h, op.w, p.conv.h, p.y.h, op.y, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+        &measured, perf, ws, ws_bytes);
+    if (s == CUDNN_STATUS_SUCCESS)
+      for (int i = 0; i < measured; ++i) add(perf[i]);
+  }
+  for (const auto& h : heuristic) add(h);
+  return out;
+}
+
+// Makes the plan for this geometry, running the convolution once in the process (so the result is in Y).
+template <class T>
+Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geometry& g, const Operands& op) {
+  auto p = std::make_unique<Plan>();
+  KILN_ASSIGN_OR_RETURN(bool described, describe(ctx, dt, g, *p));
+  if (!described) {
+    p->path = Path::kDirect;
+    p->tactic = "direct";
+    KILN_RETURN_IF_ERROR(launch_direct<T>(ctx, g, static_cast<const T*>(op.x), static_cast<const T*>(op.w),
+                                          static_cast<const T*>(op.b), static_cast<const T*>(op.z),
+                                          static_cast<T*>(op.y), op.total));
+    return std::move(p);
+  }
+  const bool may_grow = !capturing(ctx.stream());
+  KILN_ASSIGN_OR_RETURN(std::vector<Candidate> cands, candidates(ctx, dt, *p, op, may_grow));
+  const bool fused_ok = g.act == ConvActivation::kRelu || g.act == ConvActivation::kNone;
+  for (Path path : {Path::kFusedApi, Path::kConvThenEpilogue}) {
+    if (path == Path::kFusedApi && !fused_ok) continue;
+    for (const Candidate& c : cands) {
+      if (path == Path::kFusedApi && g.act == ConvActivation::kNone &&
+          c.algo != CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_PRECOMP_GEMM)
+        continue;
+      KILN_CUDNN_CHECK(cudnnSetConvolutionMathType(p->conv.h, c.math));
+      size_t need = 0;
+      if (cudnnGetConvolutionForwardWorkspaceSize(ctx.res().cudnn, p->x.h, p->w.h, p->conv.h, p->y.h, c.algo,
+                                                  &need) != CUDNN_STATUS_SUCCESS)
+        continue;
+      p->path = path;
+      p->algo = c.algo;
+      p->math = c.math;
+      p->ws_need = need;
+      KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, *p, op, may_grow));
+      if (!ran) continue;
+      p->tactic = fmt::format("cudnn {} {} {}{} ws={}",
+                              path == Path::kFusedApi ? "conv_bias_act" : "conv+epilogue", algo_name(c.algo),
+                              is_tensor_op(c.math) ? "tensor_op" : "fma", g.nhwc() ? " nhwc" : "", need);
+      return std::move(p);
+    }
+  }
+  p->path = Path::kDirect;
+  p->tactic = "direct (no cuDNN algorithm)";
+  KILN_RETURN_IF_ERROR(launch_direct<T>(ctx, g, static_cast<const T*>(op.x), static_cast<const T*>(op.w),
+                                        static_cast<const T*>(op.b), static_cast<const T*>(op.z),
+                                        static_cast<T*>(op.y), op.total));
+  return std::move(p);
+}
+
+template <class T>
+Status fused_conv_typed(KernelContext& ctx, DType dt, const Geometry& g, const Operands& op) {
+  if (g.c == 0 || g.k_size() == 0) {  // an empty reduction: Y = act(B + Z)
+    KILN_CUDA_CHECK(cudaMemsetAsync(op.y, 0, static_cast<size_t>(op.total) * sizeof(T), ctx.stream()));
+    return launch_epilogue<T>(ctx, g, static_cast<T*>(op.y), static_cast<const T*>(op.b),
+                              static_cast<const T*>(op.z), op.total);
+  }
+  int device = 0;
+  KILN_CUDA_CHECK(cudaGetDevice(&device));
+  std::vector<int64_t> key{device,
+                           static_cast<int64_t>(dt),
+                           static_cast<int64_t>(g.layout),
+                           static_cast<int64_t>(g.act),
+                           op.b != nullptr,
+                           op.z != nullptr,
+                           ctx.res().allow_tf32,
+                           g.n,
+                           g.c,
+                           g.m,
+                           g.group};
+  for (const auto* v : {&g.in, &g.k, &g.stride, &g.dil, &g.pad_begin, &g.pad_end})
+    key.insert(key.end(), v->begin(), v->end());
+  PlanCache& cache = plan_cache(ctx.res());
+  auto it = cache.plans.find(key);
+  if (it == cache.plans.end()) {
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, make_plan<T>(ctx, dt, g, op));
+    ctx.res().tactic = plan->tactic;
+    if (cache.plans.size() >= kMaxPlans) cache.plans.clear();
+    cache.plans[key] = std::move(plan);
+    return Status();
+  }
+  Plan& p = *it->second;
+  ctx.res().tactic = p.tactic;
+  if (p.path != Path::kDirect) {
+    KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, p, op, !capturing(ctx.stream())));
+    if (ran) return Status();
+    // It ran before with this shape; only the scratch can be missing now (capture with a smaller workspace).
+    return ctx.error(
+        "cuDNN declined its planned algorithm {} (scratch {} bytes): rebuild or raise the workspace",
+        algo_name(p.algo), p.ws_need);
+  }
+  return launch_direct<T>(ctx, g, static_cast<const T*>(op.x), static_cast<const T*>(op.w),
+                          static_cast<const T*>(op.b), static_cast<const T*>(op.z), static_cast<T*>(op.y),
+                          op.total);
+}
+
+std::vector<int64_t> channels_first(const std::vector<int64_t>& dims, bool nhwc) {
+  if (!nhwc) return dims;
+  std::vector<int64_t> out;
+  for (size_t p : ops::to_channels_first(dims.size())) out.push_back(dims[p]);
+  return out;
+}
+
+Status run_fused_conv(KernelContext& ctx) {
+  const ir::Node& node = ctx.node();
+  Geometry g;
+  KILN_ASSIGN_OR_RETURN(g.act, ops::read_conv_activation(node));
+  KILN_ASSIGN_OR_RETURN(g.layout, ops::read_conv_layout(node));
+  const DeviceTensor& X = ctx.input(ops::kFusedConvX);
+  const DeviceTensor& W = ctx.input(ops::kFusedConvW);
+  const DeviceTensor* B = ctx.has_input(ops::kFusedConvB) ? &ctx.input(ops::kFusedConvB) : nullptr;
+  const DeviceTensor* Z = ctx.has_input(ops::kFusedConvZ) ? &ctx.input(ops::kFusedConvZ) : nullptr;
+  DeviceTensor& Y = ctx.output(0);
+  if (Y.numel() == 0) return Status();
+  if (X.rank() < 3 || W.rank() != X.rank() || Y.rank() != X.rank())
+    return ctx.error("FusedConv needs X, W and Y of one rank >= 3, got X {}, W {}, Y {}",
+                     dims_to_string(X.dims), dims_to_string(W.dims), dims_to_string(Y.dims));
+  const size_t nsp = X.rank() - 2;
+  if (nsp > static_cast<size_t>(kMaxSpatial))
+    return ctx.error("{} spatial dims are not supported on the GPU (at most {})", nsp, kMaxSpatial);
+  const std::vector<int64_t> xc = channels_first(X.dims, g.nhwc()), wc = channels_first(W.dims, g.nhwc()),
+                             yc = channels_first(Y.dims, g.nhwc());
+  KILN_ASSIGN_OR_RETURN(ops::Window win, ops::read_window(node, nsp, {wc.begin() + 2, wc.end()}));
+  g.n = xc[0];
+  g.c = xc[1];
+  g.m = wc[0];
+  g.group = node.attr_int("group", 1);
+  if (g.group <= 0 || g.c % g.group != 0 || g.m % g.group != 0 || wc[1] * g.group != g.c || yc[0] != g.n ||
+      yc[1] != g.m || (B && (B->rank() != 1 || B->dims[0] != g.m)) || (Z && Z->dims != Y.dims))
+    return ctx.error("inconsistent FusedConv shapes: X {}, W {}, B {}, Z {}, Y {}, group {}",
+                     dims_to_string(X.dims), dims_to_string(W.dims), B ? dims_to_string(B->dims) : "-",
+                     Z ? dims_to_string(Z->dims) : "-", dims_to_string(Y.dims), g.group);
+  g.in.assign(xc.begin() + 2, xc.end());
+  for (size_t i = 0; i < nsp; ++i) {
+    const int64_t o = ops::window_output_size(win, i, g.in[i]);
+    if (o != yc[2 + i])
+      return ctx.error("output spatial dim {} is {} but the window gives {}", i, yc[2 + i], o);
+    g.out.push_back(o);
+  }
+  g.k = win.kernel;
+  g.stride = win.strides;
+  g.dil = win.dilations;
+  g.pad_begin = win.pad_begin;
+  g.pad_end = win.pad_end;
+  Operands op{X.data, W.data, B ? B->data : nullptr, Z ? Z->data : nullptr, Y.data, Y.numel()};
+  std::optional<Status> st = convpool::dispatch_float(X.dtype, [&](auto tag) -> Status {
+    using T = decltype(tag);
+    return fused_conv_typed<T>(ctx, X.dtype, g, op);
+  });
+  if (!st) return ctx.error("dtype {} is not supported", dtype_name(X.dtype));
+  return *st;
+}
+
+bool supports_fused_conv(const ir::Node& node, const std::vector<DType>& dts) {
+  if (dts.size() < 2 || !convpool::is_float_dtype(dts[0])) return false;
+  for (size_t i = 1; i < dts.size(); ++i)
+    if (dts[i] != DType::kUndefined && dts[i] != dts[0]) return false;
+  if (!ops::read_conv_activation(node).ok() || !ops::read_conv_layout(node).ok()) return false;
+  if (node.attr_ints("kernel_shape").size() > static_cast<size_t>(kMaxSpatial)) return false;
+  return true;
+}
+
+}  // namespace
+
+void register_cuda_fused_conv(KernelTable& t) {
+  t.add({"FusedConv", run_fused_conv, supports_fused_conv});
+}
+
+}  // namespace kiln::cuda

@@ -1,0 +1,146 @@
+// Fuses a Conv with what follows it into one FusedConv (kiln domain), so the GPU runs one cuDNN call
+// (convolution + bias + residual + activation) instead of three kernels and two round trips through memory:
+//   Conv -> Relu                        => FusedConv(activation=relu)
+//   Conv -> Add(residual) -> Relu       => FusedConv(Z=residual, activation=relu)   (ResNet's block ends)
+//   Conv -> Sigmoid                     => FusedConv(activation=sigmoid)
+//   Conv -> Mul(y, Sigmoid(y))          => FusedConv(activation=silu)               (SiLU as exporters write
+//   it)
+// Only when every intermediate value has no other reader (no other node, graph output or subgraph body), and
+// the residual has exactly the conv output's shape (Z is added without broadcasting). The fused node takes
+// the Conv's name and the last node's output and sits where that last node was, after all of its inputs.
+#include <set>
+
+#include "ops/op.h"
+#include "passes/pass.h"
+
+namespace kiln::passes {
+
+namespace {
+
+void pinned_names(const ir::Graph& g, bool inside, std::set<std::string>& out) {
+  for (const auto& n : g.nodes) {
+    if (inside) out.insert(n.inputs.begin(), n.inputs.end());
+    for (const auto& [k, a] : n.attrs)
+      if (a.g) {
+        pinned_names(*a.g, true, out);
+        out.insert(a.g->outputs.begin(), a.g->outputs.end());
+      }
+  }
+}
+
+// Provably the same shape: equal ranks, each dim static-equal or the same symbol.
+bool same_shape(const ir::ValueInfo* a, const ir::ValueInfo* b) {
+  if (!a || !b || !a->shape.has_rank() || !b->shape.has_rank() || a->shape.rank() != b->shape.rank())
+    return false;
+  for (size_t d = 0; d < a->shape.rank(); ++d)
+    if (!a->shape[d].same_as(b->shape[d])) return false;
+  return a->dtype == b->dtype;
+}
+
+struct Fuser {
+  ir::Graph& g;
+  std::set<std::string> pinned;
+  std::map<std::string, std::vector<size_t>> uses;
+  std::vector<bool> removed;
+
+  // The node that is the only reader of v (read once), or null.
+  ir::Node* sole_consumer(const std::string& v, size_t* index) {
+    if (pinned.count(v)) return nullptr;
+    auto u = uses.find(v);
+    if (u == uses.end() || u->second.size() != 1 || removed[u->second[0]]) return nullptr;
+    *index = u->second[0];
+    return &g.nodes[*index];
+  }
+  bool single_output(const ir::Node& n) const { return n.outputs.size() == 1 && !n.outputs[0].empty(); }
+  bool plain(const ir::Node& n, const char* op) const { return n.op_type == op && n.domain.empty(); }
+
+  // Replaces the chain conv .. last (indices) with one FusedConv at last's position.
+  void fuse(size_t conv_i, const std::vector<size_t>& chain, const std::string& z, const char* act) {
+    const ir::Node& conv = g.nodes[conv_i];
+    ir::Node f;
+    f.name = conv.name;
+    f.op_type = "FusedConv";
+    f.domain = std::string(ops::kKilnDomain);
+    f.attrs = conv.attrs;
+    f.attrs["activation"] = ir::Attribute::of_string(act);
+    f.inputs = {conv.inputs[0], conv.inputs[1], conv.inputs.size() > 2 ? conv.inputs[2] : std::string()};
+    if (!z.empty()) f.inputs.push_back(z);
+    while (!f.inputs.empty() && f.inputs.back().empty()) f.inputs.pop_back();
+    const size_t last = chain.back();
+    f.outputs = {g.nodes[last].outputs[0]};
+    removed[conv_i] = true;
+    for (size_t c : chain) removed[c] = true;
+    removed[last] = false;
+    g.nodes[last] = std::move(f);
+  }
+
+  bool try_fuse(size_t i) {
+    const ir::Node& conv = g.nodes[i];
+    if (!plain(conv, "Conv") || conv.inputs.size() < 2 || !single_output(conv)) return false;
+    const std::string y = conv.outputs[0];
+    size_t ni = 0;
+    ir::Node* next = sole_consumer(y, &ni);
+    if (!next || !single_output(*next)) {
+      // SiLU: y is read by exactly Sigmoid(y) and Mul(y, s).
+      return try_silu(i, y);
+    }
+    if (plain(*next, "Relu")) {
+      fuse(i, {ni}, "", "relu");
+      return true;
+    }
+    if (plain(*next, "Sigmoid")) {
+      fuse(i, {ni}, "", "sigmoid");
+      return true;
+    }
+    if (plain(*next, "Add") && next->inputs.size() == 2) {
+      const std::string z = next->inputs[0] == y ? next->inputs[1] : next->inputs[0];
+      if (z == y || z.empty()) return false;
+      // The Add must not broadcast: the residual has the conv output's shape (then so has the sum).
+      if (!same_shape(g.value(z), g.value(y))) return false;
+      size_t ri = 0;
+      ir::Node* relu = sole_consumer(next->outputs[0], &ri);
+      if (!relu || !plain(*relu, "Relu") || !single_output(*relu)) return false;
+      fuse(i, {ni, ri}, z, "relu");
+      return true;
+    }
+    return false;
+  }
+
+  bool try_silu(size_t i, const std::string& y) {
+    if (pinned.count(y)) return false;
+    auto u = uses.find(y);
+    if (u == uses.end() || u->second.size() != 2) return false;
+    size_t si = u->second[0], mi = u->second[1];
+    if (g.nodes[si].op_type != "Sigmoid") std::swap(si, mi);
+    if (si == mi || removed[si] || removed[mi]) return false;
+    const ir::Node& sig = g.nodes[si];
+    const ir::Node& mul = g.nodes[mi];
+    if (!plain(sig, "Sigmoid") || !single_output(sig) || !plain(mul, "Mul") || !single_output(mul) ||
+        mul.inputs.size() != 2)
+      return false;
+    const std::string& s = sig.outputs[0];
+    if (!((mul.inputs[0] == y && mul.inputs[1] == s) || (mul.inputs[0] == s && mul.inputs[1] == y)))
+      return false;
+    size_t only = 0;
+    if (sole_consumer(s, &only) == nullptr || only != mi) return false;
+    fuse(i, {si, mi}, "", "silu");
+    return true;
+  }
+};
+
+}  // namespace
+
+Status fuse_conv_act(ir::Graph& g) {
+  Fuser f{g, {}, g.consumers(), std::vector<bool>(g.nodes.size(), false)};
+  f.pinned.insert(g.outputs.begin(), g.outputs.end());
+  pinned_names(g, false, f.pinned);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!f.removed[i]) f.try_fuse(i);
+  std::vector<ir::Node> kept;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    if (!f.removed[i]) kept.push_back(std::move(g.nodes[i]));
+  g.nodes = std::move(kept);
+  return Status();
+}
+
+}  // namespace kiln::passes

@@ -1,0 +1,309 @@
+// FusedAttention on the GPU against the CPU reference: the flash (tensor-core) path for f16/bf16 with head
+// dims 32/64/128 and odd ones (scalar tile loads), the CUDA-core path for f32 and head dims > 128, sequence
+// lengths 1..512 that are not multiples of the 64-row tiles, causal, bool and additive masks broadcast over
+// batch/head, fully masked rows (NaN, or 0 with nan_to_zero), GQA / batch broadcast, Sk == 0 and empty
+// outputs. Also the fused real-model skeletons on the CUDA engine, and a benchmark against the unfused graph.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+
+#include "gpu/norm_reduce_test_util.h"
+#include "kiln/kiln.h"
+#include "support/skeleton.h"
+
+namespace kiln {
+namespace {
+
+using gputest::sdims;
+using testing::ModelBuilder;
+
+constexpr DType kFloats[] = {DType::kF32, DType::kF16, DType::kBF16};
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+struct Attn {
+  std::vector<int64_t> q, k, v;
+  std::vector<int64_t> mask;  // empty: none
+  bool bool_mask = true;
+  bool causal = false, nan_to_zero = false;
+  std::optional<float> scale;
+};
+
+ModelBuilder attn_model(const Attn& a, DType dt) {
+  ModelBuilder b(18);
+  b.input("q", dt, sdims(a.q)).input("k", dt, sdims(a.k)).input("v", dt, sdims(a.v));
+  std::vector<std::string> ins = {"q", "k", "v"};
+  if (!a.mask.empty()) {
+    b.input("mask", a.bool_mask ? DType::kBool : dt, sdims(a.mask));
+    ins.push_back("mask");
+  }
+  b.node("FusedAttention", ins, {"y"}).domain("kiln");
+  if (a.scale) b.attr("scale", *a.scale);
+  b.attr("causal", int64_t{a.causal}).attr("nan_to_zero", int64_t{a.nan_to_zero}).output("y");
+  return b;
+}
+
+// Masks keep ~70% of the keys; row 0 of the mask (whatever it broadcasts to) drops all of them when
+// `drop_first_row`.
+Tensor make_mask(const Attn& a, DType dt, uint64_t seed, bool drop_first_row) {
+  Tensor r = testing::random_f32(a.mask, seed);
+  const int64_t sk = a.mask.back();
+  auto value = [&](int64_t i) -> double {
+    const float x = r.data<float>()[i];
+    const bool drop = (drop_first_row && i < sk) || x < -0.4f;
+    if (a.bool_mask) return drop ? 0.0 : 1.0;
+    return drop ? -kInf : x * 2.0;
+  };
+  if (a.bool_mask) {
+    Tensor m(DType::kBool, a.mask);
+    for (int64_t i = 0; i < m.numel(); ++i) m.data<uint8_t>()[i] = value(i) != 0;
+    return m;
+  }
+  return gputest::make_tensor(dt, a.mask, value);
+}
+
+std::map<std::string, Tensor> attn_inputs(const Attn& a, DType dt, uint64_t seed,
+                                          bool drop_first_row = false) {
+  // Values in [-2, 2) so scores spread enough for the softmax to be far from uniform.
+  std::map<std::string, Tensor> in = {{"q", gputest::uniform_tensor(dt, a.q, seed, -2, 2)},
+                                      {"k", gputest::uniform_tensor(dt, a.k, seed + 1, -2, 2)},
+                                      {"v", gputest::uniform_tensor(dt, a.v, seed + 2, -1, 1)}};
+  if (!a.mask.empty()) in["mask"] = make_mask(a, dt, seed + 3, drop_first_row);
+  return in;
+}
+
+// f32 runs exact f32 math but sums in a different order than the double reference.
+std::optional<gputest::Tolerance> tol_for(DType dt) {
+  if (dt == DType::kF32) return gputest::Tolerance{2e-4, 5e-5};
+  return std::nullopt;
+}
+
+void check(const Attn& a, DType dt, uint64_t seed, bool drop_first_row = false, int min_gpu_nodes = 1) {
+  gputest::expect_on_device(attn_model(a, dt), attn_inputs(a, dt, seed, drop_first_row), min_gpu_nodes,
+                            tol_for(dt));
+}
+
+TEST(GpuAttention, SequenceLengthsAndDtypes) {
+  KILN_REQUIRE_GPU();
+  const std::pair<int64_t, int64_t> lengths[] = {{1, 1},     {3, 7},   {7, 3},    {1, 129},  {127, 129},
+                                                 {129, 127}, {64, 64}, {65, 200}, {512, 512}};
+  for (DType dt : kFloats)
+    for (auto [sq, sk] : lengths) {
+      SCOPED_TRACE(gputest::dname(dt) + " Sq=" + std::to_string(sq) + " Sk=" + std::to_string(sk));
+      check({{2, 3, sq, 64}, {2, 3, sk, 64}, {2, 3, sk, 64}}, dt, 100 + sq * 7 + sk);
+    }
+}
+
+TEST(GpuAttention, HeadDims) {
+  KILN_REQUIRE_GPU();
+  // 16/32/64/128: vectorized tiles padded to 32/64/128; 7, 33, 100: scalar tile loads with zero padding;
+  // Dv != D; 160 and 256: the CUDA-core path for every dtype.
+  const std::pair<int64_t, int64_t> dims[] = {{16, 16},   {32, 32}, {64, 64}, {128, 128}, {7, 7},   {33, 20},
+                                              {100, 128}, {64, 32}, {32, 96}, {160, 160}, {256, 64}};
+  for (DType dt : kFloats)
+    for (auto [d, dv] : dims) {
+      SCOPED_TRACE(gputest::dname(dt) + " D=" + std::to_string(d) + " Dv=" + std::to_string(dv));
+      check({{1, 2, 70, d}, {1, 2, 131, d}, {1, 2, 131, dv}}, dt, 200 + d + dv);
+    }
+}
+
+TEST(GpuAttention, Causal) {
+  KILN_REQUIRE_GPU();
+  const std::pair<int64_t, int64_t> lengths[] = {{1, 1},     {3, 3},     {7, 7},     {127, 127},
+                                                 {129, 129}, {200, 512}, {512, 512}, {65, 30}};
+  for (DType dt : kFloats)
+    for (auto [sq, sk] : lengths) {
+      SCOPED_TRACE(gputest::dname(dt) + " Sq=" + std::to_string(sq) + " Sk=" + std::to_string(sk));
+      Attn a{{2, 2, sq, 64}, {2, 2, sk, 64}, {2, 2, sk, 64}};
+      a.causal = true;
+      check(a, dt, 300 + sq + sk);
+    }
+}
+
+TEST(GpuAttention, MasksBroadcastAndFullyMaskedRows) {
+  KILN_REQUIRE_GPU();
+  const std::vector<int64_t> masks[] = {{2, 1, 1, 129}, {70, 129}, {2, 3, 70, 129}, {1, 3, 1, 129}, {129}};
+  for (DType dt : kFloats)
+    for (bool bool_mask : {true, false})
+      for (const auto& m : masks)
+        for (bool guard : {false, true}) {
+          SCOPED_TRACE(gputest::dname(dt) + (bool_mask ? " bool " : " additive ") + dims_to_string(m) +
+                       (guard ? " nan_to_zero" : ""));
+          Attn a{{2, 3, 70, 64}, {2, 3, 129, 64}, {2, 3, 129, 64}, m, bool_mask};
+          a.nan_to_zero = guard;
+          check(a, dt, 400, /*drop_first_row=*/true);
+          a.causal = true;  // masks and causal together
+          check(a, dt, 401, true);
+        }
+}
+
+TEST(GpuAttention, GroupedQueryAndBatchBroadcast) {
+  KILN_REQUIRE_GPU();
+  for (DType dt : kFloats) {
+    SCOPED_TRACE(gputest::dname(dt));
+    check({{2, 8, 33, 64}, {2, 2, 77, 64}, {2, 2, 77, 64}}, dt, 500);  // 4 query heads per kv head
+    check({{2, 8, 33, 64}, {2, 1, 77, 64}, {2, 4, 77, 64}}, dt, 501);  // K multi-query, V grouped
+    check({{3, 2, 33, 64}, {1, 2, 77, 64}, {1, 1, 77, 64}}, dt, 502);  // K/V shared by the batch
+    Attn a{{2, 4, 33, 64}, {2, 2, 77, 64}, {2, 2, 77, 64}, {2, 1, 33, 77}};
+    a.causal = true;
+    check(a, dt, 503);
+  }
+}
+
+TEST(GpuAttention, ExplicitScaleAndLargeLogits) {
+  KILN_REQUIRE_GPU();
+  for (DType dt : kFloats) {
+    SCOPED_TRACE(gputest::dname(dt));
+    Attn a{{1, 2, 100, 64}, {1, 2, 150, 64}, {1, 2, 150, 64}};
+    a.scale = 1.0f;  // scores up to ~256: the running max must keep exp2 in range
+    check(a, dt, 600);
+    a.scale = 0.01f;
+    check(a, dt, 601);
+  }
+}
+
+TEST(GpuAttention, EmptyAndKeylessShapes) {
+  KILN_REQUIRE_GPU();
+  for (DType dt : kFloats) {
+    SCOPED_TRACE(gputest::dname(dt));
+    check({{2, 2, 5, 64}, {2, 2, 0, 64}, {2, 2, 0, 64}}, dt, 700);  // no keys: zeros
+    // Empty outputs: nothing to launch (the executor may not count the node as a GPU one).
+    check({{2, 2, 0, 64}, {2, 2, 5, 64}, {2, 2, 5, 64}}, dt, 701, false, 0);  // no queries
+    check({{0, 2, 5, 64}, {0, 2, 5, 64}, {0, 2, 5, 64}}, dt, 702, false, 0);  // empty batch
+  }
+}
+
+// The fused real models on the CUDA engine against the CPU engine (both f32, both fused).
+TEST(GpuAttention, FusedSkeletonsMatchCpu) {
+  KILN_REQUIRE_GPU();
+  Tensor ids(DType::kI64, {2, 11}), mask(DType::kI64, {2, 11});
+  for (int64_t i = 0; i < 22; ++i) {
+    ids.data<int64_t>()[i] = (i * 271) % 30000;
+    mask.data<int64_t>()[i] = i < 11 || i % 11 < 6 ? 1 : 0;
+  }
+  const std::vector<std::pair<std::string, std::map<std::string, Tensor>>> cases = {
+      {"bert_base", {{"input_ids", ids}, {"attention_mask", mask}}},
+      {"gpt2", {{"input_ids", ids}}},
+      {"vit_b_16", {{"image", testing::random_f32({2, 3, 224, 224}, 3)}}}};
+  for (const auto& [name, in] : cases) {
+    SCOPED_TRACE(name);
+    std::map<std::string, Tensor> outs[2];
+    for (int gpu = 0; gpu < 2; ++gpu) {
+      BuildConfig cfg;
+      cfg.backend = gpu ? BackendKind::kCuda : BackendKind::kCpu;
+      auto e = Builder::build_from_bytes(testing::load_skeleton(name), cfg);
+      ASSERT_TRUE(e.ok()) << e.status().to_string();
+      EXPECT_EQ(e->op_histogram()["FusedAttention"], 12);
+      auto ctx = e->create_context();
+      ASSERT_TRUE(ctx.ok()) << ctx.status().to_string();
+      auto out = ctx->infer(in);
+      ASSERT_TRUE(out.ok()) << out.status().to_string();
+      outs[gpu] = *out;
+    }
+    for (const auto& [oname, w] : outs[0]) {
+      const Tensor& g = outs[1].at(oname);
+      ASSERT_EQ(g.dims(), w.dims());
+      double max_err = 0, max_ref = 0;
+      for (int64_t i = 0; i < w.numel(); ++i) {
+        max_err = std::max(max_err, std::fabs(g.get_as_double(i) - w.get_as_double(i)));
+        max_ref = std::max(max_ref, std::fabs(w.get_as_double(i)));
+      }
+      EXPECT_LE(max_err, 1e-3 * std::max(1.0, max_ref)) << oname << " max |gpu - cpu| = " << max_err;
+    }
+  }
+}
+
+// Microbenchmark: the fused kernel against the unfused graph (Transpose, MatMul, Mul, Softmax, MatMul on the
+// GPU) for B=32, H=12, D=64, f16, S = 128 and 512. Prints both times; checks the two agree.
+struct Timed {
+  double us = 0;
+  Tensor y;
+};
+
+Timed time_graph(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs) {
+  Timed r;
+  auto g = onnx::import_model_bytes(b.bytes(), ".", "perf");
+  EXPECT_TRUE(g.ok()) << g.status().to_string();
+  if (!g.ok()) return r;
+  EXPECT_TRUE(passes::infer_shapes(*g).ok());
+  auto graph = std::make_shared<const ir::Graph>(std::move(*g));
+  auto ex = cuda::GraphExecutor::create(graph, false);
+  EXPECT_TRUE(ex.ok());
+  if (!ex.ok()) return r;
+  std::map<std::string, cuda::DeviceTensor> din, dout;
+  std::vector<void*> bufs;
+  for (const auto& [name, t] : inputs) {
+    cuda::DeviceTensor d;
+    d.dtype = t.dtype();
+    d.dims = t.dims();
+    EXPECT_EQ(cudaMalloc(&d.data, t.nbytes()), cudaSuccess);
+    bufs.push_back(d.data);
+    cudaMemcpy(d.data, t.raw(), t.nbytes(), cudaMemcpyHostToDevice);
+    din[name] = d;
+  }
+  const auto* info = graph->value(graph->outputs[0]);
+  cuda::DeviceTensor y;
+  y.dtype = info->dtype;
+  y.dims = info->shape.static_dims();
+  EXPECT_EQ(cudaMalloc(&y.data, y.nbytes()), cudaSuccess);
+  bufs.push_back(y.data);
+  dout[graph->outputs[0]] = y;
+  // One warm-up run also sizes the loop (~200 ms, at most 20 runs), in case a node fell back to the CPU.
+  auto w0 = std::chrono::steady_clock::now();
+  EXPECT_TRUE((*ex)->run_device(din, dout, nullptr).ok());
+  cudaDeviceSynchronize();
+  const double warm_us =
+      std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - w0).count();
+  const int iters = static_cast<int>(std::clamp(2e5 / std::max(warm_us, 1.0), 1.0, 20.0));
+  EXPECT_TRUE((*ex)->run_device(din, dout, nullptr).ok());
+  cudaDeviceSynchronize();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < iters; ++i) (void)(*ex)->run_device(din, dout, nullptr);
+  cudaDeviceSynchronize();
+  r.us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count() / iters;
+  r.y = Tensor(y.dtype, y.dims);
+  cudaMemcpy(r.y.raw(), y.data, y.nbytes(), cudaMemcpyDeviceToHost);
+  for (void* p : bufs) cudaFree(p);
+  return r;
+}
+
+TEST(GpuAttentionPerf, FusedVsUnfusedF16) {
+  KILN_REQUIRE_GPU();
+  const DType dt = DType::kF16;
+  for (int64_t s : {128, 512}) {
+    const std::vector<int64_t> d = {32, 12, s, 64};
+    const std::map<std::string, Tensor> in = {{"q", gputest::uniform_tensor(dt, d, 1, -2, 2)},
+                                              {"k", gputest::uniform_tensor(dt, d, 2, -2, 2)},
+                                              {"v", gputest::uniform_tensor(dt, d, 3, -1, 1)}};
+    Attn a{d, d, d};
+    a.scale = 0.125f;
+    ModelBuilder unfused(18);
+    unfused.input("q", dt, sdims(d)).input("k", dt, sdims(d)).input("v", dt, sdims(d));
+    Tensor sc(dt, {});
+    sc.data<uint16_t>()[0] = float_to_half(0.125f);
+    unfused.initializer("scale", sc)
+        .node("Transpose", {"k"}, {"kt"})
+        .attr("perm", std::vector<int64_t>{0, 1, 3, 2})
+        .node("MatMul", {"q", "kt"}, {"s0"})
+        .node("Mul", {"s0", "scale"}, {"s1"})
+        .node("Softmax", {"s1"}, {"p"})
+        .attr("axis", int64_t{-1})
+        .node("MatMul", {"p", "v"}, {"y"})
+        .output("y");
+    const Timed f = time_graph(attn_model(a, dt), in);
+    const Timed u = time_graph(unfused, in);
+    const double flops = 4.0 * 32 * 12 * s * s * 64;
+    std::printf(
+        "PERF attention f16 B=32 H=12 S=%lld D=64: fused %9.1f us (%6.1f TFLOP/s)  unfused %9.1f us\n",
+        static_cast<long long>(s), f.us, flops / f.us * 1e-6, u.us);
+    ASSERT_TRUE(f.y.defined() && u.y.defined());
+    double max_err = 0;
+    for (int64_t i = 0; i < f.y.numel(); ++i)
+      max_err = std::max(max_err, std::fabs(f.y.get_as_double(i) - u.y.get_as_double(i)));
+    EXPECT_LT(max_err, 1e-2) << "fused and unfused f16 results differ";
+  }
+}
+
+}  // namespace
+}  // namespace kiln

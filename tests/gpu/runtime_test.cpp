@@ -1,0 +1,294 @@
+// The CUDA runtime: CUDA graphs per input signature, activation arenas, asynchronous enqueue, several profiles,
+// several contexts on several streams at once, shared device weights, memory caps and per-layer profiling.
+#include <cuda_runtime.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include "gpu/gpu_harness.h"
+#include "kiln/kiln.h"
+#include "runtime/context_state.h"
+
+namespace kiln {
+namespace {
+
+using testing::ModelBuilder;
+
+// x[batch, 64] -> softmax(relu(x @ W1 + b1) @ W2 + b2): every node has a CUDA kernel, so runs are capturable.
+ModelBuilder mlp(int64_t hidden = 64) {
+  ModelBuilder b(17);
+  b.input("x", DType::kF32, {"batch", "64"});
+  b.initializer("w1", testing::random_f32({64, hidden}, 1));
+  b.initializer("b1", testing::random_f32({hidden}, 2));
+  b.initializer("w2", testing::random_f32({hidden, 16}, 3));
+  b.initializer("b2", testing::random_f32({16}, 4));
+  b.node("MatMul", {"x", "w1"}, {"h"}).node("Add", {"h", "b1"}, {"hb"}).node("Relu", {"hb"}, {"r"});
+  b.node("MatMul", {"r", "w2"}, {"o"}).node("Add", {"o", "b2"}, {"ob"});
+  b.node("Softmax", {"ob"}, {"y"}).attr("axis", int64_t{-1});
+  b.output("y", DType::kF32, {"batch", "16"});
+  return b;
+}
+
+Engine build(const ModelBuilder& b, BackendKind backend, std::vector<OptimizationProfile> profiles = {}) {
+  BuildConfig cfg;
+  cfg.backend = backend;
+  cfg.profiles = std::move(profiles);
+  auto e = Builder::build_from_bytes(b.bytes(), cfg);
+  EXPECT_TRUE(e.ok()) << e.status().to_string();
+  return e.ok() ? *e : Engine();
+}
+
+OptimizationProfile batch_profile(int64_t lo, int64_t hi) {
+  OptimizationProfile p;
+  p.inputs["x"] = {{lo, 64}, {hi, 64}, {hi, 64}};
+  return p;
+}
+
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  double m = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) m = std::max(m, std::fabs(a.get_as_double(i) - b.get_as_double(i)));
+  return m;
+}
+
+// Device buffers bound to a context, for enqueue().
+struct Bound {
+  void *x = nullptr, *y = nullptr;
+  size_t x_bytes = 0, y_bytes = 0;
+  Bound(int64_t max_batch) : x_bytes(max_batch * 64 * 4), y_bytes(max_batch * 16 * 4) {
+    cudaMalloc(&x, x_bytes);
+    cudaMalloc(&y, y_bytes);
+  }
+  ~Bound() {
+    cudaFree(x);
+    cudaFree(y);
+  }
+  void bind(ExecutionContext& ctx) {
+    ASSERT_TRUE(ctx.set_tensor_address("x", x, x_bytes).ok());
+    ASSERT_TRUE(ctx.set_tensor_address("y", y, y_bytes).ok());
+  }
+  // Uploads x, runs, downloads y (all on stream).
+  Tensor run(ExecutionContext& ctx, const Tensor& input, cudaStream_t stream) {
+    EXPECT_TRUE(ctx.set_input_shape("x", input.dims()).ok());
+    cudaMemcpyAsync(x, input.raw(), input.nbytes(), cudaMemcpyHostToDevice, stream);
+    Status st = ctx.enqueue(stream);
+    EXPECT_TRUE(st.ok()) << st.to_string();
+    Tensor out(DType::kF32, {input.dims()[0], 16});
+    cudaMemcpyAsync(out.raw(), y, out.nbytes(), cudaMemcpyDeviceToHost, stream);
+    cudaStreamSynchronize(stream);
+    return out;
+  }
+};
+
+cuda::GraphExecutor& executor_of(ExecutionContext& ctx) { return *ctx.state_for_testing().gpu; }
+
+TEST(GpuRuntime, GraphReplayFollowsNewInputValuesAndShapes) {
+  KILN_REQUIRE_GPU();
+  ModelBuilder m = mlp();
+  Engine cpu = build(m, BackendKind::kCpu, {batch_profile(1, 32)});
+  Engine gpu = build(m, BackendKind::kCuda, {batch_profile(1, 32)});
+  auto cctx = cpu.create_context();
+  auto ctx = gpu.create_context();
+  ASSERT_TRUE(ctx.ok() && cctx.ok());
+  EXPECT_TRUE(ctx->cuda_graphs());
+  Bound buf(32);
+  buf.bind(*ctx);
+  cudaStream_t stream;
+  cudaStreamCreate(&stream);
+  int replays = 0;
+  // Same shapes with new values (the graph must read the buffers, not remember them), then other shapes, then
+  // back to a shape seen before.
+  const std::vector<int64_t> batches = {3, 3, 3, 7, 1, 3, 32, 7};
+  for (size_t i = 0; i < batches.size(); ++i) {
+    Tensor x = testing::random_f32({batches[i], 64}, 100 + i);
+    Tensor got = buf.run(*ctx, x, stream);
+    auto want = cctx->infer({{"x", x}});
+    ASSERT_TRUE(want.ok());
+    EXPECT_LT(max_abs_diff(got, want->at("y")), 1e-5) << "run " << i << " batch " << batches[i];
+    replays += executor_of(*ctx).last_stats().graph_replay;
+  }
+  EXPECT_EQ(replays, 4) << "runs 2, 3, 6 and 8 repeat an earlier signature";
+  auto dims = ctx->output_shape("y");
+  ASSERT_TRUE(dims.ok());
+  EXPECT_EQ(*dims, (std::vector<int64_t>{7, 16}));
+  cudaStreamDestroy(stream);
+}
+
+TEST(GpuRuntime, NoCudaGraphRunsNodeByNodeInTheArena) {
+  KILN_REQUIRE_GPU();
+  ModelBuilder m = mlp();
+  Engine cpu = build(m, BackendKind::kCpu);
+  BuildConfig cfg;
+  cfg.backend = BackendKind::kCuda;
+  cfg.cuda_graphs = false;
+  auto gpu = Builder::build_from_bytes(m.bytes(), cfg);
+  ASSERT_TRUE(gpu.ok());
+  EXPECT_FALSE(gpu->info().cuda_graphs);
+  auto back = Engine::deserialize(*gpu->serialize());  // the setting survives the engine file
+  ASSERT_TRUE(back.ok());
+  EXPECT_FALSE(back->info().cuda_graphs);
+  auto ctx = back->create_context();
+  ASSERT_TRUE(ctx.ok());
+  EXPECT_FALSE(ctx->cuda_graphs());
+  for (int i = 0; i < 3; ++i) {
+    Tensor x = testing::random_f32({5, 64}, 7 + i);
+    auto got = ctx->infer({{"x", x}});
+    auto want = cpu.create_context()->infer({{"x", x}});
+    ASSERT_TRUE(got.ok() && want.ok()) << got.status().to_string();
+    EXPECT_LT(max_abs_diff(got->at("y"), want->at("y")), 1e-5);
+    EXPECT_FALSE(executor_of(*ctx).last_stats().graph_replay);
+    if (i > 0) EXPECT_TRUE(executor_of(*ctx).last_stats().arena);
+  }
+  ctx->set_cuda_graphs(true);  // a context may turn graphs on
+  Tensor x = testing::random_f32({5, 64}, 50);
+  ASSERT_TRUE(ctx->infer({{"x", x}}).ok());
+  EXPECT_TRUE(executor_of(*ctx).last_stats().graph_replay);
+}
+
+TEST(GpuRuntime, EnqueueDoesNotWaitForTheGpu) {
+  KILN_REQUIRE_GPU();
+  Engine gpu = build(mlp(), BackendKind::kCuda, {batch_profile(1, 8)});
+  auto ctx = gpu.create_context();
+  ASSERT_TRUE(ctx.ok());
+  Bound buf(8);
+  buf.bind(*ctx);
+  cudaStream_t stream;
+  cudaStreamCreate(&stream);
+  Tensor x = testing::random_f32({8, 64}, 9);
+  buf.run(*ctx, x, stream);  // trace + capture
+  // Hold the stream for 300 ms; an enqueue that waits for the GPU would take at least that long.
+  ASSERT_EQ(cudaLaunchHostFunc(
+                stream, [](void*) { std::this_thread::sleep_for(std::chrono::milliseconds(300)); }, nullptr),
+            cudaSuccess);
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(ctx->enqueue(stream).ok());
+  const double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(ms, 100) << "enqueue blocked for " << ms << " ms";
+  EXPECT_TRUE(executor_of(*ctx).last_stats().graph_replay);
+  cudaStreamSynchronize(stream);
+  cudaStreamDestroy(stream);
+}
+
+TEST(GpuRuntime, SeveralProfilesSelectablePerContext) {
+  KILN_REQUIRE_GPU();
+  ModelBuilder m = mlp();
+  Engine cpu = build(m, BackendKind::kCpu);
+  Engine gpu = build(m, BackendKind::kCuda, {batch_profile(1, 4), batch_profile(5, 64)});
+  ASSERT_EQ(gpu.profiles().size(), 2u);
+  auto small = gpu.create_context();
+  auto large = gpu.create_context();
+  ASSERT_TRUE(small.ok() && large.ok());
+  ASSERT_TRUE(large->set_profile(1).ok());
+  EXPECT_FALSE(large->set_profile(2).ok());
+  Status outside = small->set_input_shape("x", {9, 64});
+  EXPECT_EQ(outside.code(), StatusCode::kOutOfRange);
+  EXPECT_NE(outside.message().find("profile 0"), std::string::npos) << outside.message();
+  EXPECT_NE(outside.message().find("1..4"), std::string::npos) << outside.message();
+  EXPECT_EQ(large->set_input_shape("x", {2, 64}).code(), StatusCode::kOutOfRange);
+  for (auto [ctx, batch] : {std::pair{&*small, int64_t{3}}, std::pair{&*large, int64_t{40}}}) {
+    Tensor x = testing::random_f32({batch, 64}, batch);
+    auto got = ctx->infer({{"x", x}});
+    auto want = cpu.create_context()->infer({{"x", x}});
+    ASSERT_TRUE(got.ok()) << got.status().to_string();
+    EXPECT_LT(max_abs_diff(got->at("y"), want->at("y")), 1e-5);
+  }
+}
+
+TEST(GpuRuntime, ContextsOnSeveralStreamsAtOnce) {
+  KILN_REQUIRE_GPU();
+  ModelBuilder m = mlp(256);
+  Engine cpu = build(m, BackendKind::kCpu);
+  Engine gpu = build(m, BackendKind::kCuda, {batch_profile(1, 16)});
+  constexpr int kThreads = 4, kIters = 25;
+  std::vector<std::vector<Tensor>> inputs(kThreads), wants(kThreads), gots(kThreads);
+  for (int t = 0; t < kThreads; ++t)
+    for (int i = 0; i < kIters; ++i) {
+      Tensor x = testing::random_f32({1 + (t + i) % 16, 64}, 1000 * t + i);
+      inputs[t].push_back(x);
+      wants[t].push_back(cpu.create_context()->infer({{"x", x}})->at("y"));
+    }
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      auto ctx = gpu.create_context();
+      ASSERT_TRUE(ctx.ok());
+      cudaStream_t stream;
+      cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking);
+      Bound buf(16);
+      buf.bind(*ctx);
+      for (int i = 0; i < kIters; ++i) gots[t].push_back(buf.run(*ctx, inputs[t][i], stream));
+      cudaStreamDestroy(stream);
+    });
+  for (auto& th : threads) th.join();
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_EQ(gots[t].size(), static_cast<size_t>(kIters));
+    for (int i = 0; i < kIters; ++i)
+      EXPECT_LT(max_abs_diff(gots[t][i], wants[t][i]), 1e-5) << "thread " << t << " iteration " << i;
+  }
+}
+
+TEST(GpuRuntime, ContextsShareTheEnginesWeights) {
+  KILN_REQUIRE_GPU();
+  // 256 MiB of weights: a second context must not upload them again.
+  ModelBuilder b(17);
+  b.input("x", DType::kF32, {"batch", "8192"});
+  Tensor w(DType::kF32, {8192, 8192});
+  std::memset(w.raw(), 0, w.nbytes());
+  b.initializer("w", w);
+  b.node("MatMul", {"x", "w"}, {"y"});
+  b.output("y", DType::kF32, {"batch", "8192"});
+  Engine gpu = build(b, BackendKind::kCuda);
+  auto c1 = gpu.create_context();
+  ASSERT_TRUE(c1.ok());
+  size_t free_before = 0, free_after = 0, total = 0;
+  cudaDeviceSynchronize();
+  cudaMemGetInfo(&free_before, &total);
+  auto c2 = gpu.create_context();
+  ASSERT_TRUE(c2.ok());
+  cudaDeviceSynchronize();
+  cudaMemGetInfo(&free_after, &total);
+  EXPECT_LT(free_before - free_after, w.nbytes() / 2) << "the second context took " << free_before - free_after;
+  auto y = c2->infer({{"x", testing::random_f32({2, 8192}, 3)}});
+  ASSERT_TRUE(y.ok()) << y.status().to_string();
+  EXPECT_EQ(y->at("y").get_as_double(5), 0.0);
+}
+
+TEST(GpuRuntime, MemoryCapIsAClearErrorAndTheContextRecovers) {
+  KILN_REQUIRE_GPU();
+  Engine gpu = build(mlp(4096), BackendKind::kCuda, {batch_profile(1, 512)});
+  auto ctx = gpu.create_context();
+  ASSERT_TRUE(ctx.ok());
+  Tensor big = testing::random_f32({512, 64}, 1);
+  Tensor small = testing::random_f32({2, 64}, 2);
+  ctx->set_device_memory_limit(1u << 20);  // activations only: batch 512 needs 8 MiB per hidden layer
+  auto r = ctx->infer({{"x", big}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kOutOfRange);
+  EXPECT_NE(r.status().message().find("cap"), std::string::npos) << r.status().message();
+  auto s = ctx->infer({{"x", small}});
+  ASSERT_TRUE(s.ok()) << s.status().to_string();
+  ctx->set_device_memory_limit(0);
+  auto again = ctx->infer({{"x", big}});
+  EXPECT_TRUE(again.ok()) << again.status().to_string();
+}
+
+TEST(GpuRuntime, ProfileLayersTimesEveryNode) {
+  KILN_REQUIRE_GPU();
+  Engine gpu = build(mlp(), BackendKind::kCuda, {batch_profile(1, 8)});
+  auto ctx = gpu.create_context();
+  ASSERT_TRUE(ctx.ok());
+  Bound buf(8);
+  buf.bind(*ctx);
+  ASSERT_TRUE(ctx->set_input_shape("x", {8, 64}).ok());
+  auto layers = ctx->profile_layers(nullptr);
+  ASSERT_TRUE(layers.ok()) << layers.status().to_string();
+  EXPECT_EQ(layers->size(), gpu.info().num_nodes);
+  for (const auto& l : *layers) {
+    EXPECT_FALSE(l.name.empty());
+    EXPECT_EQ(l.placement, "gpu") << l.name;
+    EXPECT_GT(l.ms, 0.0) << l.name;
+  }
+}
+
+}  // namespace
+}  // namespace kiln
