@@ -30,6 +30,24 @@ def run(cmd):
     return p.returncode, p.stdout + p.stderr, time.time() - t0
 
 
+def write(args, rows):
+    os.makedirs(args.out, exist_ok=True)
+    stamp = datetime.date.today().isoformat()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() if os.path.isdir(".git") else ""
+    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
+    doc = {"date": stamp, "gpu": gpu, "commit": commit or os.environ.get("KILN_COMMIT", "?"), "rows": rows}
+    with open(os.path.join(args.out, f"accuracy-{stamp}.json"), "w") as f:
+        json.dump(doc, f, indent=2)
+    with open(os.path.join(args.out, f"accuracy-{stamp}.md"), "w") as f:
+        f.write(f"# kiln vs torch accuracy — {stamp}, {gpu}, commit {doc['commit']}\n\n")
+        f.write("| model | precision | batch | max rel err | min cosine | argmax agree | kiln ms (incl. host copies) | note |\n|---|---|---|---|---|---|---|---|\n")
+        for r in rows:
+            f.write(f"| {r['model']} | {r['precision']} | {r.get('batch', '')} | {r.get('max_rel_err', '')} | "
+                    f"{r.get('min_cosine', '')} | {r.get('argmax_agree', '')} | {r.get('kiln_median_ms_incl_host_copies', '')} | "
+                    f"{r.get('error', '')[:120]} |\n")
+    return os.path.join(args.out, f"accuracy-{stamp}.md")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--models-dir", default="bench/models")
@@ -77,21 +95,8 @@ def main():
                     row["argmax_agree"] = float(np.mean(np.argmax(g2, 1) == np.argmax(r2, 1)))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-    os.makedirs(args.out, exist_ok=True)
-    stamp = datetime.date.today().isoformat()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() if os.path.isdir(".git") else ""
-    gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
-    doc = {"date": stamp, "gpu": gpu, "commit": commit or os.environ.get("KILN_COMMIT", "?"), "rows": rows}
-    with open(os.path.join(args.out, f"accuracy-{stamp}.json"), "w") as f:
-        json.dump(doc, f, indent=2)
-    with open(os.path.join(args.out, f"accuracy-{stamp}.md"), "w") as f:
-        f.write(f"# kiln vs torch accuracy — {stamp}, {gpu}, commit {doc['commit']}\n\n")
-        f.write("| model | precision | batch | max rel err | min cosine | argmax agree | kiln ms (incl. host copies) | note |\n|---|---|---|---|---|---|---|---|\n")
-        for r in rows:
-            f.write(f"| {r['model']} | {r['precision']} | {r.get('batch', '')} | {r.get('max_rel_err', '')} | "
-                    f"{r.get('min_cosine', '')} | {r.get('argmax_agree', '')} | {r.get('kiln_median_ms_incl_host_copies', '')} | "
-                    f"{r.get('error', '')[:120]} |\n")
-    print("wrote", os.path.join(args.out, f"accuracy-{stamp}.md"))
+                write(args, rows)  # a run cut short still leaves its rows
+    print("wrote", write(args, rows))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@
 // unfused ONNX chain built by the real pipeline into an engine on both backends.
 #include <kiln_onnx/onnx.pb.h>
 
+#include <cmath>
+
+#include "backends/cuda/kernels/pointwise_chain.h"
 #include "backends/cuda/nvrtc_compile.h"
 #include "gpu/gpu_harness.h"
 #include "kiln/kiln.h"
@@ -187,21 +190,99 @@ TEST(GpuPointwiseChain, EachDistinctKernelCompilesOnce) {
   EXPECT_EQ(cuda::nvrtc_compile_count(), after_first + 1);
 }
 
-TEST(GpuPointwiseChain, CompileErrorNamesNodeAndGeneratedLine) {
-  KILN_REQUIRE_GPU();
+// NVRTC needs no device: these run (and catch generator mistakes) on the CPU-only build machines too.
+TEST(PointwiseChainCodegen, GeneratedSourceCompilesForSm90WithoutADevice) {
+  struct Case {
+    std::string program;
+    std::vector<float> constants;
+    std::vector<DType> in, out;
+  };
+  std::vector<Case> cases;
+  for (DType dt : kFloats) {
+    cases.push_back({"t0=mul(x0,x1);t1=erf(t0);y0=add(t1,c0)", {0.5f}, {dt, dt}, {dt}});
+    cases.push_back({"t0=gelu_tanh(x0);t1=leaky_relu(t0,c0);t2=hard_sigmoid(t1,c1,c2);t3=clip(t2,c3,c4);"
+                     "t4=softplus(x1);t5=elu(t4,c5);t6=hard_swish(t5);y0=min(t6,t3)",
+                     {0.1f, 0.2f, 0.5f, -INFINITY, INFINITY, 1.f}, {dt, dt}, {dt}});
+    cases.push_back({"t0=abs(x0);t1=log(t0);t2=neg(t1);t3=exp(t2);t4=reciprocal(t3);t5=tanh(t4);t6=prelu(x1,x2);"
+                     "t7=div(t5,t6);t8=pow(t7,x1);t9=sqrt(t8);t10=sigmoid(t9);t11=gelu(t10);t12=max(t11,x0);"
+                     "t13=sub(t12,x1);y0=relu(t13)",
+                     {}, {dt, dt, dt}, {dt}});
+    cases.push_back({"t0=where(x0,x1,c0);y0=relu(t0);y1=cast_f32(y0)", {-1e30f}, {DType::kBool, dt},
+                     {dt, DType::kF32}});
+  }
+  cases.push_back({"y1=cast_f32(x0);t0=mul(y1,x1);t1=cast_f16(t0);t2=cast_bf16(t1);y0=cast_f32(t2)", {},
+                   {DType::kBF16, DType::kF32}, {DType::kF32, DType::kF32}});
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.program + " " + std::string(dtype_name(c.in[0])));
+    ir::Node node;
+    node.name = "chain";
+    node.op_type = "PointwiseChain";
+    node.domain = "kiln";
+    node.attrs["program"] = ir::Attribute::of_string(c.program);
+    if (!c.constants.empty()) node.attrs["constants"] = ir::Attribute::of_floats(c.constants);
+    for (size_t i = 0; i < c.in.size(); ++i) node.inputs.push_back("a" + std::to_string(i));
+    for (size_t i = 0; i < c.out.size(); ++i) node.outputs.push_back("y" + std::to_string(i));
+    auto src = cuda::pointwise_chain_source(node, c.in, c.out);
+    ASSERT_TRUE(src.ok()) << src.status().to_string();
+    EXPECT_NE(src->source.find("// kiln PointwiseChain: " + c.program), std::string::npos);
+    if (!c.constants.empty()) {
+      EXPECT_NE(src->source.find("#define c0 __int_as_float(0x"), std::string::npos);
+    }
+    if (std::getenv("KILN_DUMP_PW")) std::cout << src->source << "\n";
+    auto image = cuda::nvrtc_compile(src->source, 90, "node 'chain' (PointwiseChain)");
+    ASSERT_TRUE(image.ok()) << image.status().to_string() << "\n" << src->source;
+    EXPECT_GT(image->size(), 1000u);
+  }
+  // The key changes with what changes the source: constants and dtypes.
+  ir::Node node;
+  node.name = "k";
+  node.op_type = "PointwiseChain";
+  node.attrs["program"] = ir::Attribute::of_string("y0=add(x0,c0)");
+  node.attrs["constants"] = ir::Attribute::of_floats({1.f});
+  node.inputs = {"a"};
+  node.outputs = {"y"};
+  auto k1 = cuda::pointwise_chain_source(node, {DType::kF32}, {DType::kF32});
+  auto k2 = cuda::pointwise_chain_source(node, {DType::kF16}, {DType::kF16});
+  node.attrs["constants"] = ir::Attribute::of_floats({2.f});
+  auto k3 = cuda::pointwise_chain_source(node, {DType::kF32}, {DType::kF32});
+  ASSERT_TRUE(k1.ok() && k2.ok() && k3.ok());
+  EXPECT_NE(k1->key, k2->key);
+  EXPECT_NE(k1->key, k3->key);
+  // Bad nodes are errors that name them.
+  node.attrs["program"] = ir::Attribute::of_string("y0=add(x0,c1)");
+  auto bad = cuda::pointwise_chain_source(node, {DType::kF32}, {DType::kF32});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("node 'k'"), std::string::npos) << bad.status().to_string();
+}
+
+TEST(PointwiseChainCodegen, CompileErrorNamesNodeAndGeneratedLine) {
   const std::string source = "// test\nextern \"C\" __global__ void k(float* p) {\n  p[0] = undefined_thing;\n}\n";
-  auto r = cuda::nvrtc_kernels("test:compile-error", [&] { return source; }, {"k"}, "node 'bad' (PointwiseChain)");
+  auto r = cuda::nvrtc_compile(source, 90, "node 'bad' (PointwiseChain)");
   ASSERT_FALSE(r.ok());
   const std::string msg = r.status().message();
   EXPECT_NE(msg.find("node 'bad' (PointwiseChain)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("undefined_thing"), std::string::npos) << msg;
   EXPECT_NE(msg.find("generated line 3:   p[0] = undefined_thing;"), std::string::npos) << msg;
-  // A good source under another key compiles and its kernel is found.
-  auto ok = cuda::nvrtc_kernels("test:compile-ok", [] { return std::string("extern \"C\" __global__ void k(float* p) { p[0] = 1.f; }\n"); },
-                                {"k"}, "node 'good'");
+}
+
+TEST(GpuPointwiseChain, CacheKeepsFailuresAndLoadsGoodKernels) {
+  KILN_REQUIRE_GPU();
+  const std::string source = "extern \"C\" __global__ void k(float* p) {\n  p[0] = undefined_thing;\n}\n";
+  int calls = 0;
+  for (int i = 0; i < 2; ++i) {
+    auto r = cuda::nvrtc_kernels("test:compile-error", [&] { ++calls; return source; }, {"k"}, "node 'bad'");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("generated line 2:   p[0] = undefined_thing;"), std::string::npos)
+        << r.status().message();
+  }
+  EXPECT_EQ(calls, 1);  // the failure is cached, not recompiled
+  auto ok = cuda::nvrtc_kernels(
+      "test:compile-ok", [] { return std::string("extern \"C\" __global__ void k(float* p) { p[0] = 1.f; }\n"); },
+      {"k"}, "node 'good'");
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
-  EXPECT_EQ((*ok)->kernels.size(), 1u);
+  ASSERT_EQ((*ok)->kernels.size(), 1u);
   EXPECT_NE((*ok)->kernels[0], nullptr);
+  EXPECT_EQ((*ok)->arch, cuda::current_device_arch());
 }
 
 TEST(GpuPointwiseChain, UnfusedOnnxChainThroughThePipeline) {

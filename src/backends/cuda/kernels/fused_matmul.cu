@@ -103,9 +103,11 @@ Status run_fused_matmul(KernelContext& ctx) {
     const T* pb = bias ? bias->ptr<T>() : nullptr;
     const T* pr = res ? res->ptr<T>() : nullptr;
     if (p.k == 0) return launch_epilogue<T>(ctx, act, y, pb, pr, Y.numel(), p.n, false);  // A·B is all zeros
+    // applied speaks of p.act only: true for erf-GELU too (p.act is kNone there), which still needs its pass.
     bool applied = false;
     KILN_RETURN_IF_ERROR(lt_matmul(ctx, p, A.data, B.data, pr, Y.data, &applied));
-    if (applied) return Status();
+    const bool epilogue_did_act = p.act != LtActivation::kNone && applied;
+    if (act == MatMulActivation::kNone || epilogue_did_act) return Status();
     return launch_epilogue<T>(ctx, act, y, nullptr, nullptr, Y.numel(), p.n, true);
   });
   if (!status) return ctx.error("dtype {} is not supported (f32, f16, bf16)", dtype_name(A.dtype));
