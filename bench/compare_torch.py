@@ -67,7 +67,7 @@ def main():
             for s in PROFILES[name]:
                 cmd += ["--shapes", s]
             if prec != "f32":
-                cmd.append("--" + prec)
+                cmd.append({"f16": "--fp16", "bf16": "--bf16", "tf32": "--tf32"}[prec])
             rc, log, build_s = run(cmd)
             if rc != 0:
                 rows.append({"model": name, "precision": prec, "error": log.strip()[-500:]})

@@ -41,11 +41,12 @@ if has accuracy || has perf; then
 fi
 if has accuracy; then
   step accuracy vs torch
-  python3 bench/compare_torch.py --models-dir /tmp/m --kiln build/bin/kiln --precisions ${KILN_PRECISIONS:-f32,f16} \
+  python3 bench/compare_torch.py --models-dir /tmp/m --kiln build/bin/kiln --precisions ${KILN_PRECISIONS:-f32,f16} --batches ${KILN_BATCHES:-1,7,32} \
     --out "$OUT" 2>&1 | tail -40
 fi
 if has perf; then
   step latency vs torch
-  python3 bench/bench_latency.py --models-dir /tmp/m --kiln build/bin/kiln --out "$OUT" 2>&1 | tail -60
+  python3 bench/bench_latency.py --models-dir /tmp/m --kiln build/bin/kiln --out "$OUT" \
+    --deadline-s ${KILN_PERF_DEADLINE:-540} 2>&1 | tail -60
 fi
 step done

@@ -13,7 +13,9 @@ namespace kiln::ops {
 
 namespace {
 
-Status program_error(std::string msg) { return Status(StatusCode::kInvalidModel, std::move(msg)); }
+Status program_error(std::string msg) {
+  return Status(StatusCode::kInvalidModel, std::move(msg));
+}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -94,9 +96,12 @@ std::string PwProgram::to_string() const {
     for (size_t i = 0; i < s.args.size(); ++i) {
       const PwOperand& a = s.args[i];
       if (i) out += ',';
-      if (a.kind == PwOperand::Kind::kInput) out += "x" + std::to_string(a.index);
-      else if (a.kind == PwOperand::Kind::kConst) out += "c" + std::to_string(a.index);
-      else out += steps[a.index].name;
+      if (a.kind == PwOperand::Kind::kInput)
+        out += "x" + std::to_string(a.index);
+      else if (a.kind == PwOperand::Kind::kConst)
+        out += "c" + std::to_string(a.index);
+      else
+        out += steps[a.index].name;
     }
     out += ')';
   }
@@ -128,7 +133,8 @@ Result<PwProgram> parse_pointwise_program(std::string_view text) {
     int index;
     if (!split_name(dst, &letter, &index) || (letter != 't' && letter != 'y'))
       return program_error(fmt::format("statement '{}': the result must be named t<N> or y<N>", stmt));
-    if (defined.count(dst)) return program_error(fmt::format("statement '{}': '{}' is assigned twice", stmt, dst));
+    if (defined.count(dst))
+      return program_error(fmt::format("statement '{}': '{}' is assigned twice", stmt, dst));
     step.name = std::string(dst);
     if (letter == 'y') step.output = index;
     const PwFnInfo* fn = find_pointwise_function(fn_name);
@@ -140,7 +146,8 @@ Result<PwProgram> parse_pointwise_program(std::string_view text) {
       if (comma == std::string_view::npos) comma = args.size();
       const std::string_view operand = trim(args.substr(a, comma - a));
       a = comma + 1;
-      if (!split_name(operand, &letter, &index) || std::string_view("xcty").find(letter) == std::string_view::npos)
+      if (!split_name(operand, &letter, &index) ||
+          std::string_view("xcty").find(letter) == std::string_view::npos)
         return program_error(fmt::format("statement '{}': bad operand '{}'", stmt, operand));
       PwOperand op;
       op.index = index;
@@ -153,7 +160,8 @@ Result<PwProgram> parse_pointwise_program(std::string_view text) {
       } else {
         auto it = defined.find(operand);
         if (it == defined.end())
-          return program_error(fmt::format("statement '{}': '{}' is read before it is assigned", stmt, operand));
+          return program_error(
+              fmt::format("statement '{}': '{}' is read before it is assigned", stmt, operand));
         op.kind = PwOperand::Kind::kStep;
         op.index = it->second;
       }
@@ -161,8 +169,8 @@ Result<PwProgram> parse_pointwise_program(std::string_view text) {
       if (comma == args.size()) break;
     }
     if (static_cast<int>(step.args.size()) != fn->arity)
-      return program_error(
-          fmt::format("statement '{}': {} takes {} operands, got {}", stmt, fn->name, fn->arity, step.args.size()));
+      return program_error(fmt::format("statement '{}': {} takes {} operands, got {}", stmt, fn->name,
+                                       fn->arity, step.args.size()));
     defined[step.name] = static_cast<int>(p.steps.size());
     p.steps.push_back(std::move(step));
   }
@@ -174,8 +182,9 @@ Result<PwProgram> parse_pointwise_program(std::string_view text) {
   }
   for (const auto& s : p.steps)
     if (s.output >= static_cast<int>(p.output_steps.size()))
-      return program_error(fmt::format("output '{}' is written but y{} is not (outputs are y0, y1, … in order)",
-                                       s.name, p.output_steps.size()));
+      return program_error(
+          fmt::format("output '{}' is written but y{} is not (outputs are y0, y1, … in order)", s.name,
+                      p.output_steps.size()));
   if (p.output_steps.empty()) return program_error("the program writes no output (y0)");
   return p;
 }
@@ -194,8 +203,8 @@ Result<std::vector<DType>> pointwise_step_dtypes(const PwProgram& p, const std::
     const std::string where = fmt::format("step {} ('{}=' {})", s, step.name, fn.name);
     for (const PwOperand& a : step.args)
       if (a.kind == PwOperand::Kind::kInput && a.index >= static_cast<int>(input_dtypes.size()))
-        return program_error(fmt::format("{} reads x{} but the node has {} inputs", where, a.index,
-                                         input_dtypes.size()));
+        return program_error(
+            fmt::format("{} reads x{} but the node has {} inputs", where, a.index, input_dtypes.size()));
     if (step.fn == PwFn::kWhere) {
       const DType c = dtype_of(step.args[0]);
       if (c != DType::kBool)
@@ -214,20 +223,23 @@ Result<std::vector<DType>> pointwise_step_dtypes(const PwProgram& p, const std::
     for (int i = fn.first_data; i < fn.first_data + fn.num_data; ++i) {
       const DType a = dtype_of(step.args[i]);
       if (a == DType::kUndefined) continue;
-      if (!is_float(a)) return program_error(fmt::format("{}: operand {} is {}, not a float", where, i, dtype_name(a)));
+      if (!is_float(a))
+        return program_error(fmt::format("{}: operand {} is {}, not a float", where, i, dtype_name(a)));
       if (d != DType::kUndefined && a != d)
         return program_error(fmt::format("{}: operands are {} and {}; they must have one dtype", where,
                                          dtype_name(d), dtype_name(a)));
       d = a;
     }
     if (d == DType::kUndefined)
-      return program_error(fmt::format("{} reads only constants (constant chains fold before fusion)", where));
+      return program_error(
+          fmt::format("{} reads only constants (constant chains fold before fusion)", where));
     for (int i = 0; i < fn.arity; ++i) {  // parameters: scalars of any float dtype
       if (i >= fn.first_data && i < fn.first_data + fn.num_data) continue;
       if (step.fn == PwFn::kWhere && i == 0) continue;
       const DType a = dtype_of(step.args[i]);
       if (a != DType::kUndefined && !is_float(a))
-        return program_error(fmt::format("{}: parameter operand {} is {}, not a float", where, i, dtype_name(a)));
+        return program_error(
+            fmt::format("{}: parameter operand {} is {}, not a float", where, i, dtype_name(a)));
     }
     dt[s] = d;
   }
@@ -244,12 +256,14 @@ Status infer_pointwise_chain(InferContext& ctx) {
   if (!prog.ok()) return ctx.error("program '{}': {}", text, prog.status().message());
   const size_t n_consts = node.attr_floats(kPwConstantsAttr).size();
   if (prog->num_constants > static_cast<int>(n_consts))
-    return ctx.error("program reads c{} but attribute 'constants' has {} values", prog->num_constants - 1, n_consts);
+    return ctx.error("program reads c{} but attribute 'constants' has {} values", prog->num_constants - 1,
+                     n_consts);
   if (prog->num_inputs != static_cast<int>(ctx.num_inputs()))
     return ctx.error("program reads {} inputs (x0..x{}) but the node has {}", prog->num_inputs,
                      prog->num_inputs - 1, ctx.num_inputs());
   if (prog->output_steps.size() != ctx.num_outputs())
-    return ctx.error("program writes {} outputs but the node has {}", prog->output_steps.size(), ctx.num_outputs());
+    return ctx.error("program writes {} outputs but the node has {}", prog->output_steps.size(),
+                     ctx.num_outputs());
   if (ctx.num_inputs() > static_cast<size_t>(kPwMaxInputs))
     return ctx.error("{} inputs; at most {} are supported", ctx.num_inputs(), kPwMaxInputs);
   std::vector<DType> in_dt;
@@ -260,7 +274,8 @@ Status infer_pointwise_chain(InferContext& ctx) {
   auto dts = pointwise_step_dtypes(*prog, in_dt);
   if (!dts.ok()) return ctx.error("program '{}': {}", text, dts.status().message());
   KILN_ASSIGN_OR_RETURN(Shape shape, broadcast_inputs(ctx));
-  for (size_t k = 0; k < prog->output_steps.size(); ++k) ctx.set_output(k, (*dts)[prog->output_steps[k]], shape);
+  for (size_t k = 0; k < prog->output_steps.size(); ++k)
+    ctx.set_output(k, (*dts)[prog->output_steps[k]], shape);
   return Status();
 }
 

@@ -1,10 +1,10 @@
-// PointwiseChain (kiln domain): a chain of elementwise ops fused into one node by fuse_pointwise. Its `program`
-// attribute is a small SSA list a human can read, e.g. "t0=mul(x0,x1);t1=erf(t0);y0=add(t1,c0)":
+// PointwiseChain (kiln domain): a chain of elementwise ops fused into one node by fuse_pointwise. Its
+// `program` attribute is a small SSA list a human can read, e.g. "t0=mul(x0,x1);t1=erf(t0);y0=add(t1,c0)":
 //   x<i>  the node's input i, broadcast to the output shape (ONNX multidirectional rules)
 //   c<i>  constants[i], a float attribute: one-element initializers baked in (never runtime inputs)
 //   t<i>  an intermediate, y<k> the node's output k (readable by later statements too)
-// The function set is the table below; the op file parses and type-checks programs, the CPU reference interprets
-// them and the CUDA backend generates a kernel from them, so all three share this one definition.
+// The function set is the table below; the op file parses and type-checks programs, the CPU reference
+// interprets them and the CUDA backend generates a kernel from them, so all three share this one definition.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -18,9 +18,28 @@ namespace kiln::ops {
 
 enum class PwFn : uint8_t {
   // Two data operands of one dtype.
-  kAdd, kSub, kMul, kDiv, kPow, kMax, kMin, kPRelu,
+  kAdd,
+  kSub,
+  kMul,
+  kDiv,
+  kPow,
+  kMax,
+  kMin,
+  kPRelu,
   // One data operand.
-  kRelu, kSigmoid, kTanh, kErf, kExp, kLog, kSqrt, kNeg, kAbs, kReciprocal, kSoftplus, kHardSwish, kGelu,
+  kRelu,
+  kSigmoid,
+  kTanh,
+  kErf,
+  kExp,
+  kLog,
+  kSqrt,
+  kNeg,
+  kAbs,
+  kReciprocal,
+  kSoftplus,
+  kHardSwish,
+  kGelu,
   kGeluTanh,
   // One data operand plus scalar parameters (constants or one-element inputs).
   kLeakyRelu,    // (x, alpha)
@@ -30,7 +49,10 @@ enum class PwFn : uint8_t {
   // where(cond: bool, a, b)
   kWhere,
   // Rounds to another float type: the one place a value's dtype changes.
-  kCastF32, kCastF16, kCastBF16, kCastF64,
+  kCastF32,
+  kCastF16,
+  kCastBF16,
+  kCastF64,
 };
 
 struct PwFnInfo {
@@ -68,8 +90,8 @@ struct PwProgram {
   std::string to_string() const;
 };
 
-// Parses and checks a program: names defined once and before use, y0..y<k-1> each written once, known functions
-// with the right operand count. Errors quote the statement.
+// Parses and checks a program: names defined once and before use, y0..y<k-1> each written once, known
+// functions with the right operand count. Errors quote the statement.
 Result<PwProgram> parse_pointwise_program(std::string_view text);
 
 // The dtype of every step, from the inputs' dtypes (data operands of one float dtype, where conditions bool);

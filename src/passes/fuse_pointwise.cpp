@@ -1,20 +1,21 @@
-// Chains of elementwise nodes become one PointwiseChain (kiln domain) that reads each input once and writes each
-// output once, instead of a full read and write of memory per node.
+// Chains of elementwise nodes become one PointwiseChain (kiln domain) that reads each input once and writes
+// each output once, instead of a full read and write of memory per node.
 //
-// What a node turns into is data: kRules maps an ONNX op (and an attribute value or opset range) to one statement
-// of the program language (ops/pointwise_chain.h), with $i for the node's input i ("$1:-inf" when it is optional)
-// and @name:default for a float attribute. A node qualifies when a rule matches, its output and inputs are floats
-// (a bool Where condition too) and its output's shape is known.
+// What a node turns into is data: kRules maps an ONNX op (and an attribute value or opset range) to one
+// statement of the program language (ops/pointwise_chain.h), with $i for the node's input i ("$1:-inf" when
+// it is optional) and @name:default for a float attribute. A node qualifies when a rule matches, its output
+// and inputs are floats (a bool Where condition too) and its output's shape is known.
 //
 // Chains grow backwards from a sink (nodes visited last to first): a producer joins when every reader of its
-// output is already in the chain, its output has the sink's shape (broadcast inputs are fine) and the chain stays
-// within kPwMaxInputs inputs. An intermediate that is a graph output becomes another output of the fused node; one
-// with a reader outside the chain (or in a subgraph) ends the chain there. Since only the sink's outputs leave the
-// chain, the fused node can take the sink's place without creating a cycle.
+// output is already in the chain, its output has the sink's shape (broadcast inputs are fine) and the chain
+// stays within kPwMaxInputs inputs. An intermediate that is a graph output becomes another output of the
+// fused node; one with a reader outside the chain (or in a subgraph) ends the chain there. Since only the
+// sink's outputs leave the chain, the fused node can take the sink's place without creating a cycle.
 //
-// Nodes that the GEMM/conv epilogue fusions take are left alone: an Add/Relu/Gelu/Sigmoid reading the output of a
-// MatMul/Gemm/Conv with a constant weight (this pass runs after those fusions, which only skip such a pair when
-// something made it unfusable; the pair is still better served by a later epilogue than by a separate kernel).
+// Nodes that the GEMM/conv epilogue fusions take are left alone: an Add/Relu/Gelu/Sigmoid reading the output
+// of a MatMul/Gemm/Conv with a constant weight (this pass runs after those fusions, which only skip such a
+// pair when something made it unfusable; the pair is still better served by a later epilogue than by a
+// separate kernel).
 //
 // One-element float initializers are baked into the program as constants (the `constants` attribute); runtime
 // inputs never are, however small, so a model's scalar inputs stay inputs.
@@ -240,7 +241,8 @@ class ChainBuilder {
     const Shape& shape = g_.value(g_.nodes[s].outputs[0])->shape;
     std::set<std::string> tensors = tensor_inputs(chain);
     if (tensors.empty()) return std::nullopt;  // all constants: fold_constants' business
-    // Baking a constant must not lose its rank: the remaining inputs alone must broadcast to the chain's rank.
+    // Baking a constant must not lose its rank: the remaining inputs alone must broadcast to the chain's
+    // rank.
     size_t max_rank = 0;
     for (const auto& v : tensors) max_rank = std::max(max_rank, g_.value(v)->shape.rank());
     std::set<std::string> kept_constants;
@@ -295,9 +297,12 @@ class ChainBuilder {
         const float fallback = def.empty() ? 0.f : std::strtof(def.c_str(), nullptr);
         if (input) {
           const size_t k = static_cast<size_t>(std::stoi(key));
-          if (k < n.inputs.size() && !n.inputs[k].empty()) stmt += operand(n.inputs[k]);
-          else if (!def.empty()) stmt += constant(fallback);
-          else return std::nullopt;  // a required input is missing: inference would have said so
+          if (k < n.inputs.size() && !n.inputs[k].empty())
+            stmt += operand(n.inputs[k]);
+          else if (!def.empty())
+            stmt += constant(fallback);
+          else
+            return std::nullopt;  // a required input is missing: inference would have said so
         } else {
           stmt += constant(n.attr_float(key, fallback));
         }
@@ -335,6 +340,8 @@ class ChainBuilder {
 
 }  // namespace
 
-Status fuse_pointwise(ir::Graph& g) { return ChainBuilder(g).run(); }
+Status fuse_pointwise(ir::Graph& g) {
+  return ChainBuilder(g).run();
+}
 
 }  // namespace kiln::passes

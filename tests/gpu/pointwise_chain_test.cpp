@@ -1,8 +1,8 @@
-// kiln::PointwiseChain on the GPU (NVRTC-generated kernels) against the CPU reference interpreter: odd and large
-// shapes, broadcasting (inputs smaller than the output in different dims, 0-d scalars), f32/f16/bf16, every
-// function of the program language in long chains, bool Where conditions, several outputs of different dtypes,
-// empty tensors; the process-wide compile cache; compile errors naming the node and the generated line; and an
-// unfused ONNX chain built by the real pipeline into an engine on both backends.
+// kiln::PointwiseChain on the GPU (NVRTC-generated kernels) against the CPU reference interpreter: odd and
+// large shapes, broadcasting (inputs smaller than the output in different dims, 0-d scalars), f32/f16/bf16,
+// every function of the program language in long chains, bool Where conditions, several outputs of different
+// dtypes, empty tensors; the process-wide compile cache; compile errors naming the node and the generated
+// line; and an unfused ONNX chain built by the real pipeline into an engine on both backends.
 #include <kiln_onnx/onnx.pb.h>
 
 #include <cmath>
@@ -31,8 +31,8 @@ struct In {
 };
 
 // A model of one PointwiseChain node reading inputs a0, a1, … and writing y0, y1, …
-ModelBuilder chain_model(const std::string& program, const std::vector<float>& constants, const std::vector<In>& ins,
-                         int outputs) {
+ModelBuilder chain_model(const std::string& program, const std::vector<float>& constants,
+                         const std::vector<In>& ins, int outputs) {
   ModelBuilder b(20);
   std::vector<std::string> in_names, out_names;
   for (size_t i = 0; i < ins.size(); ++i) {
@@ -62,10 +62,18 @@ std::map<std::string, Tensor> chain_inputs(const std::vector<In>& ins, uint64_t 
     for (int64_t k = 0; k < t.numel(); ++k) {
       const float v = t.data<float>()[k];
       switch (ins[i].dtype) {
-        case DType::kF16: out.data<uint16_t>()[k] = float_to_half(v); break;
-        case DType::kBF16: out.data<uint16_t>()[k] = float_to_bf16(v); break;
-        case DType::kBool: out.data<uint8_t>()[k] = v > 0; break;
-        default: out.data<float>()[k] = v; break;
+        case DType::kF16:
+          out.data<uint16_t>()[k] = float_to_half(v);
+          break;
+        case DType::kBF16:
+          out.data<uint16_t>()[k] = float_to_bf16(v);
+          break;
+        case DType::kBool:
+          out.data<uint8_t>()[k] = v > 0;
+          break;
+        default:
+          out.data<float>()[k] = v;
+          break;
       }
     }
     m["a" + std::to_string(i)] = out;
@@ -80,20 +88,22 @@ std::optional<gputest::Tolerance> tol(DType dt) {
 }
 
 void check(const std::string& program, const std::vector<float>& constants, const std::vector<In>& ins,
-           int outputs = 1, uint64_t seed = 1, double scale = 2.0, std::optional<gputest::Tolerance> t = std::nullopt) {
+           int outputs = 1, uint64_t seed = 1, double scale = 2.0,
+           std::optional<gputest::Tolerance> t = std::nullopt) {
   SCOPED_TRACE(program);
   DType main = DType::kF32;
   for (const In& i : ins)
     if (i.dtype != DType::kBool) main = i.dtype;
-  gputest::expect_gpu_matches_cpu(chain_model(program, constants, ins, outputs), chain_inputs(ins, seed, scale), 1,
-                                  t ? t : tol(main));
+  gputest::expect_gpu_matches_cpu(chain_model(program, constants, ins, outputs),
+                                  chain_inputs(ins, seed, scale), 1, t ? t : tol(main));
 }
 
 const DType kFloats[] = {DType::kF32, DType::kF16, DType::kBF16};
 
 TEST(GpuPointwiseChain, OddShapesEveryDtype) {
   KILN_REQUIRE_GPU();
-  const std::vector<std::vector<int64_t>> shapes = {{1}, {3}, {7}, {127}, {1000003}, {3, 7}, {127, 129}, {2, 3, 5, 7}};
+  const std::vector<std::vector<int64_t>> shapes = {{1},       {3},    {7},        {127},
+                                                    {1000003}, {3, 7}, {127, 129}, {2, 3, 5, 7}};
   uint64_t seed = 1;
   for (DType dt : kFloats)
     for (const auto& s : shapes) {
@@ -112,8 +122,8 @@ TEST(GpuPointwiseChain, Broadcasting) {
     // The output is larger than every input: [7,1,5] x [3,1] -> [7,3,5].
     check("t0=mul(x0,x1);y0=sigmoid(t0)", {}, {{dt, {7, 1, 5}}, {dt, {3, 1}}}, 1, 20);
     // Large with a broadcast channel dim (ResNet-like NCHW with a per-channel [C,1,1] operand).
-    check("t0=mul(x0,x1);t1=add(t0,x2);y0=relu(t1)", {}, {{dt, {2, 64, 57, 57}}, {dt, {64, 1, 1}}, {dt, {64, 1, 1}}},
-          1, 30);
+    check("t0=mul(x0,x1);t1=add(t0,x2);y0=relu(t1)", {},
+          {{dt, {2, 64, 57, 57}}, {dt, {64, 1, 1}}, {dt, {64, 1, 1}}}, 1, 30);
     // A one-element input of the output's rank next to a full one: the flat kernel's scalar path.
     check("t0=div(x0,x1);y0=exp(t0)", {}, {{dt, {5, 1001}}, {dt, {1, 1}}}, 1, 40);
   }
@@ -147,10 +157,11 @@ TEST(GpuPointwiseChain, WhereWithBoolCondition) {
   KILN_REQUIRE_GPU();
   for (DType dt : kFloats) {
     SCOPED_TRACE(dtype_name(dt));
-    check("t0=where(x0,x1,x2);y0=relu(t0)", {}, {{DType::kBool, {3, 1000}}, {dt, {3, 1000}}, {dt, {3, 1000}}}, 1, 50);
+    check("t0=where(x0,x1,x2);y0=relu(t0)", {}, {{DType::kBool, {3, 1000}}, {dt, {3, 1000}}, {dt, {3, 1000}}},
+          1, 50);
     // Broadcast condition (an attention-style mask) and a constant other branch.
-    check("t0=mul(x1,c0);y0=where(x0,t0,c1)", {0.125f, -3.5f}, {{DType::kBool, {1, 1, 7, 7}}, {dt, {2, 3, 7, 7}}}, 1,
-          60);
+    check("t0=mul(x1,c0);y0=where(x0,t0,c1)", {0.125f, -3.5f},
+          {{DType::kBool, {1, 1, 7, 7}}, {dt, {2, 3, 7, 7}}}, 1, 60);
   }
 }
 
@@ -183,8 +194,9 @@ TEST(GpuPointwiseChain, EachDistinctKernelCompilesOnce) {
   check(prog, {0.375f}, ins, 1, 5);
   const int after_first = cuda::nvrtc_compile_count();
   EXPECT_EQ(after_first - before, 1);
-  check(prog, {0.375f}, ins, 1, 6);   // same program, dtypes, constants: cached
-  check(prog, {0.375f}, {{DType::kF32, {9, 3, 77}}, {DType::kF32, {3, 77}}}, 1, 7);  // other shapes: same kernel
+  check(prog, {0.375f}, ins, 1, 6);  // same program, dtypes, constants: cached
+  check(prog, {0.375f}, {{DType::kF32, {9, 3, 77}}, {DType::kF32, {3, 77}}}, 1,
+        7);  // other shapes: same kernel
   EXPECT_EQ(cuda::nvrtc_compile_count(), after_first);
   check(prog, {0.5f}, ins, 1, 8);  // another constant is another kernel
   EXPECT_EQ(cuda::nvrtc_compile_count(), after_first + 1);
@@ -200,18 +212,26 @@ TEST(PointwiseChainCodegen, GeneratedSourceCompilesForSm90WithoutADevice) {
   std::vector<Case> cases;
   for (DType dt : kFloats) {
     cases.push_back({"t0=mul(x0,x1);t1=erf(t0);y0=add(t1,c0)", {0.5f}, {dt, dt}, {dt}});
-    cases.push_back({"t0=gelu_tanh(x0);t1=leaky_relu(t0,c0);t2=hard_sigmoid(t1,c1,c2);t3=clip(t2,c3,c4);"
-                     "t4=softplus(x1);t5=elu(t4,c5);t6=hard_swish(t5);y0=min(t6,t3)",
-                     {0.1f, 0.2f, 0.5f, -INFINITY, INFINITY, 1.f}, {dt, dt}, {dt}});
-    cases.push_back({"t0=abs(x0);t1=log(t0);t2=neg(t1);t3=exp(t2);t4=reciprocal(t3);t5=tanh(t4);t6=prelu(x1,x2);"
-                     "t7=div(t5,t6);t8=pow(t7,x1);t9=sqrt(t8);t10=sigmoid(t9);t11=gelu(t10);t12=max(t11,x0);"
-                     "t13=sub(t12,x1);y0=relu(t13)",
-                     {}, {dt, dt, dt}, {dt}});
-    cases.push_back({"t0=where(x0,x1,c0);y0=relu(t0);y1=cast_f32(y0)", {-1e30f}, {DType::kBool, dt},
-                     {dt, DType::kF32}});
+    cases.push_back(
+        {"t0=gelu_tanh(x0);t1=leaky_relu(t0,c0);t2=hard_sigmoid(t1,c1,c2);t3=clip(t2,c3,c4);"
+         "t4=softplus(x1);t5=elu(t4,c5);t6=hard_swish(t5);y0=min(t6,t3)",
+         {0.1f, 0.2f, 0.5f, -INFINITY, INFINITY, 1.f},
+         {dt, dt},
+         {dt}});
+    cases.push_back(
+        {"t0=abs(x0);t1=log(t0);t2=neg(t1);t3=exp(t2);t4=reciprocal(t3);t5=tanh(t4);t6=prelu(x1,x2);"
+         "t7=div(t5,t6);t8=pow(t7,x1);t9=sqrt(t8);t10=sigmoid(t9);t11=gelu(t10);t12=max(t11,x0);"
+         "t13=sub(t12,x1);y0=relu(t13)",
+         {},
+         {dt, dt, dt},
+         {dt}});
+    cases.push_back(
+        {"t0=where(x0,x1,c0);y0=relu(t0);y1=cast_f32(y0)", {-1e30f}, {DType::kBool, dt}, {dt, DType::kF32}});
   }
-  cases.push_back({"y1=cast_f32(x0);t0=mul(y1,x1);t1=cast_f16(t0);t2=cast_bf16(t1);y0=cast_f32(t2)", {},
-                   {DType::kBF16, DType::kF32}, {DType::kF32, DType::kF32}});
+  cases.push_back({"y1=cast_f32(x0);t0=mul(y1,x1);t1=cast_f16(t0);t2=cast_bf16(t1);y0=cast_f32(t2)",
+                   {},
+                   {DType::kBF16, DType::kF32},
+                   {DType::kF32, DType::kF32}});
   for (const Case& c : cases) {
     SCOPED_TRACE(c.program + " " + std::string(dtype_name(c.in[0])));
     ir::Node node;
@@ -228,7 +248,6 @@ TEST(PointwiseChainCodegen, GeneratedSourceCompilesForSm90WithoutADevice) {
     if (!c.constants.empty()) {
       EXPECT_NE(src->source.find("#define c0 __int_as_float(0x"), std::string::npos);
     }
-    if (std::getenv("KILN_DUMP_PW")) std::cout << src->source << "\n";
     auto image = cuda::nvrtc_compile(src->source, 90, "node 'chain' (PointwiseChain)");
     ASSERT_TRUE(image.ok()) << image.status().to_string() << "\n" << src->source;
     EXPECT_GT(image->size(), 1000u);
@@ -256,7 +275,8 @@ TEST(PointwiseChainCodegen, GeneratedSourceCompilesForSm90WithoutADevice) {
 }
 
 TEST(PointwiseChainCodegen, CompileErrorNamesNodeAndGeneratedLine) {
-  const std::string source = "// test\nextern \"C\" __global__ void k(float* p) {\n  p[0] = undefined_thing;\n}\n";
+  const std::string source =
+      "// test\nextern \"C\" __global__ void k(float* p) {\n  p[0] = undefined_thing;\n}\n";
   auto r = cuda::nvrtc_compile(source, 90, "node 'bad' (PointwiseChain)");
   ASSERT_FALSE(r.ok());
   const std::string msg = r.status().message();
@@ -270,15 +290,22 @@ TEST(GpuPointwiseChain, CacheKeepsFailuresAndLoadsGoodKernels) {
   const std::string source = "extern \"C\" __global__ void k(float* p) {\n  p[0] = undefined_thing;\n}\n";
   int calls = 0;
   for (int i = 0; i < 2; ++i) {
-    auto r = cuda::nvrtc_kernels("test:compile-error", [&] { ++calls; return source; }, {"k"}, "node 'bad'");
+    auto r = cuda::nvrtc_kernels(
+        "test:compile-error",
+        [&] {
+          ++calls;
+          return source;
+        },
+        {"k"}, "node 'bad'");
     ASSERT_FALSE(r.ok());
     EXPECT_NE(r.status().message().find("generated line 2:   p[0] = undefined_thing;"), std::string::npos)
         << r.status().message();
   }
   EXPECT_EQ(calls, 1);  // the failure is cached, not recompiled
   auto ok = cuda::nvrtc_kernels(
-      "test:compile-ok", [] { return std::string("extern \"C\" __global__ void k(float* p) { p[0] = 1.f; }\n"); },
-      {"k"}, "node 'good'");
+      "test:compile-ok",
+      [] { return std::string("extern \"C\" __global__ void k(float* p) { p[0] = 1.f; }\n"); }, {"k"},
+      "node 'good'");
   ASSERT_TRUE(ok.ok()) << ok.status().to_string();
   ASSERT_EQ((*ok)->kernels.size(), 1u);
   EXPECT_NE((*ok)->kernels[0], nullptr);
@@ -307,8 +334,10 @@ TEST(GpuPointwiseChain, UnfusedOnnxChainThroughThePipeline) {
     ASSERT_TRUE(passes::run_pipeline(*g, passes::default_pipeline()).ok());
     ASSERT_EQ(g->nodes.size(), 1u);
     EXPECT_EQ(g->nodes[0].op_type, "PointwiseChain");
-    std::map<std::string, Tensor> inputs = chain_inputs({{dt, {5, 257}}, {dt, {257}}, {DType::kBool, {5, 1}}}, 300);
-    std::map<std::string, Tensor> named = {{"x", inputs["a0"]}, {"bias", inputs["a1"]}, {"mask", inputs["a2"]}};
+    std::map<std::string, Tensor> inputs =
+        chain_inputs({{dt, {5, 257}}, {dt, {257}}, {DType::kBool, {5, 1}}}, 300);
+    std::map<std::string, Tensor> named = {
+        {"x", inputs["a0"]}, {"bias", inputs["a1"]}, {"mask", inputs["a2"]}};
     std::map<std::string, Tensor> out[2];
     for (BackendKind kind : {BackendKind::kCpu, BackendKind::kCuda}) {
       BuildConfig cfg;

@@ -1,8 +1,8 @@
 // fuse_pointwise alone, and the PointwiseChain op it creates: programs parse and type-check (errors name the
-// statement); fused graphs give what the unfused graphs gave on random inputs (f32 bit for bit, since the reference
-// interpreter uses the unfused kernels' formulas); chains stop at readers outside, shape changes, non-floats and
-// the GEMM/conv epilogue nodes; graph outputs inside a chain become extra outputs; only initializers are baked in;
-// the real skeletons still build and match their unfused graphs.
+// statement); fused graphs give what the unfused graphs gave on random inputs (f32 bit for bit, since the
+// reference interpreter uses the unfused kernels' formulas); chains stop at readers outside, shape changes,
+// non-floats and the GEMM/conv epilogue nodes; graph outputs inside a chain become extra outputs; only
+// initializers are baked in; the real skeletons still build and match their unfused graphs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -66,7 +66,8 @@ Tensor to_dtype(const Tensor& f, DType dt) {
   return out;
 }
 
-void expect_match(const std::map<std::string, Tensor>& got, const std::map<std::string, Tensor>& want, double rtol) {
+void expect_match(const std::map<std::string, Tensor>& got, const std::map<std::string, Tensor>& want,
+                  double rtol) {
   ASSERT_FALSE(want.empty());
   for (const auto& [name, w] : want) {
     ASSERT_TRUE(got.count(name)) << name;
@@ -84,8 +85,10 @@ void expect_match(const std::map<std::string, Tensor>& got, const std::map<std::
   }
 }
 
-// Runs fuse_pointwise (+ dead code, inference) and compares every output with the unfused graph's; rtol 0: equal.
-ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs, double rtol = 0) {
+// Runs fuse_pointwise (+ dead code, inference) and compares every output with the unfused graph's; rtol 0:
+// equal.
+ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs,
+                           double rtol = 0) {
   ir::Graph g = import_inferred(b.bytes());
   auto want = run(g, inputs);
   Status s = passes::fuse_pointwise(g);
@@ -97,7 +100,8 @@ ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Te
   return g;
 }
 
-// --- the program language ---------------------------------------------------------------------------------------
+// --- the program language
+// ---------------------------------------------------------------------------------------
 
 TEST(PointwiseProgram, ParsesAndPrintsCanonically) {
   auto p = ops::parse_pointwise_program(" t0 = mul(x0, x1) ; t1=erf(t0);y0=add(t1,c0);y1=where(x2,y0,t0)");
@@ -132,7 +136,8 @@ TEST(PointwiseProgram, ErrorsQuoteTheStatement) {
                                          {"", "empty"}}) {
     auto p = ops::parse_pointwise_program(c.text);
     ASSERT_FALSE(p.ok()) << c.text;
-    EXPECT_NE(p.status().message().find(c.says), std::string::npos) << c.text << " -> " << p.status().to_string();
+    EXPECT_NE(p.status().message().find(c.says), std::string::npos)
+        << c.text << " -> " << p.status().to_string();
   }
   auto p = ops::parse_pointwise_program("y0=add(x0,x1)");
   ASSERT_TRUE(p.ok());
@@ -177,16 +182,18 @@ TEST(PointwiseChainOp, InferenceChecksTheNodeAgainstTheProgram) {
   auto out = run(g, {{"a", a}, {"s", s}});
   ASSERT_EQ(out.size(), 2u);
   EXPECT_FLOAT_EQ(out["y"].data<float>()[4 + 1], 2 * -1 + 0.25f);  // [0,1,1]: a=2, s=-1
-  EXPECT_FLOAT_EQ(out["z"].data<float>()[4 + 0], 1.f);              // [0,1,0]: a=-1, s=-1
-  EXPECT_FLOAT_EQ(out["z"].data<float>()[12 + 8 + 3], 0.f);         // [1,2,3]: a=-8, s=0.5
+  EXPECT_FLOAT_EQ(out["z"].data<float>()[4 + 0], 1.f);             // [0,1,0]: a=-1, s=-1
+  EXPECT_FLOAT_EQ(out["z"].data<float>()[12 + 8 + 3], 0.f);        // [1,2,3]: a=-8, s=0.5
 
   g.nodes[0].attrs["program"] = ir::Attribute::of_string("t0=mul(x0,x1);y0=add(t0,c0)");
   Status outs = passes::infer_shapes(g);
   ASSERT_FALSE(outs.ok());
-  EXPECT_NE(outs.message().find("writes 1 outputs but the node has 2"), std::string::npos) << outs.to_string();
+  EXPECT_NE(outs.message().find("writes 1 outputs but the node has 2"), std::string::npos)
+      << outs.to_string();
 }
 
-// --- fusion -----------------------------------------------------------------------------------------------------
+// --- fusion
+// -----------------------------------------------------------------------------------------------------
 
 TEST(FusePointwise, ChainBecomesOneNodeWithBakedConstant) {
   ModelBuilder b;
@@ -273,7 +280,8 @@ TEST(FusePointwise, BroadcastInputsAndEveryRuleAgreeWithUnfused) {
   ASSERT_EQ(g.nodes.size(), 1u) << g.nodes[0].op_type;
   const ir::Node& n = g.nodes[0];
   EXPECT_EQ(n.inputs, (std::vector<std::string>{"x", "bias", "scale", "cond"}));  // [3,1] is no scalar
-  EXPECT_NE(n.attr_string("program", "").find("clip(t15,c5,c6)"), std::string::npos) << n.attr_string("program", "");
+  EXPECT_NE(n.attr_string("program", "").find("clip(t15,c5,c6)"), std::string::npos)
+      << n.attr_string("program", "");
 }
 
 TEST(FusePointwise, ExternalReaderEndsTheChain) {
@@ -309,8 +317,8 @@ TEST(FusePointwise, GraphOutputInsideBecomesAnotherOutput) {
 }
 
 TEST(FusePointwise, ShapeChangeEndsTheChain) {
-  // Exp's [3,1] output broadcasts into the [3,4] Add: the fused node would compute it per output element, so Exp
-  // stays out; the Add (reading the broadcast) and the Relu fuse.
+  // Exp's [3,1] output broadcasts into the [3,4] Add: the fused node would compute it per output element, so
+  // Exp stays out; the Add (reading the broadcast) and the Relu fuse.
   ModelBuilder b;
   b.input("x", DType::kF32, {"3", "1"})
       .input("z", DType::kF32, {"3", "4"})
@@ -325,7 +333,8 @@ TEST(FusePointwise, ShapeChangeEndsTheChain) {
 }
 
 TEST(FusePointwise, NonFloatNodesStayOut) {
-  // Integer arithmetic and a comparison producing the Where condition are not fused; the Where and what follows is.
+  // Integer arithmetic and a comparison producing the Where condition are not fused; the Where and what
+  // follows is.
   ModelBuilder b;
   b.input("i", DType::kI64, {"6"})
       .input("x", DType::kF32, {"6"})
@@ -377,7 +386,10 @@ TEST(FusePointwise, EpilogueOfAConstantWeightMatMulIsLeftForTheGemmFusion) {
 
 TEST(FusePointwise, SingleNodesAreNotWrapped) {
   ModelBuilder b;
-  b.input("x", DType::kF32, {"3"}).node("Relu", {"x"}, {"r"}).node("Transpose", {"r"}, {"t"}).node("Exp", {"t"}, {"y"});
+  b.input("x", DType::kF32, {"3"})
+      .node("Relu", {"x"}, {"r"})
+      .node("Transpose", {"r"}, {"t"})
+      .node("Exp", {"t"}, {"y"});
   b.output("y");
   ir::Graph g = fuse_and_compare(b, {{"x", spread({3}, 15)}});
   EXPECT_EQ(count_op(g, "PointwiseChain"), 0);
@@ -401,8 +413,9 @@ TEST(FusePointwise, HalfChainsWithCastsComputeInF32) {
         .output("z")
         .output("f");
     // The unfused graph rounds to half after every node, the fused one only at casts and outputs.
-    ir::Graph g = fuse_and_compare(b, {{"x", to_dtype(spread({4, 9}, 16), dt)}, {"y", to_dtype(spread({9}, 17), dt)}},
-                                   dt == DType::kF16 ? 4e-3 : 3e-2);
+    ir::Graph g =
+        fuse_and_compare(b, {{"x", to_dtype(spread({4, 9}, 16), dt)}, {"y", to_dtype(spread({9}, 17), dt)}},
+                         dt == DType::kF16 ? 4e-3 : 3e-2);
     ASSERT_EQ(g.nodes.size(), 1u);
     EXPECT_EQ(g.nodes[0].outputs, (std::vector<std::string>{"z", "f"}));
     EXPECT_EQ(g.value("f")->dtype, DType::kF32);
@@ -423,7 +436,32 @@ TEST(FusePointwise, ClipAsAttributesBeforeOpset11) {
   EXPECT_EQ(g.nodes[0].attr_floats("constants"), (std::vector<float>{0.5f, 2.f}));
 }
 
-// --- the real models --------------------------------------------------------------------------------------------
+TEST(FusePointwise, BuilderFusesAndTheEngineMatchesTheUnfusedGraph) {
+  // Through Builder (the whole pipeline, the engine file's node and attribute encoding) with baked constants.
+  ModelBuilder b(17);
+  b.input("x", DType::kF32, {"batch", "6"})
+      .initializer("k", f32_tensor({}, {1.25f}))
+      .initializer("lo", f32_tensor({}, {-0.75f}))
+      .node("Mul", {"x", "k"}, {"m"})
+      .node("Tanh", {"m"}, {"t"})
+      .node("Clip", {"t", "lo"}, {"c"})
+      .node("HardSigmoid", {"c"}, {"y"})
+      .attr("alpha", 0.4f)
+      .output("y");
+  std::map<std::string, Tensor> in = {{"x", spread({3, 6}, 31)}};
+  auto want = run(import_inferred(b.bytes()), in);
+  BuildConfig cfg;
+  cfg.backend = BackendKind::kCpu;
+  auto engine = Builder::build_from_bytes(b.bytes(), cfg);
+  ASSERT_TRUE(engine.ok()) << engine.status().to_string();
+  auto ctx = engine->create_context();
+  auto got = ctx->infer(in);
+  ASSERT_TRUE(got.ok()) << got.status().to_string();
+  expect_match(*got, want, 0);
+}
+
+// --- the real models
+// --------------------------------------------------------------------------------------------
 
 std::map<std::string, Tensor> text_inputs(bool with_mask) {
   Tensor ids(DType::kI64, {2, 5}), mask(DType::kI64, {2, 5});
@@ -463,7 +501,8 @@ TEST(FusePointwiseSkeleton, AllFourMatchTheirUnfusedGraphs) {
     std::cout << c.name << ": " << chains << " PointwiseChain nodes, " << plain.nodes.size() << " -> "
               << fused.nodes.size() << " nodes\n";
     for (const auto& n : fused.nodes)
-      if (n.op_type == "PointwiseChain") std::cout << "  " << n.name << ": " << n.attr_string("program", "") << "\n";
+      if (n.op_type == "PointwiseChain")
+        std::cout << "  " << n.name << ": " << n.attr_string("program", "") << "\n";
     EXPECT_LE(fused.nodes.size(), plain.nodes.size());
     // BERT's three embeddings (word + position + token type) sum in one chain.
     if (std::string(c.name) == "bert_base") EXPECT_GE(chains, 1);

@@ -43,7 +43,8 @@ std::string quote_lines(const std::string& log, const std::string& source) {
     const size_t open = log.rfind('(', pos);
     int line = 0;
     if (open != std::string::npos) line = std::atoi(log.c_str() + open + 1);
-    if (line >= 1 && line <= static_cast<int>(lines.size()) && out.find(fmt::format("line {}:", line)) == std::string::npos) {
+    if (line >= 1 && line <= static_cast<int>(lines.size()) &&
+        out.find(fmt::format("line {}:", line)) == std::string::npos) {
       out += fmt::format("\n  generated line {}: {}", line, lines[line - 1]);
       ++quoted;
     }
@@ -52,8 +53,8 @@ std::string quote_lines(const std::string& log, const std::string& source) {
   return out;
 }
 
-// The newest architecture NVRTC can target that the device runs: the device's own (cubin), or an older one whose
-// PTX the driver compiles for it.
+// The newest architecture NVRTC can target that the device runs: the device's own (cubin), or an older one
+// whose PTX the driver compiles for it.
 int nvrtc_arch_for(int device_arch, bool* exact) {
   int n = 0;
   *exact = false;
@@ -88,10 +89,10 @@ Result<std::string> nvrtc_compile(const std::string& source, int arch, const std
   if (log_size > 1) nvrtcGetProgramLog(prog, log.data());
   while (!log.empty() && (log.back() == '\0' || log.back() == '\n')) log.pop_back();
   if (r != NVRTC_SUCCESS)
-    return Status(StatusCode::kInternal, fmt::format("{}: NVRTC could not compile the generated kernel for sm_{} ({}): "
-                                                     "{}{}",
-                                                     label, arch, nvrtcGetErrorString(r), log,
-                                                     quote_lines(log, source)));
+    return Status(StatusCode::kInternal,
+                  fmt::format("{}: NVRTC could not compile the generated kernel for sm_{} ({}): "
+                              "{}{}",
+                              label, arch, nvrtcGetErrorString(r), log, quote_lines(log, source)));
   std::string image;
   size_t size = 0;
   if (exact) {
@@ -126,8 +127,8 @@ Status compile(Entry& e, const std::string& source, const std::vector<std::strin
   cudaThreadExchangeStreamCaptureMode(&mode);
   if (load != cudaSuccess) {
     cudaGetLastError();
-    return Status(StatusCode::kInternal, fmt::format("{}: loading the generated kernel for sm_{} failed: {}", label,
-                                                     arch, cudaGetErrorString(load)));
+    return Status(StatusCode::kInternal, fmt::format("{}: loading the generated kernel for sm_{} failed: {}",
+                                                     label, arch, cudaGetErrorString(load)));
   }
   e.kernels.kernels = std::move(kernels);
   e.kernels.arch = arch;
@@ -147,9 +148,12 @@ int current_device_arch() {
   return major * 10 + minor;
 }
 
-int nvrtc_compile_count() { return g_compiles.load(); }
+int nvrtc_compile_count() {
+  return g_compiles.load();
+}
 
-Result<const NvrtcKernels*> nvrtc_kernels(const std::string& key, const std::function<std::string()>& make_source,
+Result<const NvrtcKernels*> nvrtc_kernels(const std::string& key,
+                                          const std::function<std::string()>& make_source,
                                           const std::vector<std::string>& names, const std::string& label) {
   const int arch = current_device_arch();
   if (arch == 0) return Status(StatusCode::kUnsupported, label + ": no CUDA device to compile a kernel for");

@@ -5,9 +5,9 @@
 //     per thread with 8/16-byte loads and stores (VEC = 16 bytes of the widest storage type);
 //   - broadcast: anything else: per-input strides over the output's dims, collapsed to the fewest dims
 //     (innermost first), 32-bit index math when everything fits.
-// The generated source carries the program as a comment; constants are baked in as exact bit patterns. The f32
-// formulas are those of unary.cu/binary.cu, so a fused chain computes what the unfused kernels would, minus the
-// rounding of f16/bf16 intermediates (the CPU reference does the same: see its file comment).
+// The generated source carries the program as a comment; constants are baked in as exact bit patterns. The
+// f32 formulas are those of unary.cu/binary.cu, so a fused chain computes what the unfused kernels would,
+// minus the rounding of f16/bf16 intermediates (the CPU reference does the same: see its file comment).
 #include <fmt/format.h>
 
 #include <cstring>
@@ -31,27 +31,37 @@ constexpr int kMaxRank = 8;
 
 const char* storage_type(DType d) {
   switch (d) {
-    case DType::kF32: return "float";
+    case DType::kF32:
+      return "float";
     case DType::kF16:
-    case DType::kBF16: return "unsigned short";
-    default: return "unsigned char";  // bool
+    case DType::kBF16:
+      return "unsigned short";
+    default:
+      return "unsigned char";  // bool
   }
 }
 
 std::string load_expr(DType d, const std::string& v) {
   switch (d) {
-    case DType::kF32: return v;
-    case DType::kF16: return "ld_f16(" + v + ")";
-    case DType::kBF16: return "ld_bf16(" + v + ")";
-    default: return "(" + v + " != 0 ? 1.0f : 0.0f)";
+    case DType::kF32:
+      return v;
+    case DType::kF16:
+      return "ld_f16(" + v + ")";
+    case DType::kBF16:
+      return "ld_bf16(" + v + ")";
+    default:
+      return "(" + v + " != 0 ? 1.0f : 0.0f)";
   }
 }
 
 std::string store_expr(DType d, const std::string& v) {
   switch (d) {
-    case DType::kF16: return "st_f16(" + v + ")";
-    case DType::kBF16: return "st_bf16(" + v + ")";
-    default: return v;
+    case DType::kF16:
+      return "st_f16(" + v + ")";
+    case DType::kBF16:
+      return "st_bf16(" + v + ")";
+    default:
+      return v;
   }
 }
 
@@ -59,37 +69,67 @@ std::string store_expr(DType d, const std::string& v) {
 std::string step_expr(PwFn fn, const std::vector<std::string>& a) {
   const std::string& x = a[0];
   switch (fn) {
-    case PwFn::kAdd: return x + " + " + a[1];
-    case PwFn::kSub: return x + " - " + a[1];
-    case PwFn::kMul: return x + " * " + a[1];
-    case PwFn::kDiv: return x + " / " + a[1];
-    case PwFn::kPow: return "powf(" + x + ", " + a[1] + ")";
-    case PwFn::kMax: return "k_max(" + x + ", " + a[1] + ")";
-    case PwFn::kMin: return "k_min(" + x + ", " + a[1] + ")";
-    case PwFn::kPRelu: return x + " < 0.f ? " + x + " * " + a[1] + " : " + x;
-    case PwFn::kRelu: return x + " > 0.f ? " + x + " : 0.f";
-    case PwFn::kSigmoid: return "1.0f / (1.0f + expf(-" + x + "))";
-    case PwFn::kTanh: return "tanhf(" + x + ")";
-    case PwFn::kErf: return "erff(" + x + ")";
-    case PwFn::kExp: return "expf(" + x + ")";
-    case PwFn::kLog: return "logf(" + x + ")";
-    case PwFn::kSqrt: return "sqrtf(" + x + ")";
-    case PwFn::kNeg: return "-" + x;
-    case PwFn::kAbs: return "fabsf(" + x + ")";
-    case PwFn::kReciprocal: return "1.0f / " + x;
-    case PwFn::kSoftplus: return x + " > 30.f ? " + x + " : log1pf(expf(" + x + "))";
-    case PwFn::kHardSwish: return "k_hard_swish(" + x + ")";
-    case PwFn::kGelu: return "0.5f * " + x + " * (1.0f + erff(" + x + " * 0.70710678118654752440f))";
-    case PwFn::kGeluTanh: return "k_gelu_tanh(" + x + ")";
-    case PwFn::kLeakyRelu: return x + " >= 0.f ? " + x + " : " + x + " * " + a[1];
-    case PwFn::kElu: return x + " >= 0.f ? " + x + " : " + a[1] + " * expm1f(" + x + ")";
-    case PwFn::kHardSigmoid: return "k_hard_sigmoid(" + x + ", " + a[1] + ", " + a[2] + ")";
-    case PwFn::kClip: return x + " < " + a[1] + " ? " + a[1] + " : (" + x + " > " + a[2] + " ? " + a[2] + " : " + x + ")";
-    case PwFn::kWhere: return x + " != 0.f ? " + a[1] + " : " + a[2];
-    case PwFn::kCastF16: return "ld_f16(st_f16(" + x + "))";
-    case PwFn::kCastBF16: return "ld_bf16(st_bf16(" + x + "))";
+    case PwFn::kAdd:
+      return x + " + " + a[1];
+    case PwFn::kSub:
+      return x + " - " + a[1];
+    case PwFn::kMul:
+      return x + " * " + a[1];
+    case PwFn::kDiv:
+      return x + " / " + a[1];
+    case PwFn::kPow:
+      return "powf(" + x + ", " + a[1] + ")";
+    case PwFn::kMax:
+      return "k_max(" + x + ", " + a[1] + ")";
+    case PwFn::kMin:
+      return "k_min(" + x + ", " + a[1] + ")";
+    case PwFn::kPRelu:
+      return x + " < 0.f ? " + x + " * " + a[1] + " : " + x;
+    case PwFn::kRelu:
+      return x + " > 0.f ? " + x + " : 0.f";
+    case PwFn::kSigmoid:
+      return "1.0f / (1.0f + expf(-" + x + "))";
+    case PwFn::kTanh:
+      return "tanhf(" + x + ")";
+    case PwFn::kErf:
+      return "erff(" + x + ")";
+    case PwFn::kExp:
+      return "expf(" + x + ")";
+    case PwFn::kLog:
+      return "logf(" + x + ")";
+    case PwFn::kSqrt:
+      return "sqrtf(" + x + ")";
+    case PwFn::kNeg:
+      return "-" + x;
+    case PwFn::kAbs:
+      return "fabsf(" + x + ")";
+    case PwFn::kReciprocal:
+      return "1.0f / " + x;
+    case PwFn::kSoftplus:
+      return x + " > 30.f ? " + x + " : log1pf(expf(" + x + "))";
+    case PwFn::kHardSwish:
+      return "k_hard_swish(" + x + ")";
+    case PwFn::kGelu:
+      return "0.5f * " + x + " * (1.0f + erff(" + x + " * 0.70710678118654752440f))";
+    case PwFn::kGeluTanh:
+      return "k_gelu_tanh(" + x + ")";
+    case PwFn::kLeakyRelu:
+      return x + " >= 0.f ? " + x + " : " + x + " * " + a[1];
+    case PwFn::kElu:
+      return x + " >= 0.f ? " + x + " : " + a[1] + " * expm1f(" + x + ")";
+    case PwFn::kHardSigmoid:
+      return "k_hard_sigmoid(" + x + ", " + a[1] + ", " + a[2] + ")";
+    case PwFn::kClip:
+      return x + " < " + a[1] + " ? " + a[1] + " : (" + x + " > " + a[2] + " ? " + a[2] + " : " + x + ")";
+    case PwFn::kWhere:
+      return x + " != 0.f ? " + a[1] + " : " + a[2];
+    case PwFn::kCastF16:
+      return "ld_f16(st_f16(" + x + "))";
+    case PwFn::kCastBF16:
+      return "ld_bf16(st_bf16(" + x + "))";
     case PwFn::kCastF32:
-    case PwFn::kCastF64: return x;  // f64 chains never reach the GPU (see supports)
+    case PwFn::kCastF64:
+      return x;  // f64 chains never reach the GPU (see supports)
   }
   return x;
 }
@@ -144,26 +184,32 @@ std::string generate_source(const ops::PwProgram& p, const std::vector<float>& c
     s += fmt::format("#define c{} __int_as_float(0x{:08x}) /* {} */\n", c, bits, consts[c]);
   }
   // The chain: f32 in, f32 out.
-  s += fmt::format("__device__ __forceinline__ void chain(const float (&x)[{}], float (&y)[{}]) {{\n", nin, nout);
+  s += fmt::format("__device__ __forceinline__ void chain(const float (&x)[{}], float (&y)[{}]) {{\n", nin,
+                   nout);
   for (size_t i = 0; i < p.steps.size(); ++i) {
     const ops::PwStep& st = p.steps[i];
     std::vector<std::string> args;
     for (const PwOperand& a : st.args) {
-      if (a.kind == PwOperand::Kind::kInput) args.push_back(fmt::format("x[{}]", a.index));
-      else if (a.kind == PwOperand::Kind::kConst) args.push_back(fmt::format("c{}", a.index));
-      else args.push_back(fmt::format("v{}", a.index));
+      if (a.kind == PwOperand::Kind::kInput)
+        args.push_back(fmt::format("x[{}]", a.index));
+      else if (a.kind == PwOperand::Kind::kConst)
+        args.push_back(fmt::format("c{}", a.index));
+      else
+        args.push_back(fmt::format("v{}", a.index));
     }
     s += fmt::format("  const float v{} = {};  // {}\n", i, step_expr(st.fn, args), st.name);
   }
   for (int k = 0; k < nout; ++k) s += fmt::format("  y[{}] = v{};\n", k, p.output_steps[k]);
   s += "}\n";
   std::string params;
-  for (int k = 0; k < nin; ++k) params += fmt::format("const {}* __restrict__ p{}, ", storage_type(sig.in[k]), k);
+  for (int k = 0; k < nin; ++k)
+    params += fmt::format("const {}* __restrict__ p{}, ", storage_type(sig.in[k]), k);
   for (int k = 0; k < nout; ++k) params += fmt::format("{}* __restrict__ q{}, ", storage_type(sig.out[k]), k);
   // Flat kernel: bit k of `scalar` says input k is one element.
   const int V = sig.vec;
-  s += fmt::format("extern \"C\" __global__ void __launch_bounds__(256) kiln_pw_flat({}long long n, unsigned scalar) {{\n",
-                   params);
+  s += fmt::format(
+      "extern \"C\" __global__ void __launch_bounds__(256) kiln_pw_flat({}long long n, unsigned scalar) {{\n",
+      params);
   s += "  const long long stride = (long long)gridDim.x * blockDim.x;\n";
   s += "  const long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;\n";
   s += fmt::format("  const long long nvec = n / {};\n", V);
@@ -171,28 +217,36 @@ std::string generate_source(const ops::PwProgram& p, const std::vector<float>& c
   s += "  for (long long v = t; v < nvec; v += stride) {\n";
   for (int k = 0; k < nin; ++k) {
     const char* T = storage_type(sig.in[k]);
-    s += fmt::format("    Pack<{0}, {1}> a{2};\n    if (scalar & {3}u) {{ const {0} s = p{2}[0];\n", T, V, k, 1u << k);
+    s += fmt::format("    Pack<{0}, {1}> a{2};\n    if (scalar & {3}u) {{ const {0} s = p{2}[0];\n", T, V, k,
+                     1u << k);
     s += fmt::format("      #pragma unroll\n      for (int j = 0; j < {}; ++j) a{}.v[j] = s; }}\n", V, k);
     s += fmt::format("    else a{1} = reinterpret_cast<const Pack<{0}, {2}>*>(p{1})[v];\n", T, k, V);
   }
   for (int k = 0; k < nout; ++k) s += fmt::format("    Pack<{}, {}> r{};\n", storage_type(sig.out[k]), V, k);
   s += fmt::format("    #pragma unroll\n    for (int j = 0; j < {}; ++j) {{\n", V);
-  for (int k = 0; k < nin; ++k) s += fmt::format("      x[{}] = {};\n", k, load_expr(sig.in[k], fmt::format("a{}.v[j]", k)));
+  for (int k = 0; k < nin; ++k)
+    s += fmt::format("      x[{}] = {};\n", k, load_expr(sig.in[k], fmt::format("a{}.v[j]", k)));
   s += "      chain(x, y);\n";
-  for (int k = 0; k < nout; ++k) s += fmt::format("      r{}.v[j] = {};\n", k, store_expr(sig.out[k], fmt::format("y[{}]", k)));
+  for (int k = 0; k < nout; ++k)
+    s += fmt::format("      r{}.v[j] = {};\n", k, store_expr(sig.out[k], fmt::format("y[{}]", k)));
   s += "    }\n";
   for (int k = 0; k < nout; ++k)
-    s += fmt::format("    reinterpret_cast<Pack<{0}, {1}>*>(q{2})[v] = r{2};\n", storage_type(sig.out[k]), V, k);
+    s += fmt::format("    reinterpret_cast<Pack<{0}, {1}>*>(q{2})[v] = r{2};\n", storage_type(sig.out[k]), V,
+                     k);
   s += "  }\n";
   s += fmt::format("  for (long long i = nvec * {} + t; i < n; i += stride) {{\n", V);
   for (int k = 0; k < nin; ++k)
-    s += fmt::format("    x[{}] = {};\n", k, load_expr(sig.in[k], fmt::format("p{0}[(scalar & {1}u) ? 0 : i]", k, 1u << k)));
+    s += fmt::format("    x[{}] = {};\n", k,
+                     load_expr(sig.in[k], fmt::format("p{0}[(scalar & {1}u) ? 0 : i]", k, 1u << k)));
   s += "    chain(x, y);\n";
-  for (int k = 0; k < nout; ++k) s += fmt::format("    q{0}[i] = {1};\n", k, store_expr(sig.out[k], fmt::format("y[{}]", k)));
+  for (int k = 0; k < nout; ++k)
+    s += fmt::format("    q{0}[i] = {1};\n", k, store_expr(sig.out[k], fmt::format("y[{}]", k)));
   s += "  }\n}\n";
   // Broadcast kernels: dims innermost first, per-input element strides (0 where broadcast).
-  s += fmt::format("struct Bcast {{ long long rank; long long dims[{0}]; long long strides[{1}][{0}]; }};\n", kMaxRank, nin);
-  s += fmt::format("template <class I> __device__ __forceinline__ void bcast_body({}I n, const Bcast& b) {{\n", params);
+  s += fmt::format("struct Bcast {{ long long rank; long long dims[{0}]; long long strides[{1}][{0}]; }};\n",
+                   kMaxRank, nin);
+  s += fmt::format(
+      "template <class I> __device__ __forceinline__ void bcast_body({}I n, const Bcast& b) {{\n", params);
   s += "  const I stride = (I)gridDim.x * blockDim.x;\n";
   s += fmt::format("  float x[{}], y[{}];\n", nin, nout);
   s += "  for (I i = (I)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += stride) {\n";
@@ -201,18 +255,22 @@ std::string generate_source(const ops::PwProgram& p, const std::vector<float>& c
   s += fmt::format("    #pragma unroll\n    for (int d = 0; d < {}; ++d) {{\n", kMaxRank);
   s += "      if (d == (int)b.rank) break;\n";
   s += "      const I dim = (I)b.dims[d];\n      const I q = rem / dim, r = rem - q * dim;\n";
-  s += fmt::format("      #pragma unroll\n      for (int k = 0; k < {}; ++k) off[k] += r * (I)b.strides[k][d];\n", nin);
+  s += fmt::format(
+      "      #pragma unroll\n      for (int k = 0; k < {}; ++k) off[k] += r * (I)b.strides[k][d];\n", nin);
   s += "      rem = q;\n    }\n";
-  for (int k = 0; k < nin; ++k) s += fmt::format("    x[{0}] = {1};\n", k, load_expr(sig.in[k], fmt::format("p{}[off[{}]]", k, k)));
+  for (int k = 0; k < nin; ++k)
+    s += fmt::format("    x[{0}] = {1};\n", k, load_expr(sig.in[k], fmt::format("p{}[off[{}]]", k, k)));
   s += "    chain(x, y);\n";
-  for (int k = 0; k < nout; ++k) s += fmt::format("    q{0}[i] = {1};\n", k, store_expr(sig.out[k], fmt::format("y[{}]", k)));
+  for (int k = 0; k < nout; ++k)
+    s += fmt::format("    q{0}[i] = {1};\n", k, store_expr(sig.out[k], fmt::format("y[{}]", k)));
   s += "  }\n}\n";
   std::string args;
   for (int k = 0; k < nin; ++k) args += fmt::format("p{}, ", k);
   for (int k = 0; k < nout; ++k) args += fmt::format("q{}, ", k);
   for (const char* I : {"unsigned", "unsigned long long"}) {
-    s += fmt::format("extern \"C\" __global__ void __launch_bounds__(256) kiln_pw_bcast{}({}{} n, Bcast b) {{\n",
-                     std::strcmp(I, "unsigned") == 0 ? "32" : "64", params, I);
+    s += fmt::format(
+        "extern \"C\" __global__ void __launch_bounds__(256) kiln_pw_bcast{}({}{} n, Bcast b) {{\n",
+        std::strcmp(I, "unsigned") == 0 ? "32" : "64", params, I);
     s += fmt::format("  bcast_body<{}>({}n, b);\n}}\n", I, args);
   }
   return s;
@@ -220,8 +278,8 @@ std::string generate_source(const ops::PwProgram& p, const std::vector<float>& c
 
 // ---- Host side.
 
-// Broadcast layout of every input against the output: dims innermost first, size-1 output dims dropped, adjacent
-// dims merged while every input stays linear across them.
+// Broadcast layout of every input against the output: dims innermost first, size-1 output dims dropped,
+// adjacent dims merged while every input stays linear across them.
 struct Layout {
   bool ok = false;
   std::vector<int64_t> dims;                  // innermost first
@@ -270,7 +328,9 @@ Layout make_layout(const std::vector<int64_t>& out, const std::vector<const std:
   return L;
 }
 
-bool gpu_dtype(DType d) { return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16 || d == DType::kBool; }
+bool gpu_dtype(DType d) {
+  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16 || d == DType::kBool;
+}
 
 // The parsed program with its step dtypes, or an error naming the node.
 struct Parsed {
@@ -312,11 +372,13 @@ Result<Prepared> prepare(const ir::Node& node, const std::vector<DType>& in, con
   KILN_ASSIGN_OR_RETURN(r.p, parse(node, in));
   r.consts = node.attr_floats(ops::kPwConstantsAttr);
   if (static_cast<int>(r.consts.size()) < r.p.prog.num_constants)
-    return Status(StatusCode::kInvalidModel, fmt::format("{}: program reads c{} but attribute 'constants' has {} values",
-                                                         node.label(), r.p.prog.num_constants - 1, r.consts.size()));
+    return Status(StatusCode::kInvalidModel,
+                  fmt::format("{}: program reads c{} but attribute 'constants' has {} values", node.label(),
+                              r.p.prog.num_constants - 1, r.consts.size()));
   if (r.p.prog.output_steps.size() != out.size())
-    return Status(StatusCode::kInvalidModel, fmt::format("{}: program writes {} outputs but the node has {}",
-                                                         node.label(), r.p.prog.output_steps.size(), out.size()));
+    return Status(StatusCode::kInvalidModel,
+                  fmt::format("{}: program writes {} outputs but the node has {}", node.label(),
+                              r.p.prog.output_steps.size(), out.size()));
   size_t widest = 1;
   for (DType d : in) widest = std::max(widest, dtype_size(d));
   for (DType d : out) widest = std::max(widest, dtype_size(d));
@@ -345,10 +407,11 @@ Status run_pointwise_chain(KernelContext& ctx) {
   if (n <= 0) return Status();
   KILN_ASSIGN_OR_RETURN(Prepared pre, prepare(node, in_dt, out_dt));
   const Signature& sig = pre.sig;
-  KILN_ASSIGN_OR_RETURN(const NvrtcKernels* k,
-                        nvrtc_kernels(
-                            pre.key, [&] { return generate_source(pre.p.prog, pre.consts, sig, pre.program); },
-                            {"kiln_pw_flat", "kiln_pw_bcast32", "kiln_pw_bcast64"}, node.label()));
+  KILN_ASSIGN_OR_RETURN(
+      const NvrtcKernels* k,
+      nvrtc_kernels(
+          pre.key, [&] { return generate_source(pre.p.prog, pre.consts, sig, pre.program); },
+          {"kiln_pw_flat", "kiln_pw_bcast32", "kiln_pw_bcast64"}, node.label()));
 
   std::vector<const void*> ptrs;
   for (size_t i = 0; i < nin; ++i) ptrs.push_back(ctx.input(i).data);
@@ -383,8 +446,8 @@ Status run_pointwise_chain(KernelContext& ctx) {
   for (size_t i = 0; i < nin; ++i) in_dims.push_back(&ctx.input(i).dims);
   const Layout L = make_layout(ctx.output(0).dims, in_dims);
   if (!L.ok)
-    return ctx.error("cannot broadcast the inputs to {} in at most {} dims", dims_to_string(ctx.output(0).dims),
-                     kMaxRank);
+    return ctx.error("cannot broadcast the inputs to {} in at most {} dims",
+                     dims_to_string(ctx.output(0).dims), kMaxRank);
   // struct Bcast { long long rank; long long dims[8]; long long strides[nin][8]; }
   std::vector<int64_t> bc(1 + kMaxRank + nin * kMaxRank, 0);
   bc[0] = static_cast<int64_t>(L.dims.size());
