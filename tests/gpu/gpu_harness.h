@@ -37,7 +37,8 @@ inline void expect_gpu_matches_cpu(const testing::ModelBuilder& b, const std::ma
                                    int min_gpu_nodes = 1, std::optional<Tolerance> tol = std::nullopt) {
   auto g = onnx::import_model_bytes(b.bytes(), ".", "gpu test");
   ASSERT_TRUE(g.ok()) << g.status().to_string();
-  ASSERT_TRUE(passes::infer_shapes(*g).ok());
+  const Status inferred = passes::infer_shapes(*g);
+  ASSERT_TRUE(inferred.ok()) << inferred.to_string();
   auto graph = std::make_shared<const ir::Graph>(std::move(*g));
   cpu::GraphExecutor cpu_exec(graph);
   auto want = cpu_exec.run(inputs);

@@ -135,9 +135,10 @@ TEST(GpuPointwiseChain, EveryFunctionInChainsOfEight) {
       {"t0=mul(x0,x1);t1=gelu(t0);t2=add(t1,x2);t3=sigmoid(t2);t4=sub(t3,c0);t5=pow(t4,c1);t6=sqrt(t5);"
        "y0=max(t6,x0)",
        {0.25f, 2.f}},
-      {"t0=gelu_tanh(x0);t1=leaky_relu(t0,c0);t2=hard_sigmoid(t1,c1,c2);t3=clip(t2,c3,c4);t4=softplus(x1);"
-       "t5=elu(t4,c5);t6=hard_swish(t5);y0=min(t6,t3)",
-       {0.1f, 0.2f, 0.5f, 0.3f, 0.9f, 1.5f}},
+      // Every chain reads all three inputs (a node's program must read each of its inputs).
+      {"t0=gelu_tanh(x0);t1=leaky_relu(t0,c0);t2=hard_sigmoid(t1,c1,c2);t3=clip(t2,x2,c3);t4=softplus(x1);"
+       "t5=elu(t4,c4);t6=hard_swish(t5);y0=min(t6,t3)",
+       {0.1f, 0.2f, 0.5f, 0.9f, 1.5f}},
       {"t0=abs(x0);t1=log(t0);t2=neg(t1);t3=exp(t2);t4=reciprocal(t3);t5=tanh(t4);t6=prelu(x1,x2);"
        "y0=div(t5,t6)",
        {}},
