@@ -23,6 +23,16 @@ struct LayerTiming {
   double ms = 0;          // wall time of the layer on its stream
 };
 
+// How the last run executed (CUDA engines; CPU engines report only the node count).
+struct RunInfo {
+  bool cuda_graph = false;   // one CUDA graph launch
+  bool arena = false;        // activations in the shape's planned arena
+  std::string not_captured;  // why this shape runs node by node, when it does
+  size_t arena_bytes = 0;    // the shape's activation arena
+  int gpu_nodes = 0, host_nodes = 0, fallback_nodes = 0;
+  int downloads = 0;         // device values read back to the host during the run
+};
+
 class ExecutionContext {
  public:
   ExecutionContext(ExecutionContext&&) noexcept;
@@ -49,6 +59,8 @@ class ExecutionContext {
   // Caps the device memory this context may hold (activation arenas and scratch); 0 = no cap. A run that needs
   // more fails with kOutOfRange naming the sizes, and the context keeps working at smaller shapes.
   void set_device_memory_limit(size_t bytes);
+  // How the last run (enqueue or infer) executed: CUDA graph or not and why, arena size, node placement.
+  RunInfo last_run_info() const;
   // Device bytes this context holds now (activation arena and scratch), not counting engine weights.
   size_t device_memory_bytes() const;
   // Convenience: host arrays in, host arrays out. Shapes are taken from the tensors.

@@ -218,6 +218,15 @@ void ExecutionContext::set_device_memory_limit(size_t bytes) {
 #endif
 }
 
+RunInfo ExecutionContext::last_run_info() const {
+#ifdef KILN_WITH_CUDA
+  if (state_->gpu) return state_->gpu->last_run_info();
+#endif
+  RunInfo r;
+  r.host_nodes = static_cast<int>(engine().info().num_nodes);
+  return r;
+}
+
 size_t ExecutionContext::device_memory_bytes() const {
 #ifdef KILN_WITH_CUDA
   if (state_->gpu) return state_->gpu->device_bytes();

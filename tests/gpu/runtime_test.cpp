@@ -106,6 +106,11 @@ TEST(GpuRuntime, GraphReplayFollowsNewInputValuesAndShapes) {
     ASSERT_TRUE(want.ok());
     EXPECT_LT(max_abs_diff(got, want->at("y")), 1e-5) << "run " << i << " batch " << batches[i];
     replays += executor_of(*ctx).last_stats().graph_replay;
+    const RunInfo info = ctx->last_run_info();
+    EXPECT_EQ(info.cuda_graph, executor_of(*ctx).last_stats().graph_replay);
+    EXPECT_GT(info.arena_bytes, 0u);
+    EXPECT_GE(info.gpu_nodes, 3);  // two FusedMatMul and the Softmax
+    if (!info.cuda_graph) EXPECT_NE(info.not_captured.find("first run"), std::string::npos) << info.not_captured;
   }
   EXPECT_EQ(replays, 4) << "runs 2, 3, 6 and 8 repeat an earlier signature";
   auto dims = ctx->output_shape("y");
@@ -138,6 +143,7 @@ TEST(GpuRuntime, NoCudaGraphRunsNodeByNodeInTheArena) {
     EXPECT_LT(max_abs_diff(got->at("y"), want->at("y")), 1e-5);
     EXPECT_FALSE(executor_of(*ctx).last_stats().graph_replay);
     if (i > 0) EXPECT_TRUE(executor_of(*ctx).last_stats().arena);
+    if (i > 0) EXPECT_NE(ctx->last_run_info().not_captured.find("off"), std::string::npos);
   }
   ctx->set_cuda_graphs(true);  // a context may turn graphs on
   Tensor x = testing::random_f32({5, 64}, 50);

@@ -657,6 +657,12 @@ Result<nlohmann::json> bench(const BenchOptions& o) {
     mem["process_delta_bytes"] = free_before > free_after ? free_before - free_after : 0;
 #endif
   j["device_memory"] = mem;
+  // How the timed runs executed: the first thing to check when a CUDA engine is slower than expected.
+  const RunInfo run = ctx.last_run_info();
+  j["execution"] = {{"cuda_graph", run.cuda_graph},      {"arena", run.arena},
+                    {"arena_bytes", run.arena_bytes},    {"not_captured", run.not_captured},
+                    {"gpu_nodes", run.gpu_nodes},        {"host_nodes", run.host_nodes},
+                    {"fallback_nodes", run.fallback_nodes}, {"downloads", run.downloads}};
   j["build"] = build_info();
   if (o.profile) {
     std::vector<LayerTiming> layers;
@@ -695,6 +701,12 @@ void print_report(const BenchOptions& o, const nlohmann::json& j) {
   if (j["timer"] == "cuda_events")
     std::cout << fmt::format("host view (enqueue + wait): median {:.4f} ms\n",
                              j["host_ms"]["median"].get<double>());
+  if (const auto& x = j["execution"]; e["backend"] == "cuda")
+    std::cout << fmt::format("execution: {} ({} GPU nodes, {} host, {} CPU fallback, {} read-backs; arena {:.1f} MB)\n",
+                             x["cuda_graph"].get<bool>() ? "one CUDA graph launch per run"
+                                                         : "node by node: " + x["not_captured"].get<std::string>(),
+                             x["gpu_nodes"].get<int>(), x["host_nodes"].get<int>(), x["fallback_nodes"].get<int>(),
+                             x["downloads"].get<int>(), x["arena_bytes"].get<size_t>() / 1e6);
   std::cout << fmt::format("throughput: {:.1f} inferences/s, {:.1f} samples/s at batch {}\n",
                            j["throughput"]["inferences_per_s"].get<double>(),
                            j["throughput"]["samples_per_s"].get<double>(), j["batch"].get<int64_t>());

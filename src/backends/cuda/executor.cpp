@@ -7,6 +7,7 @@
 
 #include "backends/cpu/executor.h"
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/placement.h"
 #include "ops/op.h"
 #include "util/error.h"
 
@@ -14,9 +15,6 @@ namespace kiln::cuda {
 
 namespace {
 constexpr size_t kWorkspaceBytes = 32u << 20;
-// Below this many elements, integer computations on host values stay on the host (shape math: no launch, no
-// copy back).
-constexpr int64_t kHostComputeLimit = 1024;
 // Signatures whose plans (arena + CUDA graph) a context keeps; the least recently used goes first.
 constexpr size_t kMaxPlans = 16;
 
@@ -195,27 +193,17 @@ Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<La
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& node = g.nodes[i];
     std::vector<Slot*> in(node.inputs.size(), nullptr);
-    bool all_host = true, any_float = false;
-    int64_t host_elems = 0;
-    std::vector<DType> dtypes;
+    std::vector<InputFact> facts(node.inputs.size());
     for (size_t k = 0; k < node.inputs.size(); ++k) {
-      if (node.inputs[k].empty()) {
-        dtypes.push_back(DType::kUndefined);
-        continue;
-      }
+      if (node.inputs[k].empty()) continue;
       in[k] = slot_of(node.inputs[k]);
       if (!in[k]) return internal_error("{}: input '{}' has no value at run time", node.label(), node.inputs[k]);
-      dtypes.push_back(in[k]->dtype());
-      all_host &= in[k]->host.has_value();
-      any_float |= is_float(in[k]->dtype());
-      host_elems += num_elements(in[k]->dims());
+      facts[k] = {true, in[k]->dtype(), num_elements(in[k]->dims()), in[k]->host.has_value()};
     }
-    const KernelDef* kernel = kernel_table().find(node.op_type);
+    const KernelDef* kernel = nullptr;
+    const Placement where = place_node(node, facts, &kernel);
     const bool dims_only = node.op_type == "Shape" || node.op_type == "Size";
-    const bool gpu_ok = kernel && (!kernel->supports || kernel->supports(node, dtypes));
-    // Integer math on small host values is shape plumbing: it stays on the host, where inference reads it.
-    const bool shape_math = all_host && !any_float && host_elems <= kHostComputeLimit;
-    const bool on_host = dims_only || !gpu_ok || shape_math;
+    const bool on_host = where != Placement::kGpu;
 
     const auto host_start = std::chrono::steady_clock::now();
     if (timings) {
@@ -242,7 +230,7 @@ Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<La
       }
       KILN_ASSIGN_OR_RETURN(auto results, cpu::run_node(node, g.opset, ptrs));
       for (size_t k = 0; k < results.size(); ++k) outs[k].host = std::move(results[k]);
-      (dims_only || all_host ? stats_.host_nodes : stats_.fallback_nodes)++;
+      (where == Placement::kHost ? stats_.host_nodes : stats_.fallback_nodes)++;
     } else {
       // Shapes on the host: inference sees dims, and values of inputs that live on the host.
       std::vector<ir::ValueInfo> infos(in.size());
@@ -288,8 +276,7 @@ Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<La
       KILN_CUDA_CHECK(cudaEventRecord(events.back().second, res_.stream));
       host_ms.push_back(
           std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - host_start).count());
-      timings->push_back({node.name, node.op_type, on_host ? (dims_only || shape_math ? "host" : "cpu-fallback") : "gpu",
-                          res_.tactic, 0.0});
+      timings->push_back({node.name, node.op_type, placement_name(where), res_.tactic, 0.0});
     }
     for (size_t k = 0; k < node.outputs.size(); ++k)
       if (!node.outputs[k].empty()) live[node.outputs[k]] = std::move(outs[k]);
@@ -458,9 +445,31 @@ void GraphExecutor::evict_plans(size_t keep) {
   while (plans_.size() > keep) plans_.pop_back();
 }
 
+RunInfo GraphExecutor::last_run_info() const {
+  RunInfo r;
+  r.cuda_graph = stats_.graph_replay;
+  r.arena = stats_.arena;
+  r.gpu_nodes = stats_.gpu_nodes;
+  r.host_nodes = stats_.host_nodes;
+  r.fallback_nodes = stats_.fallback_nodes;
+  r.downloads = stats_.downloads;
+  const Plan* plan = nullptr;
+  for (const auto& p : plans_)
+    if (p.get() == last_plan_) plan = p.get();
+  if (plan) {
+    r.arena_bytes = plan->arena ? plan->layout.total : 0;
+    if (!r.cuda_graph)
+      r.not_captured = !cuda_graphs_ ? "CUDA graphs are off (--no-cuda-graph or set_cuda_graphs(false))"
+                                     : plan->capture_error.empty() ? "first run of this shape (traced)"
+                                                                   : plan->capture_error;
+  }
+  return r;
+}
+
 Status GraphExecutor::run_planned(const std::string& key, const std::map<std::string, DeviceTensor>& inputs,
                                   std::map<std::string, DeviceTensor>* user_outputs,
                                   std::map<std::string, DeviceTensor>& produced) {
+  last_plan_ = nullptr;
   Plan* plan = find_plan(key);
   if (!plan) {
     // First run of this signature: the traced run computes the results; capture only records.
@@ -470,8 +479,10 @@ Status GraphExecutor::run_planned(const std::string& key, const std::map<std::st
     if (fresh->deterministic && cuda_graphs_) KILN_RETURN_IF_ERROR(capture(*fresh, inputs, user_outputs));
     plans_.push_front(std::move(fresh));
     evict_plans(kMaxPlans);
+    last_plan_ = plans_.front().get();
     return Status();
   }
+  last_plan_ = plan;
   if (cuda_graphs_ && plan->deterministic && !plan->exec && plan->capture_error.empty())
     KILN_RETURN_IF_ERROR(capture(*plan, inputs, user_outputs));
   if (cuda_graphs_ && plan->exec) {

@@ -61,6 +61,8 @@ class GraphExecutor {
 
   const std::map<std::string, std::vector<int64_t>>& last_output_dims() const { return last_output_dims_; }
   const RunStats& last_stats() const { return stats_; }
+  // The last run's stats with its plan's arena size and, when it ran node by node, why.
+  RunInfo last_run_info() const;
   void set_cuda_graphs(bool on) { cuda_graphs_ = on; }
   bool cuda_graphs() const { return cuda_graphs_; }
   void set_memory_limit(size_t bytes);
@@ -114,6 +116,7 @@ class GraphExecutor {
   std::map<std::string, std::vector<int64_t>> last_output_dims_;
 
   std::list<std::unique_ptr<Plan>> plans_;  // most recently used first
+  const Plan* last_plan_ = nullptr;
 };
 
 }  // namespace kiln::cuda

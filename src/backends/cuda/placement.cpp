@@ -1,0 +1,91 @@
+#include "backends/cuda/placement.h"
+
+#include <set>
+
+#include "passes/pass.h"
+#include "util/error.h"
+
+namespace kiln::cuda {
+
+namespace {
+// Below this many elements, integer computations on host values stay on the host (shape math: no launch, no
+// copy back).
+constexpr int64_t kHostComputeLimit = 1024;
+}  // namespace
+
+const char* placement_name(Placement p) {
+  switch (p) {
+    case Placement::kGpu: return "gpu";
+    case Placement::kHost: return "host";
+    case Placement::kCpuFallback: return "cpu-fallback";
+  }
+  return "?";
+}
+
+Placement place_node(const ir::Node& node, const std::vector<InputFact>& inputs, const KernelDef** kernel) {
+  *kernel = nullptr;
+  if (node.op_type == "Shape" || node.op_type == "Size") return Placement::kHost;
+  bool all_host = true, any_float = false;
+  int64_t elements = 0;
+  std::vector<DType> dtypes;
+  for (const InputFact& in : inputs) {
+    dtypes.push_back(in.present ? in.dtype : DType::kUndefined);
+    if (!in.present) continue;
+    all_host &= in.on_host;
+    any_float |= is_float(in.dtype);
+    elements += in.elements < 0 ? kHostComputeLimit + 1 : in.elements;
+  }
+  const KernelDef* k = kernel_table().find(node.op_type);
+  const bool gpu_ok = k && (!k->supports || k->supports(node, dtypes));
+  if (!gpu_ok) return all_host ? Placement::kHost : Placement::kCpuFallback;
+  if (all_host && !any_float && elements <= kHostComputeLimit) return Placement::kHost;
+  *kernel = k;
+  return Placement::kGpu;
+}
+
+Result<std::vector<PlacedNode>> predict_placement(const ir::Graph& graph,
+                                                  const std::map<std::string, std::vector<int64_t>>& input_dims) {
+  ir::Graph g = graph;
+  for (const auto& name : g.inputs) {
+    auto it = input_dims.find(name);
+    if (it == input_dims.end()) return invalid_argument("input '{}' needs dims to predict placement", name);
+    g.values[name].shape = Shape::from_dims(it->second);
+  }
+  for (auto& [name, v] : g.values)
+    if (!g.is_constant(name) && !input_dims.count(name)) v.shape = Shape();
+  KILN_RETURN_IF_ERROR(passes::infer_shapes(g));
+  std::set<std::string> on_host;
+  for (const auto& [name, t] : g.initializers) on_host.insert(name);
+  std::vector<PlacedNode> out;
+  for (const auto& node : g.nodes) {
+    std::vector<InputFact> facts;
+    for (const auto& in : node.inputs) {
+      InputFact f;
+      if (!in.empty()) {
+        const ir::ValueInfo* v = g.value(in);
+        f.present = true;
+        f.dtype = v ? v->dtype : DType::kUndefined;
+        f.elements = v && v->shape.is_static() ? num_elements(v->shape.static_dims()) : -1;
+        f.on_host = on_host.count(in) != 0;
+      }
+      facts.push_back(f);
+    }
+    const KernelDef* kernel = nullptr;
+    PlacedNode p{node.name, node.op_type, place_node(node, facts, &kernel), {}};
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      if (!facts[k].present || facts[k].on_host) continue;
+      const bool reads_host = p.where == Placement::kCpuFallback ||
+                              (p.where == Placement::kGpu && ((kernel->host_inputs >> k) & 1u));
+      if (reads_host) {
+        p.downloads.push_back(node.inputs[k]);
+        on_host.insert(node.inputs[k]);
+      }
+    }
+    if (p.where != Placement::kGpu)
+      for (const auto& o : node.outputs) on_host.insert(o);
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+}  // namespace kiln::cuda
