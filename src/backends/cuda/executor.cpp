@@ -470,6 +470,7 @@ Status GraphExecutor::run_planned(const std::string& key, const std::map<std::st
                                   std::map<std::string, DeviceTensor>* user_outputs,
                                   std::map<std::string, DeviceTensor>& produced) {
   last_plan_ = nullptr;
+  traced_last_ = false;
   Plan* plan = find_plan(key);
   if (!plan) {
     // First run of this signature: the traced run computes the results; capture only records.
@@ -480,6 +481,7 @@ Status GraphExecutor::run_planned(const std::string& key, const std::map<std::st
     plans_.push_front(std::move(fresh));
     evict_plans(kMaxPlans);
     last_plan_ = plans_.front().get();
+    traced_last_ = true;
     return Status();
   }
   last_plan_ = plan;
@@ -530,6 +532,10 @@ Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::str
     result[name] = std::move(h);
   }
   KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));
+  if (traced_last_ && last_plan_ && last_plan_->arena) {
+    produced.clear();  // the traced run's results, in pool blocks the arena replaces
+    pool_->trim();
+  }
   return result;
 }
 
@@ -543,6 +549,13 @@ Status GraphExecutor::run_device(const std::map<std::string, DeviceTensor>& inpu
   KILN_RETURN_IF_ERROR(run_planned(signature(inputs, &outputs), inputs, &outputs, produced));
   KILN_CUDA_CHECK(cudaEventRecord(ready_, res_.stream));
   KILN_CUDA_CHECK(cudaStreamWaitEvent(stream, ready_));
+  if (traced_last_ && last_plan_ && last_plan_->arena) {
+    // A new shape's traced run left its results in pool blocks; the arena serves this shape from now on, so
+    // give those blocks back once the copies out of them are done (first run of a shape only).
+    KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));
+    produced.clear();
+    pool_->trim();
+  }
   return Status();
 }
 

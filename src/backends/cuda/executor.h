@@ -117,6 +117,7 @@ class GraphExecutor {
 
   std::list<std::unique_ptr<Plan>> plans_;  // most recently used first
   const Plan* last_plan_ = nullptr;
+  bool traced_last_ = false;  // the last run built its plan (a traced run)
 };
 
 }  // namespace kiln::cuda
