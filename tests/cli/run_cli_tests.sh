@@ -35,6 +35,9 @@ check run_json 0 "\"latency_ms\"" -- "$KILN" run "$W/cnn.kiln" --json --iteratio
 check run_onnx_direct 0 "backend: cpu" -- "$KILN" run "$CNN" --backend cpu --shapes image:2x3x32x32
 check inspect_model 0 "Conv +2" -- "$KILN" inspect "$CNN"
 check inspect_engine_json 0 "\"backend\": \"cpu\"" -- "$KILN" inspect "$W/cnn.kiln" --json
+check inspect_placement 0 "no value is read back from the GPU" -- "$KILN" inspect "$ROOT/models/tiny_attention.onnx" --placement --shapes tokens:2x16x32
+check inspect_placement_json 0 "\"cuda_graph_capturable\": true" -- "$KILN" inspect "$ROOT/models/tiny_attention.onnx" --placement --shapes tokens:2x16x32 --json
+check inspect_placement_dynamic nonzero "give its dims with --shapes tokens:DIMS" -- "$KILN" inspect "$ROOT/models/tiny_attention.onnx" --placement
 check doctor 0 "GPU:" -- "$KILN" doctor
 check doctor_engine 0 "can run here" -- "$KILN" doctor "$W/cnn.kiln"
 

@@ -1,4 +1,5 @@
-// kiln inspect MODEL.onnx|FILE.kiln: I/O, op histogram, parameters.
+// kiln inspect MODEL.onnx|FILE.kiln: I/O, op histogram, parameters; --placement: where the CUDA backend would
+// run each node at given input dims, and whether the run can be captured as a CUDA graph.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -6,6 +7,10 @@
 
 #include "cli_common.h"
 #include "onnx/importer.h"
+#include "passes/pass.h"
+#ifdef KILN_WITH_CUDA
+#include "backends/cuda/placement.h"
+#endif
 #include "runtime/engine_state.h"
 
 namespace kiln::cli {
@@ -15,7 +20,59 @@ namespace {
 struct InspectOptions {
   std::string path;
   bool json = false;
+  bool placement = false;
+  std::vector<std::string> shapes;
 };
+
+// Dims per input for --placement: --shapes NAME:DIMS (or the OPT of NAME:MIN,OPT,MAX), else the engine's first
+// profile's opt, else the model's static dims.
+Result<std::map<std::string, std::vector<int64_t>>> placement_dims(const InspectOptions& o, const ir::Graph& g,
+                                                                   const std::vector<OptimizationProfile>& profiles) {
+  OptimizationProfile given;
+  KILN_RETURN_IF_ERROR(parse_shapes(o.shapes, given));
+  std::map<std::string, std::vector<int64_t>> dims;
+  for (const auto& name : g.inputs) {
+    if (auto it = given.inputs.find(name); it != given.inputs.end()) {
+      dims[name] = it->second.opt;
+    } else if (!profiles.empty() && profiles[0].inputs.count(name)) {
+      dims[name] = profiles[0].inputs.at(name).opt;
+    } else if (const ir::ValueInfo* v = g.value(name); v && v->shape.is_static()) {
+      dims[name] = v->shape.static_dims();
+    } else {
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("input '{}' has dynamic shape {}; give its dims with --shapes {}:DIMS", name,
+                                g.value(name) ? g.value(name)->shape.to_string() : "?", name));
+    }
+  }
+  return dims;
+}
+
+Result<nlohmann::json> placement_json(const InspectOptions& o, ir::Graph g, bool is_onnx,
+                                      const std::vector<OptimizationProfile>& profiles) {
+#ifdef KILN_WITH_CUDA
+  // A model is placed as the builder would leave it (f32); an engine as it is.
+  if (is_onnx) KILN_RETURN_IF_ERROR(passes::run_pipeline(g, passes::default_pipeline()));
+  KILN_ASSIGN_OR_RETURN(auto dims, placement_dims(o, g, profiles));
+  KILN_ASSIGN_OR_RETURN(auto placed, cuda::predict_placement(g, dims));
+  nlohmann::json j = {{"gpu", 0}, {"host", 0}, {"cpu_fallback", 0}};
+  j["read_backs"] = nlohmann::json::array();
+  j["fallback_nodes"] = nlohmann::json::array();
+  for (const auto& [name, d] : dims) j["dims"][name] = d;
+  for (const auto& p : placed) {
+    const char* key = p.where == cuda::Placement::kGpu    ? "gpu"
+                      : p.where == cuda::Placement::kHost ? "host"
+                                                          : "cpu_fallback";
+    j[key] = j[key].get<int>() + 1;
+    if (p.where == cuda::Placement::kCpuFallback) j["fallback_nodes"].push_back({{"node", p.name}, {"op", p.op}});
+    for (const auto& v : p.downloads) j["read_backs"].push_back({{"node", p.name}, {"op", p.op}, {"value", v}});
+  }
+  j["cuda_graph_capturable"] = j["read_backs"].empty();
+  return j;
+#else
+  (void)o, (void)g, (void)is_onnx, (void)profiles;
+  return Status(StatusCode::kUnsupported, "--placement needs a kiln built with the CUDA backend");
+#endif
+}
 
 nlohmann::json desc_json(const std::string& name, DType dt, const Shape& s) {
   return {{"name", name}, {"dtype", std::string(dtype_name(dt))}, {"shape", s.to_string()}};
@@ -63,6 +120,13 @@ int run_inspect(const InspectOptions& o) {
   j["parameters"] = params;
   j["parameter_bytes"] = bytes;
   j["initializers"] = graph->initializers.size();
+  if (o.placement) {
+    std::vector<OptimizationProfile> profiles;
+    if (!is_onnx) profiles = Engine::load(o.path)->profiles();
+    auto pj = placement_json(o, *graph, is_onnx, profiles);
+    if (!pj.ok()) return fail(pj.status());
+    j["placement"] = *pj;
+  }
   if (o.json) {
     std::cout << j.dump(2) << "\n";
     return 0;
@@ -85,6 +149,21 @@ int run_inspect(const InspectOptions& o) {
   std::sort(sorted.begin(), sorted.end());
   std::cout << "  ops:\n";
   for (const auto& [c, k] : sorted) std::cout << fmt::format("    {:<24} {}\n", k, -c);
+  if (o.placement) {
+    const auto& p = j["placement"];
+    std::string at;
+    for (const auto& [name, d] : p["dims"].items())
+      at += fmt::format("{}{}={}", at.empty() ? "" : " ", name, dims_to_string(d.get<std::vector<int64_t>>()));
+    std::cout << fmt::format("  placement on the CUDA backend at {}: {} GPU, {} host (shape math), {} CPU fallback\n",
+                             at, p["gpu"].get<int>(), p["host"].get<int>(), p["cpu_fallback"].get<int>());
+    for (const auto& f : p["fallback_nodes"])
+      std::cout << fmt::format("    CPU fallback: {} ({})\n", f["node"].get<std::string>(), f["op"].get<std::string>());
+    if (p["read_backs"].empty())
+      std::cout << "  no value is read back from the GPU: each input shape runs as one CUDA graph\n";
+    for (const auto& r : p["read_backs"])
+      std::cout << fmt::format("    read back: '{}' by {} ({}) — blocks the host and prevents CUDA graph capture\n",
+                               r["value"].get<std::string>(), r["node"].get<std::string>(), r["op"].get<std::string>());
+  }
   return 0;
 }
 
@@ -95,6 +174,10 @@ void add_inspect_command(CLI::App& app) {
   auto* cmd = app.add_subcommand("inspect", "Show a model's or engine's I/O, op histogram and parameters");
   cmd->add_option("path", o->path, "ONNX model (.onnx) or engine (.kiln)")->required();
   cmd->add_flag("--json", o->json, "Print as JSON");
+  cmd->add_flag("--placement", o->placement,
+                "Predict where the CUDA backend runs each node (GPU kernel, host shape math, CPU fallback) and "
+                "which values it reads back from the GPU (those prevent CUDA graph capture)");
+  cmd->add_option("--shapes", o->shapes, "With --placement: input dims NAME:DIMS (e.g. image:1x3x224x224)");
   cmd->callback([o] { std::exit(run_inspect(*o)); });
 }
 
