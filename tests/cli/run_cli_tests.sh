@@ -35,6 +35,11 @@ check run_json 0 "\"latency_ms\"" -- "$KILN" run "$W/cnn.kiln" --json --iteratio
 check run_onnx_direct 0 "backend: cpu" -- "$KILN" run "$CNN" --backend cpu --shapes image:2x3x32x32
 check inspect_model 0 "Conv +2" -- "$KILN" inspect "$CNN"
 check inspect_engine_json 0 "\"backend\": \"cpu\"" -- "$KILN" inspect "$W/cnn.kiln" --json
+check build_two_profiles 0 "built .*cnn2.kiln" -- "$KILN" build "$CNN" -o "$W/cnn2.kiln" --backend cpu --shapes image:1x3x32x32,2x3x32x32,4x3x32x32 --shapes image:5x3x32x32,6x3x32x32,8x3x32x32
+check inspect_two_profiles 0 "2 profiles \[8, 3, 32, 32\]" -- sh -c "\"$KILN\" inspect \"$W/cnn2.kiln\" --json | python3 -c 'import json,sys; p=json.load(sys.stdin)[\"manifest\"][\"profiles\"]; print(len(p), \"profiles\", p[1][\"image\"][\"max\"])'"
+check run_second_profile 0 "output 'probs': f32\[6,10\]" -- "$KILN" run "$W/cnn2.kiln" --opt-profile 1
+check run_profile_range nonzero "outside optimization profile 1 which allows 5..8" -- "$KILN" run "$W/cnn2.kiln" --input image="$ROOT/models/tiny_cnn.input.npy" --opt-profile 1 --backend cpu
+check run_no_such_profile nonzero "the engine has 2 profile\(s\)" -- "$KILN" run "$W/cnn2.kiln" --opt-profile 2
 check inspect_placement 0 "no value is read back from the GPU" -- "$KILN" inspect "$ROOT/models/tiny_attention.onnx" --placement --shapes tokens:2x16x32
 check inspect_placement_json 0 "\"cuda_graph_capturable\": true" -- "$KILN" inspect "$ROOT/models/tiny_attention.onnx" --placement --shapes tokens:2x16x32 --json
 check inspect_placement_dynamic nonzero "give its dims with --shapes tokens:DIMS" -- "$KILN" inspect "$ROOT/models/tiny_attention.onnx" --placement

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <map>
 #include <iostream>
 
 namespace kiln::cli {
@@ -58,6 +59,35 @@ Status parse_shapes(const std::vector<std::string>& specs, OptimizationProfile& 
     KILN_ASSIGN_OR_RETURN(r.max, parse_dims(parts.size() == 3 ? parts[2] : parts[0], spec));
     profile.inputs[name] = r;
   }
+  return Status();
+}
+
+Result<std::vector<OptimizationProfile>> parse_profiles(const std::vector<std::string>& specs) {
+  std::map<std::string, std::vector<InputRange>> ranges;  // per input, in the order given
+  std::vector<std::string> order;
+  for (const auto& spec : specs) {
+    OptimizationProfile one;
+    KILN_RETURN_IF_ERROR(parse_shapes({spec}, one));
+    const auto& [name, r] = *one.inputs.begin();
+    if (!ranges.count(name)) order.push_back(name);
+    ranges[name].push_back(r);
+  }
+  size_t count = 0;
+  for (const auto& [name, rs] : ranges) count = std::max(count, rs.size());
+  std::vector<OptimizationProfile> profiles(count);
+  for (size_t k = 0; k < count; ++k)
+    for (const auto& name : order) {
+      const auto& rs = ranges[name];
+      profiles[k].inputs[name] = rs[std::min(k, rs.size() - 1)];
+    }
+  return profiles;
+}
+
+Status check_profile_index(const Engine& e, int index) {
+  const int n = std::max<int>(1, static_cast<int>(e.profiles().size()));
+  if (index < 0 || index >= n)
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("--opt-profile {}: the engine has {} profile(s), numbered 0..{}", index, n, n - 1));
   return Status();
 }
 

@@ -10,6 +10,11 @@ namespace kiln::cli {
 
 // Parses "NAME:MIN,OPT,MAX" with dims written 1x3x224x224 (or one "NAME:DIMS" for a fixed shape) into profile 0.
 Status parse_shapes(const std::vector<std::string>& specs, OptimizationProfile& profile);
+// kiln build --shapes: the k-th --shapes of an input goes to profile k; an input given fewer times keeps its
+// last range in the later profiles.
+Result<std::vector<OptimizationProfile>> parse_profiles(const std::vector<std::string>& specs);
+// kiln run/bench --opt-profile: an error unless the engine has that profile.
+Status check_profile_index(const Engine& e, int index);
 std::optional<BackendKind> parse_backend(const std::string& s);
 // MODEL.onnx is built in memory for the CPU/auto backend; FILE.kiln is loaded.
 Result<Engine> load_or_build(const std::string& path, const std::string& backend, const std::vector<std::string>& shapes,

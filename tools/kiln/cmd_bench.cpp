@@ -29,7 +29,7 @@ struct BenchOptions {
   std::string engine;
   std::vector<std::string> shapes, inputs;
   uint64_t seed = 0;
-  int iters = 200, warmup = 20, top = 30, profile_runs = 10;
+  int iters = 200, warmup = 20, top = 30, profile_runs = 10, opt_profile = 0;
   double max_seconds = 0;  // 0: no limit
   bool no_cuda_graph = false, profile = false, json = false, quiet = false;
 };
@@ -97,10 +97,11 @@ std::string dims_str(const std::vector<int64_t>& d) {
 // Dims for an input without --shapes/--input: the profile's opt shape, else the engine's static dims. A
 // dynamic dim with no profile to bound it runs at 1 (said on stderr: such a number is rarely what the user
 // wants).
-std::vector<int64_t> default_dims(const TensorDesc& d, const Engine& e, bool quiet) {
+std::vector<int64_t> default_dims(const TensorDesc& d, const Engine& e, int profile, bool quiet) {
   if (!e.profiles().empty()) {
-    auto it = e.profiles()[0].inputs.find(d.name);
-    if (it != e.profiles()[0].inputs.end()) return it->second.opt;
+    const auto& p = e.profiles()[static_cast<size_t>(profile)];
+    auto it = p.inputs.find(d.name);
+    if (it != p.inputs.end()) return it->second.opt;
   }
   std::vector<int64_t> dims;
   bool guessed = false;
@@ -212,7 +213,7 @@ Result<std::map<std::string, Tensor>> make_inputs(const BenchOptions& o, const E
   for (const auto& d : e.inputs()) {
     if (inputs.count(d.name)) continue;
     auto s = shapes.find(d.name);
-    std::vector<int64_t> dims = s != shapes.end() ? s->second : default_dims(d, e, o.quiet || o.json);
+    std::vector<int64_t> dims = s != shapes.end() ? s->second : default_dims(d, e, o.opt_profile, o.quiet || o.json);
     KILN_ASSIGN_OR_RETURN(inputs[d.name], random_input(d, dims, rng));
   }
   return inputs;
@@ -591,6 +592,7 @@ Result<nlohmann::json> bench(const BenchOptions& o) {
 #endif
   Engine engine;
   KILN_ASSIGN_OR_RETURN(engine, Engine::load(o.engine));
+  KILN_RETURN_IF_ERROR(check_profile_index(engine, o.opt_profile));
   const bool on_gpu = engine.info().backend == BackendKind::kCuda;
 #ifndef KILN_WITH_CUDA
   if (on_gpu)
@@ -612,6 +614,7 @@ Result<nlohmann::json> bench(const BenchOptions& o) {
   auto ctx_r = engine.create_context();
   if (!ctx_r.ok()) return ctx_r.status();
   ExecutionContext ctx = std::move(*ctx_r);
+  KILN_RETURN_IF_ERROR(ctx.set_profile(o.opt_profile));
   if (o.no_cuda_graph) ctx.set_cuda_graphs(false);
   KILN_RETURN_IF_ERROR(bind_all(ctx, inputs, bufs));
 
@@ -746,6 +749,8 @@ void add_bench_command(CLI::App& app) {
                   "default: the profile's opt shape, else the static dims)");
   cmd->add_option("--input", o->inputs, "NAME=FILE (.npy or .pb) instead of random data (repeatable)");
   cmd->add_option("--seed", o->seed, "Seed for random inputs (default 0)");
+  cmd->add_option("--opt-profile", o->opt_profile,
+                  "Optimization profile to run under (default 0); inputs not given take its opt shapes");
   cmd->add_option("--iters", o->iters, "Timed iterations (default 200)");
   cmd->add_option("--warmup", o->warmup, "Untimed iterations first (default 20)");
   cmd->add_option(

@@ -29,10 +29,9 @@ int run_build(const BuildOptions& o) {
   cfg.precision = o.fp16 ? Precision::kF16 : o.bf16 ? Precision::kBF16 : o.tf32 ? Precision::kTF32 : Precision::kF32;
   cfg.fp32_layers = o.fp32_layers;
   if (!o.shapes.empty()) {
-    OptimizationProfile p;
-    Status s = parse_shapes(o.shapes, p);
-    if (!s.ok()) return fail(s);
-    cfg.profiles.push_back(p);
+    auto profiles = parse_profiles(o.shapes);
+    if (!profiles.ok()) return fail(profiles.status());
+    cfg.profiles = std::move(*profiles);
   }
   if (cfg.backend == BackendKind::kAuto && !cuda_backend_available() && !o.quiet)
     std::cerr << "kiln: backend auto -> cpu (" << cuda_unavailable_reason() << ")\n";
@@ -76,7 +75,8 @@ void add_build_command(CLI::App& app) {
                   "cpu, cuda or auto (default: cuda where a GPU and the CUDA backend are present, else cpu)");
   cmd->add_option("--shapes", o->shapes,
                   "Optimization profile per dynamic input: NAME:MIN,OPT,MAX with dims like 1x3x224x224 "
-                  "(repeatable; NAME:DIMS fixes one shape)");
+                  "(repeatable; NAME:DIMS fixes one shape). Give an input again for more profiles: its k-th "
+                  "--shapes goes to profile k (select one with run/bench --opt-profile K)");
   cmd->add_flag("--fp16", o->fp16,
                 "Compute in f16 where the CUDA kernels can (the rest stays f32; I/O keeps the model's dtypes). "
                 "Default: f32 with TF32 off; --tf32, --fp16 and --bf16 each opt in to less precision. The CPU "

@@ -22,17 +22,19 @@ struct RunOptions {
   std::vector<std::string> inputs, shapes;
   uint64_t seed = 0;
   int iterations = 1;
+  int opt_profile = 0;
   bool json = false, quiet = false;
 };
 
 // Random data for inputs not given: floats in [-1,1), integers in [0,10), bools 50/50. Dynamic dims take the
 // profile's opt value, else 1.
-Result<Tensor> random_input(const TensorDesc& d, const Engine& e, std::mt19937_64& rng) {
+Result<Tensor> random_input(const TensorDesc& d, const Engine& e, int profile, std::mt19937_64& rng) {
   std::vector<int64_t> dims;
   const InputRange* r = nullptr;
   if (!e.profiles().empty()) {
-    auto it = e.profiles()[0].inputs.find(d.name);
-    if (it != e.profiles()[0].inputs.end()) r = &it->second;
+    const auto& p = e.profiles()[static_cast<size_t>(profile)];
+    auto it = p.inputs.find(d.name);
+    if (it != p.inputs.end()) r = &it->second;
   }
   if (r) {
     dims = r->opt;
@@ -92,6 +94,7 @@ nlohmann::json summarize(const Tensor& t) {
 int run_run(const RunOptions& o) {
   auto engine = load_or_build(o.model, o.backend, o.shapes, o.quiet || o.json);
   if (!engine.ok()) return fail(engine.status());
+  if (Status s = check_profile_index(*engine, o.opt_profile); !s.ok()) return fail(s);
   std::map<std::string, Tensor> inputs;
   for (const auto& spec : o.inputs) {
     size_t eq = spec.find('=');
@@ -104,13 +107,14 @@ int run_run(const RunOptions& o) {
   std::mt19937_64 rng(o.seed);
   for (const auto& d : engine->inputs()) {
     if (inputs.count(d.name)) continue;
-    auto t = random_input(d, *engine, rng);
+    auto t = random_input(d, *engine, o.opt_profile, rng);
     if (!t.ok()) return fail(t.status());
     if (!o.quiet && !o.json) std::cerr << fmt::format("kiln: input '{}' not given: random {} (seed {})\n", d.name, t->describe(), o.seed);
     inputs[d.name] = *t;
   }
   auto ctx = engine->create_context();
   if (!ctx.ok()) return fail(ctx.status());
+  if (Status s = ctx->set_profile(o.opt_profile); !s.ok()) return fail(s);
   std::map<std::string, Tensor> outputs;
   std::vector<double> times;
   for (int i = 0; i < std::max(1, o.iterations); ++i) {
@@ -163,6 +167,8 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--input", o->inputs, "NAME=FILE with FILE a .npy or ONNX TensorProto .pb (repeatable); "
                                         "inputs not given get random data");
   cmd->add_option("--seed", o->seed, "Seed for random inputs (default 0)");
+  cmd->add_option("--opt-profile", o->opt_profile,
+                  "Optimization profile to run under (default 0); random inputs take its opt shapes");
   cmd->add_option("--output-dir", o->output_dir, "Write one NAME.npy per output here; otherwise print a summary");
   cmd->add_option("--shapes", o->shapes, "Profile for .onnx input built in memory: NAME:MIN,OPT,MAX (repeatable)");
   cmd->add_option("--backend", o->backend, "For .onnx input: cpu, cuda or auto (default auto)");
