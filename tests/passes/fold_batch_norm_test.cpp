@@ -9,9 +9,13 @@
 #include "onnx/importer.h"
 #include "passes/pass.h"
 #include "support/model_builder.h"
+#include "support/graph_test_util.h"
 
 namespace kiln {
 namespace {
+
+using testing::count_op;
+using testing::run_cpu;
 
 using testing::f32_tensor;
 using testing::ModelBuilder;
@@ -22,19 +26,6 @@ ir::Graph import_inferred(const ModelBuilder& b) {
   EXPECT_TRUE(g.ok()) << g.status().to_string();
   EXPECT_TRUE(passes::infer_shapes(*g).ok());
   return std::move(*g);
-}
-
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes) n += node.op_type == op;
-  return n;
-}
-
-std::map<std::string, Tensor> run(const ir::Graph& g, const std::map<std::string, Tensor>& inputs) {
-  cpu::GraphExecutor ex(std::make_shared<const ir::Graph>(g));
-  auto out = ex.run(inputs);
-  EXPECT_TRUE(out.ok()) << out.status().to_string();
-  return out.ok() ? *out : std::map<std::string, Tensor>{};
 }
 
 void expect_close(const Tensor& got, const Tensor& want, double tol = 1e-5) {
@@ -53,12 +44,12 @@ void expect_close(const Tensor& got, const Tensor& want, double tol = 1e-5) {
 ir::Graph fold_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs,
                            double tol = 1e-5) {
   ir::Graph g = import_inferred(b);
-  auto want = run(g, inputs);
+  auto want = run_cpu(g, inputs);
   EXPECT_TRUE(passes::fold_batch_norm(g).ok());
   EXPECT_TRUE(passes::eliminate_dead_code(g).ok());
   Status s = passes::infer_shapes(g);
   EXPECT_TRUE(s.ok()) << s.to_string();
-  auto got = run(g, inputs);
+  auto got = run_cpu(g, inputs);
   for (const auto& [name, t] : want) {
     EXPECT_TRUE(got.count(name)) << name;
     if (got.count(name)) expect_close(got.at(name), t, tol);

@@ -14,9 +14,12 @@
 #include "passes/pass.h"
 #include "support/model_builder.h"
 #include "support/skeleton.h"
+#include "support/graph_test_util.h"
 
 namespace kiln {
 namespace {
+
+using testing::count_op;
 
 using testing::f32_tensor;
 using testing::i64_tensor;
@@ -28,12 +31,6 @@ ir::Graph import(const std::string& bytes) {
   auto g = onnx::import_model_bytes(bytes, ".", "test");
   EXPECT_TRUE(g.ok()) << g.status().to_string();
   return g.ok() ? std::move(*g) : ir::Graph();
-}
-
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes) n += node.op_type == op;
-  return n;
 }
 
 const ir::Node* find_op(const ir::Graph& g, const std::string& op) {

@@ -11,33 +11,18 @@
 #include "passes/pass.h"
 #include "support/model_builder.h"
 #include "support/skeleton.h"
+#include "support/graph_test_util.h"
 
 namespace kiln {
 namespace {
 
+using testing::import_inferred;
+using testing::count_op;
+using testing::find_op;
+using testing::run_cpu;
+
 using testing::ModelBuilder;
 using testing::random_f32;
-
-ir::Graph import_inferred(const std::string& bytes) {
-  auto g = onnx::import_model_bytes(bytes, ".", "test");
-  EXPECT_TRUE(g.ok()) << g.status().to_string();
-  Status s = passes::infer_shapes(*g);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  return std::move(*g);
-}
-
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes) n += node.op_type == op;
-  return n;
-}
-
-std::map<std::string, Tensor> run(const ir::Graph& g, const std::map<std::string, Tensor>& inputs) {
-  cpu::GraphExecutor ex(std::make_shared<const ir::Graph>(g));
-  auto out = ex.run(inputs);
-  EXPECT_TRUE(out.ok()) << out.status().to_string();
-  return out.ok() ? *out : std::map<std::string, Tensor>{};
-}
 
 // Relative to the output's largest magnitude: deep nets shrink or grow activations layer by layer.
 void expect_close(const Tensor& got, const Tensor& want, double tol) {
@@ -56,23 +41,17 @@ void expect_close(const Tensor& got, const Tensor& want, double tol) {
 
 ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs) {
   ir::Graph g = import_inferred(b.bytes());
-  auto want = run(g, inputs);
+  auto want = run_cpu(g, inputs);
   EXPECT_TRUE(passes::fuse_conv_act(g).ok());
   EXPECT_TRUE(passes::eliminate_dead_code(g).ok());
   Status s = passes::infer_shapes(g);
   EXPECT_TRUE(s.ok()) << s.to_string();
-  auto got = run(g, inputs);
+  auto got = run_cpu(g, inputs);
   for (const auto& [name, t] : want) {
     EXPECT_TRUE(got.count(name)) << name;
     if (got.count(name)) expect_close(got.at(name), t, 1e-6);
   }
   return g;
-}
-
-const ir::Node* find_op(const ir::Graph& g, const std::string& op) {
-  for (const auto& n : g.nodes)
-    if (n.op_type == op) return &n;
-  return nullptr;
 }
 
 TEST(FuseConvAct, ConvReluBecomesOneFusedConv) {
@@ -201,7 +180,7 @@ TEST(FuseConvAct, FusedGraphSurvivesExportAndImport) {
   ir::Graph g = import_inferred(fused.bytes());
   ir::Graph ref = import_inferred(b.bytes());
   Tensor x = random_f32({1, 1, 3, 3}, 5);
-  expect_close(run(g, {{"x", x}}).at("y"), run(ref, {{"x", x}}).at("y"), 1e-6);
+  expect_close(run_cpu(g, {{"x", x}}).at("y"), run_cpu(ref, {{"x", x}}).at("y"), 1e-6);
   // In the default domain the op is unknown: models may not use kiln's own ops.
   ModelBuilder wrong = fused;
   wrong.domain("");
@@ -230,8 +209,8 @@ TEST(FuseConvAct, ResNet50Skeleton) {
 
   ASSERT_EQ(plain.inputs.size(), 1u);
   Tensor image = random_f32({1, 3, 224, 224}, 7);
-  auto want = run(plain, {{plain.inputs[0], image}});
-  auto got = run(fused, {{plain.inputs[0], image}});
+  auto want = run_cpu(plain, {{plain.inputs[0], image}});
+  auto got = run_cpu(fused, {{plain.inputs[0], image}});
   ASSERT_EQ(want.size(), got.size());
   for (const auto& [name, t] : want) expect_close(got.at(name), t, 1e-5);
 }

@@ -9,40 +9,19 @@
 #include "passes/pass.h"
 #include "support/model_builder.h"
 #include "support/skeleton.h"
+#include "support/graph_test_util.h"
 
 namespace kiln {
 namespace {
 
+using testing::import_inferred;
+using testing::count_op;
+using testing::find_op;
+using testing::run_cpu;
+
 using testing::f32_tensor;
 using testing::ModelBuilder;
 using testing::random_f32;
-
-ir::Graph import_inferred(const std::string& bytes) {
-  auto g = onnx::import_model_bytes(bytes, ".", "test");
-  EXPECT_TRUE(g.ok()) << g.status().to_string();
-  Status s = passes::infer_shapes(*g);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  return std::move(*g);
-}
-
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes) n += node.op_type == op;
-  return n;
-}
-
-const ir::Node* find_op(const ir::Graph& g, const std::string& op) {
-  for (const auto& n : g.nodes)
-    if (n.op_type == op) return &n;
-  return nullptr;
-}
-
-std::map<std::string, Tensor> run(const ir::Graph& g, const std::map<std::string, Tensor>& inputs) {
-  cpu::GraphExecutor ex(std::make_shared<const ir::Graph>(g));
-  auto out = ex.run(inputs);
-  EXPECT_TRUE(out.ok()) << out.status().to_string();
-  return out.ok() ? *out : std::map<std::string, Tensor>{};
-}
 
 // Inputs spread over [-4, 4): both tails of GELU and the curved middle.
 Tensor spread_input(std::vector<int64_t> dims, uint64_t seed) {
@@ -55,13 +34,13 @@ Tensor spread_input(std::vector<int64_t> dims, uint64_t seed) {
 // Gelu once: a few ulps apart).
 ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs) {
   ir::Graph g = import_inferred(b.bytes());
-  auto want = run(g, inputs);
+  auto want = run_cpu(g, inputs);
   Status s = passes::fuse_gelu(g);
   EXPECT_TRUE(s.ok()) << s.to_string();
   EXPECT_TRUE(passes::eliminate_dead_code(g).ok());
   s = passes::infer_shapes(g);
   EXPECT_TRUE(s.ok()) << s.to_string();
-  auto got = run(g, inputs);
+  auto got = run_cpu(g, inputs);
   for (const auto& [name, w] : want) {
     EXPECT_TRUE(got.count(name)) << name;
     if (!got.count(name)) continue;

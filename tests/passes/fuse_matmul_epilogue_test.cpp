@@ -12,41 +12,20 @@
 #include "passes/pass.h"
 #include "support/model_builder.h"
 #include "support/skeleton.h"
+#include "support/graph_test_util.h"
 
 namespace kiln {
 namespace {
+
+using testing::import_inferred;
+using testing::count_op;
+using testing::find_op;
+using testing::run_cpu;
 
 using testing::f32_tensor;
 using testing::i64_tensor;
 using testing::ModelBuilder;
 using testing::random_f32;
-
-ir::Graph import_inferred(const std::string& bytes) {
-  auto g = onnx::import_model_bytes(bytes, ".", "test");
-  EXPECT_TRUE(g.ok()) << g.status().to_string();
-  Status s = passes::infer_shapes(*g);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  return std::move(*g);
-}
-
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes) n += node.op_type == op;
-  return n;
-}
-
-const ir::Node* find_op(const ir::Graph& g, const std::string& op) {
-  for (const auto& n : g.nodes)
-    if (n.op_type == op) return &n;
-  return nullptr;
-}
-
-std::map<std::string, Tensor> run(const ir::Graph& g, const std::map<std::string, Tensor>& inputs) {
-  cpu::GraphExecutor ex(std::make_shared<const ir::Graph>(g));
-  auto out = ex.run(inputs);
-  EXPECT_TRUE(out.ok()) << out.status().to_string();
-  return out.ok() ? *out : std::map<std::string, Tensor>{};
-}
 
 // Relative to the output's largest magnitude.
 void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
@@ -66,13 +45,13 @@ void expect_close(const Tensor& got, const Tensor& want, double tol, const std::
 ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs,
                            double tol = 1e-6) {
   ir::Graph g = import_inferred(b.bytes());
-  auto want = run(g, inputs);
+  auto want = run_cpu(g, inputs);
   Status s = passes::fuse_matmul_epilogue(g);
   EXPECT_TRUE(s.ok()) << s.to_string();
   EXPECT_TRUE(passes::eliminate_dead_code(g).ok());
   s = passes::infer_shapes(g);
   EXPECT_TRUE(s.ok()) << s.to_string();
-  auto got = run(g, inputs);
+  auto got = run_cpu(g, inputs);
   for (const auto& [name, t] : want) {
     EXPECT_TRUE(got.count(name)) << name;
     if (got.count(name)) expect_close(got.at(name), t, tol, name);
@@ -322,11 +301,11 @@ TEST(FuseMatMulEpilogue, F16GraphFusesAndStaysClose) {
   ASSERT_TRUE(passes::fold_constants(g).ok());  // the weight casts become f16 initializers
   ASSERT_TRUE(passes::infer_shapes(g).ok());
   const std::map<std::string, Tensor> in = {{"x", random_f32({3, 8}, 44)}};
-  auto want = run(g, in);
+  auto want = run_cpu(g, in);
   ASSERT_TRUE(passes::fuse_matmul_epilogue(g).ok());
   ASSERT_TRUE(passes::infer_shapes(g).ok());
   EXPECT_EQ(count_op(g, "FusedMatMul"), 1);
-  auto got = run(g, in);
+  auto got = run_cpu(g, in);
   // The fused reference rounds to f16 once, the chain after every op.
   expect_close(got.at("out"), want.at("out"), 2e-3, "out");
 }
@@ -385,7 +364,7 @@ void check_skeleton(const SkeletonCase& c) {
   ASSERT_TRUE(engine.ok()) << engine.status().to_string();
   auto got = engine->create_context()->infer(c.inputs);
   ASSERT_TRUE(got.ok()) << got.status().to_string();
-  auto want = run(plain, c.inputs);
+  auto want = run_cpu(plain, c.inputs);
   ASSERT_FALSE(want.empty());
   for (const auto& [name, t] : want) {
     ASSERT_TRUE(got->count(name)) << name;

@@ -15,40 +15,19 @@
 #include "support/model_builder.h"
 #include "support/skeleton.h"
 #include "util/half.h"
+#include "support/graph_test_util.h"
 
 namespace kiln {
 namespace {
 
+using testing::import_inferred;
+using testing::count_op;
+using testing::find_op;
+using testing::run_cpu;
+
 using testing::f32_tensor;
 using testing::ModelBuilder;
 using testing::random_f32;
-
-ir::Graph import_inferred(const std::string& bytes) {
-  auto g = onnx::import_model_bytes(bytes, ".", "test");
-  EXPECT_TRUE(g.ok()) << g.status().to_string();
-  Status s = passes::infer_shapes(*g);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  return std::move(*g);
-}
-
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes) n += node.op_type == op;
-  return n;
-}
-
-const ir::Node* find_op(const ir::Graph& g, const std::string& op) {
-  for (const auto& n : g.nodes)
-    if (n.op_type == op) return &n;
-  return nullptr;
-}
-
-std::map<std::string, Tensor> run(const ir::Graph& g, const std::map<std::string, Tensor>& inputs) {
-  cpu::GraphExecutor ex(std::make_shared<const ir::Graph>(g));
-  auto out = ex.run(inputs);
-  EXPECT_TRUE(out.ok()) << out.status().to_string();
-  return out.ok() ? *out : std::map<std::string, Tensor>{};
-}
 
 // Values in [-scale, scale).
 Tensor spread(std::vector<int64_t> dims, uint64_t seed, float scale = 3.f) {
@@ -90,13 +69,13 @@ void expect_match(const std::map<std::string, Tensor>& got, const std::map<std::
 ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs,
                            double rtol = 0) {
   ir::Graph g = import_inferred(b.bytes());
-  auto want = run(g, inputs);
+  auto want = run_cpu(g, inputs);
   Status s = passes::fuse_pointwise(g);
   EXPECT_TRUE(s.ok()) << s.to_string();
   EXPECT_TRUE(passes::eliminate_dead_code(g).ok());
   s = passes::infer_shapes(g);
   EXPECT_TRUE(s.ok()) << s.to_string();
-  expect_match(run(g, inputs), want, rtol);
+  expect_match(run_cpu(g, inputs), want, rtol);
   return g;
 }
 
@@ -179,7 +158,7 @@ TEST(PointwiseChainOp, InferenceChecksTheNodeAgainstTheProgram) {
   EXPECT_EQ(g.value("z")->dtype, DType::kF32);
   Tensor a = f32_tensor({2, 1, 4}, {-1, 2, -3, 4, 5, -6, 7, -8});
   Tensor s = f32_tensor({3, 1}, {1, -1, 0.5f});
-  auto out = run(g, {{"a", a}, {"s", s}});
+  auto out = run_cpu(g, {{"a", a}, {"s", s}});
   ASSERT_EQ(out.size(), 2u);
   EXPECT_FLOAT_EQ(out["y"].data<float>()[4 + 1], 2 * -1 + 0.25f);  // [0,1,1]: a=2, s=-1
   EXPECT_FLOAT_EQ(out["z"].data<float>()[4 + 0], 1.f);             // [0,1,0]: a=-1, s=-1
@@ -231,7 +210,7 @@ TEST(FusePointwise, RuntimeScalarInputStaysAnInput) {
   EXPECT_EQ(n->inputs, (std::vector<std::string>{"x", "scale"}));
   EXPECT_FALSE(n->has_attr("constants"));
   // A different runtime value gives a different result.
-  auto a = run(g, {{"x", f32_tensor({5}, {1, 1, 1, 1, 1})}, {"scale", f32_tensor({}, {0.5f})}});
+  auto a = run_cpu(g, {{"x", f32_tensor({5}, {1, 1, 1, 1, 1})}, {"scale", f32_tensor({}, {0.5f})}});
   EXPECT_FLOAT_EQ(a["y"].data<float>()[0], std::tanh(0.5f));
 }
 
@@ -449,7 +428,7 @@ TEST(FusePointwise, BuilderFusesAndTheEngineMatchesTheUnfusedGraph) {
       .attr("alpha", 0.4f)
       .output("y");
   std::map<std::string, Tensor> in = {{"x", spread({3, 6}, 31)}};
-  auto want = run(import_inferred(b.bytes()), in);
+  auto want = run_cpu(import_inferred(b.bytes()), in);
   BuildConfig cfg;
   cfg.backend = BackendKind::kCpu;
   auto engine = Builder::build_from_bytes(b.bytes(), cfg);
@@ -507,7 +486,7 @@ TEST(FusePointwiseSkeleton, AllFourMatchTheirUnfusedGraphs) {
     // BERT's three embeddings (word + position + token type) sum in one chain.
     if (std::string(c.name) == "bert_base") EXPECT_GE(chains, 1);
     // (ResNet's and ViT's chains all went to the conv/GEMM epilogues and GELU before: nothing to run twice.)
-    if (chains > 0) expect_match(run(fused, c.inputs), run(plain, c.inputs), 1e-5);
+    if (chains > 0) expect_match(run_cpu(fused, c.inputs), run_cpu(plain, c.inputs), 1e-5);
     // The builder runs the whole pipeline and round-trips the fused nodes through the engine file.
     BuildConfig cfg;
     cfg.backend = BackendKind::kCpu;

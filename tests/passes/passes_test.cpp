@@ -4,9 +4,12 @@
 #include "onnx/importer.h"
 #include "passes/pass.h"
 #include "support/model_builder.h"
+#include "support/graph_test_util.h"
 
 namespace kiln {
 namespace {
+
+using testing::count_op;
 
 using testing::i64_tensor;
 using testing::ModelBuilder;
@@ -15,12 +18,6 @@ ir::Graph import(const ModelBuilder& b) {
   auto g = onnx::import_model_bytes(b.bytes(), ".", "test");
   EXPECT_TRUE(g.ok()) << g.status().to_string();
   return std::move(*g);
-}
-
-int count_op(const ir::Graph& g, const std::string& op) {
-  int n = 0;
-  for (const auto& node : g.nodes) n += node.op_type == op;
-  return n;
 }
 
 TEST(InferShapes, PropagatesSymbolicDims) {
