@@ -252,7 +252,12 @@ Result<std::vector<LayerTiming>> ExecutionContext::profile_layers(void* stream) 
     auto dims = state_->input_dims.find(d.name);
     if (b == state_->bindings.end() || dims == state_->input_dims.end())
       return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", d.name);
-    inputs[d.name] = Tensor::wrap(d.dtype, dims->second, b->second.address);
+    Tensor t = Tensor::wrap(d.dtype, dims->second, b->second.address);
+    if (t.nbytes() > b->second.capacity)
+      return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", d.name, t.nbytes(),
+                              t.describe(), b->second.capacity);
+    KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, t.dims()));
+    inputs[d.name] = t;
   }
   return s.cpu->profile(inputs);
 }

@@ -122,5 +122,28 @@ TEST(Context, EngineSharedByManyContexts) {
   EXPECT_FLOAT_EQ(rb->at("y").data<float>()[5], 6.f);
 }
 
+TEST(Context, ProfileLayersTimesEachNodeAndChecksBuffers) {
+  auto ctx = build_mul(true).create_context();
+  ASSERT_TRUE(ctx.ok());
+  std::vector<float> x(4 * 3, 1.f);
+  ASSERT_TRUE(ctx->set_input_shape("x", {2, 3}).ok());
+  auto unbound = ctx->profile_layers();
+  ASSERT_FALSE(unbound.ok());
+  EXPECT_NE(unbound.status().message().find("set_tensor_address"), std::string::npos);
+  // A buffer smaller than the shape is refused, never read past.
+  ASSERT_TRUE(ctx->set_tensor_address("x", x.data(), 3 * sizeof(float)).ok());
+  auto small = ctx->profile_layers();
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.status().message().find("buffer holds 12"), std::string::npos) << small.status().message();
+  ASSERT_TRUE(ctx->set_tensor_address("x", x.data(), x.size() * sizeof(float)).ok());
+  auto layers = ctx->profile_layers();
+  ASSERT_TRUE(layers.ok()) << layers.status().to_string();
+  ASSERT_EQ(layers->size(), 1u);
+  EXPECT_EQ((*layers)[0].op, "Mul");
+  EXPECT_EQ((*layers)[0].placement, "cpu");
+  EXPECT_GE((*layers)[0].ms, 0.0);
+  EXPECT_EQ(ctx->last_run_info().host_nodes, 1);
+}
+
 }  // namespace
 }  // namespace kiln
