@@ -61,26 +61,7 @@ __global__ void __launch_bounds__(copy::kThreads)
 
 template <class Fn>
 std::optional<Status> dispatch_cum(DType dt, Fn&& fn) {
-  switch (dt) {
-    case DType::kF32:
-      return fn(ew::Tag<float>{});
-    case DType::kF64:
-      return fn(ew::Tag<double>{});
-    case DType::kF16:
-      return fn(ew::Tag<__half>{});
-    case DType::kBF16:
-      return fn(ew::Tag<__nv_bfloat16>{});
-    case DType::kI32:
-      return fn(ew::Tag<int32_t>{});
-    case DType::kI64:
-      return fn(ew::Tag<int64_t>{});
-    case DType::kU32:
-      return fn(ew::Tag<uint32_t>{});
-    case DType::kU64:
-      return fn(ew::Tag<uint64_t>{});
-    default:
-      return std::nullopt;
-  }
+  return ew::dispatch_in<DType::kF32, DType::kF64, DType::kF16, DType::kBF16, DType::kI32, DType::kI64, DType::kU32, DType::kU64>(dt, fn);
 }
 
 bool cum_sum_dtypes(const ir::Node&, const std::vector<DType>& d) {

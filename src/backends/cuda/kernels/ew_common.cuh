@@ -77,6 +77,30 @@ std::optional<Status> dispatch_numeric(DType dt, Fn&& fn) {
   if (is_int_dt(dt)) return dispatch_int(dt, fn);
   return dispatch_float(dt, fn);
 }
+// The device element type of each dtype, for dispatch over explicit dtype lists.
+template <DType D> struct DeviceType;
+template <> struct DeviceType<DType::kF32> { using type = float; };
+template <> struct DeviceType<DType::kF64> { using type = double; };
+template <> struct DeviceType<DType::kF16> { using type = __half; };
+template <> struct DeviceType<DType::kBF16> { using type = __nv_bfloat16; };
+template <> struct DeviceType<DType::kI8> { using type = int8_t; };
+template <> struct DeviceType<DType::kU8> { using type = uint8_t; };
+template <> struct DeviceType<DType::kI16> { using type = int16_t; };
+template <> struct DeviceType<DType::kU16> { using type = uint16_t; };
+template <> struct DeviceType<DType::kI32> { using type = int32_t; };
+template <> struct DeviceType<DType::kU32> { using type = uint32_t; };
+template <> struct DeviceType<DType::kI64> { using type = int64_t; };
+template <> struct DeviceType<DType::kU64> { using type = uint64_t; };
+
+// fn(Tag<T>{}) for the device type of dt when dt is one of Ds; nullopt otherwise. Kernels name the dtypes they
+// instantiate for: dispatch_in<DType::kF32, DType::kI64>(dt, fn).
+template <DType... Ds, class Fn>
+std::optional<Status> dispatch_in(DType dt, Fn&& fn) {
+  std::optional<Status> out;
+  ((dt == Ds ? (void)(out = fn(Tag<typename DeviceType<Ds>::type>{})) : void()), ...);
+  return out;
+}
+
 // Unsigned integer of the element width (data movement).
 template <class Fn>
 std::optional<Status> dispatch_bytes(size_t bytes, Fn&& fn) {

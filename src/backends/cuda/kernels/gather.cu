@@ -13,13 +13,6 @@ using copy::DivOf;
 using copy::kMaxDims;
 using copy::norm_index;
 
-template <class Fn>
-std::optional<Status> dispatch_index(DType dt, Fn&& fn) {
-  if (dt == DType::kI32) return fn(ew::Tag<int32_t>{});
-  if (dt == DType::kI64) return fn(ew::Tag<int64_t>{});
-  return std::nullopt;
-}
-
 bool data_and_index(const ir::Node&, const std::vector<DType>& d) {
   return d.size() >= 2 && copy::movable(d[0]) && (d[1] == DType::kI32 || d[1] == DType::kI64);
 }
@@ -61,7 +54,7 @@ Status run_gather(KernelContext& ctx) {
   const int64_t total = total_elems / k;
   std::optional<Status> st = copy::dispatch_units(unit, [&](auto tag) -> Status {
     using U = typename decltype(tag)::type;
-    std::optional<Status> s2 = dispatch_index(indices.dtype, [&](auto itag) -> Status {
+    std::optional<Status> s2 = ew::dispatch_int(indices.dtype, [&](auto itag) -> Status {
       using X = typename decltype(itag)::type;
       const U* d = static_cast<const U*>(data.data);
       const X* x = static_cast<const X*>(indices.data);
@@ -137,7 +130,7 @@ Status run_gather_elements(KernelContext& ctx) {
   if (n == 0) return Status();
   std::optional<Status> st = ew::dispatch_bytes(dtype_size(data.dtype), [&](auto tag) -> Status {
     using U = typename decltype(tag)::type;
-    std::optional<Status> s2 = dispatch_index(indices.dtype, [&](auto itag) -> Status {
+    std::optional<Status> s2 = ew::dispatch_int(indices.dtype, [&](auto itag) -> Status {
       using X = typename decltype(itag)::type;
       const U* d = static_cast<const U*>(data.data);
       const X* x = static_cast<const X*>(indices.data);
@@ -211,7 +204,7 @@ Status run_gather_nd(KernelContext& ctx) {
   const int64_t n = n_elems / w;
   std::optional<Status> st = copy::dispatch_units(unit, [&](auto tag) -> Status {
     using U = typename decltype(tag)::type;
-    std::optional<Status> s2 = dispatch_index(indices.dtype, [&](auto itag) -> Status {
+    std::optional<Status> s2 = ew::dispatch_int(indices.dtype, [&](auto itag) -> Status {
       using X = typename decltype(itag)::type;
       const U* d = static_cast<const U*>(data.data);
       const X* x = static_cast<const X*>(indices.data);

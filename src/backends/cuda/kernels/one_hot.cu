@@ -29,18 +29,7 @@ __global__ void __launch_bounds__(copy::kThreads)
 
 template <class Fn>
 std::optional<Status> dispatch_index(DType dt, Fn&& fn) {
-  switch (dt) {
-    case DType::kI32:
-      return fn(ew::Tag<int32_t>{});
-    case DType::kI64:
-      return fn(ew::Tag<int64_t>{});
-    case DType::kF32:
-      return fn(ew::Tag<float>{});
-    case DType::kF64:
-      return fn(ew::Tag<double>{});
-    default:
-      return std::nullopt;
-  }
+  return ew::dispatch_in<DType::kI32, DType::kI64, DType::kF32, DType::kF64>(dt, fn);
 }
 
 bool one_hot_dtypes(const ir::Node&, const std::vector<DType>& d) {

@@ -181,26 +181,8 @@ __global__ void __launch_bounds__(copy::kThreads)
 
 template <class Fn>
 std::optional<Status> dispatch_resize(DType dt, Fn&& fn) {
-  switch (dt) {
-    case DType::kF32:
-      return fn(ew::Tag<float>{});
-    case DType::kF64:
-      return fn(ew::Tag<double>{});
-    case DType::kF16:
-      return fn(ew::Tag<__half>{});
-    case DType::kBF16:
-      return fn(ew::Tag<__nv_bfloat16>{});
-    case DType::kU8:
-      return fn(ew::Tag<uint8_t>{});
-    case DType::kI8:
-      return fn(ew::Tag<int8_t>{});
-    case DType::kI32:
-      return fn(ew::Tag<int32_t>{});
-    case DType::kI64:
-      return fn(ew::Tag<int64_t>{});
-    default:
-      return std::nullopt;
-  }
+  return ew::dispatch_in<DType::kF32, DType::kF64, DType::kF16, DType::kBF16, DType::kU8, DType::kI8, DType::kI32,
+                         DType::kI64>(dt, fn);
 }
 
 bool resize_supported(const ir::Node& node, const std::vector<DType>& d) {

@@ -78,32 +78,10 @@ __device__ __forceinline__ void atomic_combine(T* addr, T val, Red r) {
   }
 }
 
-template <class Fn>
-std::optional<Status> dispatch_index(DType dt, Fn&& fn) {
-  if (dt == DType::kI32) return fn(ew::Tag<int32_t>{});
-  if (dt == DType::kI64) return fn(ew::Tag<int64_t>{});
-  return std::nullopt;
-}
-
 // Storage type for reductions; nullopt for dtypes without one here.
 template <class Fn>
 std::optional<Status> dispatch_reducible(DType dt, Fn&& fn) {
-  switch (dt) {
-    case DType::kF32:
-      return fn(ew::Tag<float>{});
-    case DType::kF64:
-      return fn(ew::Tag<double>{});
-    case DType::kF16:
-      return fn(ew::Tag<__half>{});
-    case DType::kBF16:
-      return fn(ew::Tag<__nv_bfloat16>{});
-    case DType::kI32:
-      return fn(ew::Tag<int32_t>{});
-    case DType::kI64:
-      return fn(ew::Tag<int64_t>{});
-    default:
-      return std::nullopt;
-  }
+  return ew::dispatch_in<DType::kF32, DType::kF64, DType::kF16, DType::kBF16, DType::kI32, DType::kI64>(dt, fn);
 }
 
 bool reducible(DType d) {
@@ -217,7 +195,7 @@ Status run_scatter_nd(KernelContext& ctx) {
   for (int64_t j = 0; j < k; ++j) p.dims[j] = data.dims[j], p.strides[j] = s[j];
   std::optional<Status> st = dispatch_scatter(data.dtype, red, [&](auto tag) -> Status {
     using T = typename decltype(tag)::type;
-    std::optional<Status> s2 = dispatch_index(indices.dtype, [&](auto itag) -> Status {
+    std::optional<Status> s2 = ew::dispatch_int(indices.dtype, [&](auto itag) -> Status {
       using X = typename decltype(itag)::type;
       T* o = static_cast<T*>(out.data);
       const X* x = static_cast<const X*>(indices.data);
@@ -271,7 +249,7 @@ Status run_scatter_elements(KernelContext& ctx) {
   };
   std::optional<Status> st = dispatch_scatter(data.dtype, red, [&](auto tag) -> Status {
     using T = typename decltype(tag)::type;
-    std::optional<Status> s2 = dispatch_index(indices.dtype, [&](auto itag) -> Status {
+    std::optional<Status> s2 = ew::dispatch_int(indices.dtype, [&](auto itag) -> Status {
       using X = typename decltype(itag)::type;
       T* o = static_cast<T*>(out.data);
       const X* x = static_cast<const X*>(indices.data);
