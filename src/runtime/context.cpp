@@ -54,30 +54,32 @@ Status check_input_dims(const EngineState& s, int profile, const TensorDesc& d, 
 #ifdef KILN_WITH_CUDA
 // Bindings are device pointers: inputs are read in place, outputs written into the caller's buffers.
 Status enqueue_cuda(ContextState& cs, const EngineState& s, cudaStream_t stream) {
-  std::map<std::string, cuda::DeviceTensor> inputs, outputs;
-  for (const auto& d : s.inputs) {
-    auto b = cs.bindings.find(d.name);
-    if (b == cs.bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", d.name);
-    auto dims = cs.input_dims.find(d.name);
-    if (dims == cs.input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", d.name);
-    cuda::DeviceTensor t{d.dtype, dims->second, b->second.address, nullptr};
-    if (t.nbytes() > b->second.capacity)
-      return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", d.name, t.nbytes(),
-                              dims_to_string(t.dims), b->second.capacity);
-    KILN_RETURN_IF_ERROR(check_input_dims(s, cs.profile, d, t.dims));
-    inputs[d.name] = t;
+  if (!cs.device_bindings_valid) {
+    cs.device_inputs.clear();
+    cs.device_outputs.clear();
+    for (const auto& d : s.inputs) {
+      auto b = cs.bindings.find(d.name);
+      if (b == cs.bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", d.name);
+      auto dims = cs.input_dims.find(d.name);
+      if (dims == cs.input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", d.name);
+      cuda::DeviceTensor t{d.dtype, dims->second, b->second.address, nullptr};
+      if (t.nbytes() > b->second.capacity)
+        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", d.name, t.nbytes(),
+                                dims_to_string(t.dims), b->second.capacity);
+      KILN_RETURN_IF_ERROR(check_input_dims(s, cs.profile, d, t.dims));
+      cs.device_inputs[d.name] = t;
+    }
+    for (const auto& d : s.outputs) {
+      auto b = cs.bindings.find(d.name);
+      if (b == cs.bindings.end())
+        return invalid_argument("output '{}' has no address; call set_tensor_address", d.name);
+      // Capacity in elements of the output dtype; the executor checks the real size before writing.
+      const auto elems = static_cast<int64_t>(b->second.capacity / std::max<size_t>(dtype_size(d.dtype), 1));
+      cs.device_outputs[d.name] = cuda::DeviceTensor{d.dtype, {elems}, b->second.address, nullptr};
+    }
+    cs.device_bindings_valid = true;
   }
-  for (const auto& d : s.outputs) {
-    auto b = cs.bindings.find(d.name);
-    if (b == cs.bindings.end()) return invalid_argument("output '{}' has no address; call set_tensor_address", d.name);
-    // Capacity in elements of the output dtype; the executor checks the real size before writing.
-    cuda::DeviceTensor t{d.dtype, {static_cast<int64_t>(b->second.capacity / std::max<size_t>(dtype_size(d.dtype), 1))},
-                         b->second.address, nullptr};
-    outputs[d.name] = t;
-  }
-  KILN_RETURN_IF_ERROR(cs.gpu->run_device(inputs, outputs, stream));
-  cs.last_output_dims = cs.gpu->last_output_dims();
-  return Status();
+  return cs.gpu->run_device(cs.device_inputs, cs.device_outputs, stream);
 }
 
 // The bound input buffers and shapes, as device tensors (for profiling).
@@ -113,6 +115,7 @@ Status ExecutionContext::set_profile(int index) {
   if (index < 0 || (n > 0 && index >= n) || (n == 0 && index != 0))
     return invalid_argument("profile {} does not exist; the engine has {} profile(s)", index, std::max(n, 1));
   state_->profile = index;
+  state_->device_bindings_valid = false;
   return Status();
 }
 
@@ -122,6 +125,7 @@ Status ExecutionContext::set_input_shape(const std::string& name, const std::vec
   if (!d) return not_found("the engine has no input '{}'; its inputs are {}", name, names_of(s.inputs));
   KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, *d, dims));
   state_->input_dims[name] = dims;
+  state_->device_bindings_valid = false;
   return Status();
 }
 
@@ -140,8 +144,12 @@ Result<std::vector<int64_t>> ExecutionContext::output_shape(const std::string& n
   KILN_RETURN_IF_ERROR(passes::infer_shapes(g));
   const Shape& shape = g.values[name].shape;
   if (shape.is_static()) return shape.static_dims();
-  auto last = state_->last_output_dims.find(name);
-  if (last != state_->last_output_dims.end()) return last->second;
+  const auto* last_dims = &state_->last_output_dims;
+#ifdef KILN_WITH_CUDA
+  if (state_->gpu) last_dims = &state_->gpu->last_output_dims();
+#endif
+  auto last = last_dims->find(name);
+  if (last != last_dims->end()) return last->second;
   return invalid_argument("output '{}' has shape {} that depends on input values; run once, then ask again", name,
                           shape.to_string());
 }
@@ -156,6 +164,7 @@ Status ExecutionContext::set_tensor_address(const std::string& name, void* addre
                             "aligned memory; offset sub-buffers by multiples of 16 bytes)",
                             name, address);
   state_->bindings[name] = {address, capacity_bytes};
+  state_->device_bindings_valid = false;
   return Status();
 }
 
@@ -285,6 +294,7 @@ Result<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std
   if (s.cpu) out = s.cpu->run(inputs);
   if (!out.ok()) return out.status();
   for (const auto& [name, t] : inputs) state_->input_dims[name] = t.dims();
+  state_->device_bindings_valid = false;
   for (const auto& [name, t] : *out) state_->last_output_dims[name] = t.dims();
   return out;
 }

@@ -59,7 +59,7 @@ class GraphExecutor {
   // One node-by-node run with CUDA events around each node; blocks.
   Result<std::vector<LayerTiming>> profile(const std::map<std::string, DeviceTensor>& inputs, cudaStream_t stream);
 
-  const std::map<std::string, std::vector<int64_t>>& last_output_dims() const { return last_output_dims_; }
+  const std::map<std::string, std::vector<int64_t>>& last_output_dims() const;
   const RunStats& last_stats() const { return stats_; }
   // The last run's stats with its plan's arena size and, when it ran node by node, why.
   RunInfo last_run_info() const;
@@ -117,6 +117,11 @@ class GraphExecutor {
 
   std::list<std::unique_ptr<Plan>> plans_;  // most recently used first
   const Plan* last_plan_ = nullptr;
+  bool dims_from_plan_ = false;  // the last run was a replay: its output dims are its plan's
+  // run_device(): the last call's buffers and their signature, so repeating them builds no key.
+  std::vector<std::pair<const void*, std::vector<int64_t>>> last_bound_inputs_;
+  std::vector<const void*> last_bound_outputs_;
+  std::string last_key_;
   bool traced_last_ = false;  // the last run built its plan (a traced run)
 };
 
