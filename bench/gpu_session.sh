@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Everything one GPU-machine session checks, in one command (the machine starts bare each time):
-#   bench/gpu_session.sh [build] [tests] [conformance] [accuracy] [perf]     (default: all but perf)
+#   bench/gpu_session.sh [build] [tests] [conformance] [accuracy] [perf] [profile]   (default: build tests
+#   conformance accuracy). profile: f16 engines of the four models, `kiln bench --profile` at batch 1 and 32
+#   (KILN_PROFILE_MODELS, KILN_BATCHES narrow it), one file per config in $OUT.
 # Logs and results go to $OUT (the device tool's output folder) or /tmp/kiln-out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -35,7 +37,7 @@ if has conformance; then
     --expected tests/conformance/expected_failures.txt --expected tests/conformance/expected_failures_cuda.txt >"$OUT/conformance_cuda.log" 2>&1
   tail -30 "$OUT/conformance_cuda.log"
 fi
-if has accuracy || has perf; then
+if has accuracy || has perf || has profile; then
   step export models
   [ -f /tmp/m/gpt2.onnx ] || python3 bench/export_models.py --out /tmp/m 2>&1 | grep -E "exported|references|Error"
 fi
@@ -48,5 +50,22 @@ if has perf; then
   step latency vs torch
   python3 bench/bench_latency.py --models-dir /tmp/m --kiln build/bin/kiln --out "$OUT" \
     --deadline-s ${KILN_PERF_DEADLINE:-540} 2>&1 | tail -60
+fi
+if has profile; then
+  step per-layer profiles
+  declare -A dims=([resnet50]="image:3x224x224" [vit_b_16]="image:3x224x224"
+                   [bert_base]="input_ids:128 attention_mask:128" [gpt2]="input_ids:512")
+  mkdir -p /tmp/kiln-prof
+  for m in ${KILN_PROFILE_MODELS:-resnet50 vit_b_16 bert_base gpt2}; do
+    shapes=(); for s in ${dims[$m]}; do shapes+=(--shapes "${s%%:*}:1x${s#*:},32x${s#*:},32x${s#*:}"); done
+    engine=/tmp/kiln-prof/$m.fp16.kiln
+    /usr/bin/time -f "$m build %e s" build/bin/kiln build /tmp/m/$m.onnx -o $engine --backend cuda --fp16 -q \
+      "${shapes[@]}" 2>&1 | tail -3
+    batches=${KILN_BATCHES:-1,32}; for b in ${batches//,/ }; do
+      run=(); for s in ${dims[$m]}; do run+=(--shapes "${s%%:*}:${b}x${s#*:}"); done
+      build/bin/kiln bench $engine "${run[@]}" --profile --top 40 --max-seconds 20 >"$OUT/profile_${m}_b$b.txt" 2>&1
+      echo "-- $m b$b"; sed -n '/^latency/p;/execution/p;/^per op type/,/^$/p' "$OUT/profile_${m}_b$b.txt" | head -14
+    done
+  done
 fi
 step done
