@@ -353,8 +353,8 @@ class Report:
                  f" iterations after {d['warmup']} warm-up, CUDA events, every iteration waited for (latency, not"
                  " pipelined throughput). torch: inference_mode, cudnn.benchmark on; torch.compile with dynamic=False"
                  " (one graph per batch). kiln engines: one profile over batch 1..max, inputs saved from torch and"
-                 " given to `kiln bench --input` (the engines keep the model's f32/i64 inputs and f32 outputs; their casts are"
-                 " inside the timed run). Speedup = torch ms / kiln ms (> 1: kiln faster).", "",
+                 " given to `kiln bench --input` (fp16/bf16 engines are built with --reduced-precision-io, float I/O in the"
+                 " compute dtype like torch's; with --model-io they keep f32 I/O and the casts are inside the timed run). Speedup = torch ms / kiln ms (> 1: kiln faster).", "",
                  "Commands (GPU machine, repository root):"] + [
                  f"- `python3 bench/bench_latency.py {' '.join(r['argv'])}`: {r['wall_s']:.0f} s"
                  f" ({', '.join(f'{k} {v:.0f} s' for k, v in r['phases_s'].items()) or 'nothing timed'})"
@@ -478,6 +478,8 @@ def main_parent(args):
         engine = os.path.join(args.work, f"{name}.{args.precision}.kiln")
         cmd = [args.kiln, "build", m["path"], "-o", engine, "--backend", "cuda", "--json", "-q"]
         cmd += profile_args(name, max_batch, opt_batch) + PRECISION_FLAGS[args.precision]
+        if args.precision in ("fp16", "bf16") and not args.model_io:
+            cmd.append("--reduced-precision-io")  # float I/O in the compute dtype, as torch's f16 model has
         rc, out, err, secs = run_cmd(cmd, min(args.build_timeout, max(remaining(args), 30)))
         m["build_s"] = round(secs, 2)
         if rc != 0:
@@ -560,6 +562,9 @@ def parse_args(argv):
     ap.add_argument("--warmup", type=int, default=20, help="warm-up iterations per config (default 20)")
     ap.add_argument("--precision", default="fp16", choices=sorted(PRECISION_FLAGS),
                     help="kiln build precision flag and torch dtype (default fp16)")
+    ap.add_argument("--model-io", action="store_true",
+                    help="keep the model's f32 inputs/outputs in fp16/bf16 engines (default: --reduced-precision-io, "
+                         "float I/O in the compute dtype like the torch model it is compared with)")
     ap.add_argument("--skip-compile", action="store_true", help="torch eager only (torch.compile costs minutes)")
     ap.add_argument("--skip-eager", action="store_true", help="no torch eager timing")
     ap.add_argument("--skip-torch", action="store_true", help="no torch timing at all (kiln only)")

@@ -59,7 +59,7 @@ if has profile; then
   for m in ${KILN_PROFILE_MODELS:-resnet50 vit_b_16 bert_base gpt2}; do
     shapes=(); for s in ${dims[$m]}; do shapes+=(--shapes "${s%%:*}:1x${s#*:},32x${s#*:},32x${s#*:}"); done
     engine=/tmp/kiln-prof/$m.fp16.kiln
-    /usr/bin/time -f "$m build %e s" build/bin/kiln build /tmp/m/$m.onnx -o $engine --backend cuda --fp16 -q \
+    /usr/bin/time -f "$m build %e s" build/bin/kiln build /tmp/m/$m.onnx -o $engine --backend cuda --fp16 --reduced-precision-io -q \
       "${shapes[@]}" 2>&1 | tail -3
     batches=${KILN_BATCHES:-1,32}; for b in ${batches//,/ }; do
       run=(); for s in ${dims[$m]}; do run+=(--shapes "${s%%:*}:${b}x${s#*:}"); done

@@ -22,6 +22,9 @@ struct BuildConfig {
   Precision precision = Precision::kF32;
   // With kF16/kBF16: node names that keep computing in f32 (Casts around them). An unknown name is an error.
   std::vector<std::string> fp32_layers;
+  // With kF16/kBF16: the engine's f32 inputs and outputs become f16/bf16 too (kiln build
+  // --reduced-precision-io), so callers pass and receive half-size data with no casts at the edges.
+  bool reduced_precision_io = false;
   // min/opt/max per dynamic input. Empty: the model's static dims, dynamic dims unbounded.
   std::vector<OptimizationProfile> profiles;
   // CUDA engines: contexts capture and replay CUDA graphs per input shape (kiln build --no-cuda-graph: off).

@@ -141,6 +141,14 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   if (reduced && backend == BackendKind::kCpu)
     progress(fmt::format("precision {}: the CPU backend computes in f32 (the manifest records the request)",
                          precision_name(config.precision)));
+  if (config.reduced_precision_io && !reduced)
+    return invalid_argument("--reduced-precision-io needs --fp16 or --bf16 (it gives the engine's f32 inputs and "
+                            "outputs that dtype)");
+  if (config.reduced_precision_io) {
+    const DType io = config.precision == Precision::kF16 ? DType::kF16 : DType::kBF16;
+    KILN_RETURN_IF_ERROR(passes::reduce_io_precision(g, io).with_context("pass reduce_io_precision"));
+    progress(fmt::format("pass reduce_io_precision: float inputs and outputs are {}", dtype_name(io)));
+  }
   KILN_RETURN_IF_ERROR(check_profile_extremes(g, config.profiles));
   progress("backend " + std::string(backend_name(backend)));
   EngineState s;

@@ -40,6 +40,11 @@ struct PrecisionReport {
 // Needs a graph whose dtypes are known (it runs infer_shapes first and last). Errors name the node.
 Status convert_precision(ir::Graph& g, const PrecisionOptions& options, PrecisionReport* report = nullptr);
 
+// kiln build --reduced-precision-io: f32 graph inputs and outputs take `target` (f16/bf16), the Casts at the
+// edges that convert_precision added disappear (src/passes/reduce_io_precision.cpp). Run after
+// convert_precision; on a graph that computes in f32 it only moves the Casts inside the engine.
+Status reduce_io_precision(ir::Graph& g, DType target);
+
 // Every name must be a node of g; otherwise an error listing, per unknown name, the nearest node names.
 // `what` names the option in the message ("--fp32-layers").
 Status check_node_names(const ir::Graph& g, const std::vector<std::string>& names, const std::string& what);

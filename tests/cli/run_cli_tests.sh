@@ -69,6 +69,10 @@ check build_fp16_cpu 0 "CPU backend computes in f32" -- "$KILN" build "$CNN" -o 
 check inspect_fp32_layers 0 "\"fp32_layers\": \[" -- "$KILN" inspect "$W/cnn16.kiln" --json
 check fp32_layers_unknown 1 "nearest node names: 'conv1'" -- "$KILN" build "$CNN" -o "$W/x.kiln" --backend cpu --fp16 --fp32-layers conv1x
 check fp32_layers_without_fp16 1 "only matters with --fp16 or --bf16" -- "$KILN" build "$CNN" -o "$W/x.kiln" --backend cpu --fp32-layers conv1
+check build_reduced_io 0 "float inputs and outputs are f16" -- "$KILN" build "$CNN" -o "$W/cnn16io.kiln" --backend cpu --fp16 --reduced-precision-io
+check inspect_reduced_io 0 "\"dtype\": \"f16\"" -- "$KILN" inspect "$W/cnn16io.kiln" --json
+check run_reduced_io 0 "f16" -- "$KILN" run "$W/cnn16io.kiln"
+check reduced_io_without_fp16 1 "needs --fp16 or --bf16" -- "$KILN" build "$CNN" -o "$W/x.kiln" --backend cpu --reduced-precision-io
 
 # Bad input at run.
 check unknown_input 1 "no input 'nope'" -- "$KILN" run "$W/cnn.kiln" --input nope="$ROOT/models/tiny_cnn.input.npy"

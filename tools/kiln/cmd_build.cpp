@@ -15,7 +15,8 @@ namespace {
 struct BuildOptions {
   std::string model, output, backend = "auto";
   std::vector<std::string> shapes, fp32_layers;
-  bool fp16 = false, bf16 = false, tf32 = false, json = false, quiet = false, no_cuda_graph = false;
+  bool fp16 = false, bf16 = false, tf32 = false, json = false, quiet = false, no_cuda_graph = false,
+       reduced_io = false;
 };
 
 int run_build(const BuildOptions& o) {
@@ -28,6 +29,7 @@ int run_build(const BuildOptions& o) {
   cfg.cuda_graphs = !o.no_cuda_graph;
   cfg.precision = o.fp16 ? Precision::kF16 : o.bf16 ? Precision::kBF16 : o.tf32 ? Precision::kTF32 : Precision::kF32;
   cfg.fp32_layers = o.fp32_layers;
+  cfg.reduced_precision_io = o.reduced_io;
   if (!o.shapes.empty()) {
     auto profiles = parse_profiles(o.shapes);
     if (!profiles.ok()) return fail(profiles.status());
@@ -67,7 +69,7 @@ void add_build_command(CLI::App& app) {
   cmd->footer(
       "Precision: the default is f32 with TF32 off (results match the f32 reference). --tf32, --fp16 and --bf16 "
       "opt in to faster, less precise math on the CUDA backend; with --fp16/--bf16 the engine's inputs and "
-      "outputs keep the model's dtypes and --fp32-layers keeps named nodes in f32. The CPU backend always "
+      "outputs keep the model's dtypes (unless --reduced-precision-io) and --fp32-layers keeps named nodes in f32. The CPU backend always "
       "computes in f32.");
   cmd->add_option("model", o->model, "ONNX model (.onnx); external-data files must sit next to it")->required();
   cmd->add_option("-o,--output", o->output, "Engine file to write (.kiln)")->required();
@@ -87,6 +89,9 @@ void add_build_command(CLI::App& app) {
                   "With --fp16/--bf16: node names (comma-separated or repeated) that keep computing in f32, "
                   "e.g. a final Softmax; an unknown name is an error that lists the nearest names")
       ->delimiter(',');
+  cmd->add_flag("--reduced-precision-io", o->reduced_io,
+                "With --fp16/--bf16: the engine's f32 inputs and outputs become f16/bf16 too (half the I/O bytes, "
+                "no casts at the edges; feed and read f16 .npy files). Integer I/O is unchanged");
   cmd->add_flag("--no-cuda-graph", o->no_cuda_graph,
                 "CUDA engines: run node by node instead of replaying a CUDA graph captured per input shape (the "
                 "default; graphs remove launch overhead, node-by-node helps debugging and profiling)");
