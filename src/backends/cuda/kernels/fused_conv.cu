@@ -10,8 +10,10 @@
 //      sigmoid / silu (that API has neither), or when it declines every algorithm (some dtype/layout mixes):
 //        cudnnConvolutionForward with the best algorithm, then one in-place epilogue kernel (bias + Z + act).
 //    Candidates come from cudnnFindConvolutionForwardAlgorithmEx (measured; heuristics of
-//    GetConvolutionForwardAlgorithm_v7 while a CUDA graph is being captured) and are tried in order until
-//    cuDNN runs one. f32 stays FMA-only unless Resources::allow_tf32; f16/bf16 use tensor-op math, f32
+//    GetConvolutionForwardAlgorithm_v7 while a CUDA graph is being captured). With Resources::time_tactics
+//    every (path, algorithm) cuDNN accepts is timed on the real buffers and the fastest kept: FindEx times the
+//    bare convolution only, and the fused API often runs a slower kernel than conv + epilogue would.
+//    Otherwise they are tried in order until cuDNN runs one. f32 stays FMA-only unless Resources::allow_tf32; f16/bf16 use tensor-op math, f32
 //    compute. Scratch: Resources::workspace, or when an algorithm wants more, a larger buffer owned by the
 //    plan cache (grown only outside capture, after the stream drained; at most kMaxWorkspaceBytes).
 //  - Everything else (asymmetric pads, more spatial dims, int32 overflow, no cuDNN algorithm): a direct
@@ -467,6 +469,42 @@ Result<std::vector<Candidate>> candidates(KernelContext& ctx, DType dt, Plan& p,
   return out;
 }
 
+// One way to run the convolution: the cuDNN call (path), its algorithm and math, and the scratch it wants.
+struct Option {
+  Path path;
+  Candidate c;
+  size_t ws_need;
+  void apply(Plan& p) const {
+    p.path = path;
+    p.algo = c.algo;
+    p.math = c.math;
+    p.ws_need = ws_need;
+    cudnnSetConvolutionMathType(p.conv.h, c.math);
+  }
+};
+
+// Median-free but steady: the mean of a few back-to-back runs after the warm-up run the caller made.
+struct TacticTimer {
+  static constexpr int kRuns = 3;
+  cudaEvent_t start = nullptr, stop = nullptr;
+  ~TacticTimer() {
+    if (start) cudaEventDestroy(start);
+    if (stop) cudaEventDestroy(stop);
+  }
+  template <class F>
+  Result<float> time(cudaStream_t s, F&& run) {
+    if (!start) KILN_CUDA_CHECK(cudaEventCreate(&start));
+    if (!stop) KILN_CUDA_CHECK(cudaEventCreate(&stop));
+    KILN_CUDA_CHECK(cudaEventRecord(start, s));
+    for (int r = 0; r < kRuns; ++r) KILN_RETURN_IF_ERROR(run());
+    KILN_CUDA_CHECK(cudaEventRecord(stop, s));
+    KILN_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0.f;
+    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    return ms / kRuns;
+  }
+};
+
 // Makes the plan for this geometry, running the convolution once in the process (so the result is in Y).
 template <class T>
 Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geometry& g, const Operands& op) {
@@ -483,6 +521,11 @@ Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geom
   const bool may_grow = !capturing(ctx.stream());
   KILN_ASSIGN_OR_RETURN(std::vector<Candidate> cands, candidates(ctx, dt, *p, op, may_grow));
   const bool fused_ok = g.act == ConvActivation::kRelu || g.act == ConvActivation::kNone;
+  // Timing reruns the call, so Y must not also be an input (Z in place would accumulate).
+  const bool timed = may_grow && ctx.res().time_tactics && op.z != op.y;
+  TacticTimer timer;
+  std::optional<Option> best;
+  float best_ms = 0.f;
   for (Path path : {Path::kFusedApi, Path::kConvThenEpilogue}) {
     if (path == Path::kFusedApi && !fused_ok) continue;
     for (const Candidate& c : cands) {
@@ -494,17 +537,34 @@ Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geom
       if (cudnnGetConvolutionForwardWorkspaceSize(ctx.res().cudnn, p->x.h, p->w.h, p->conv.h, p->y.h, c.algo,
                                                   &need) != CUDNN_STATUS_SUCCESS)
         continue;
-      p->path = path;
-      p->algo = c.algo;
-      p->math = c.math;
-      p->ws_need = need;
+      const Option o{path, c, need};
+      o.apply(*p);
       KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, *p, op, may_grow));
       if (!ran) continue;
-      p->tactic = fmt::format("cudnn {} {} {}{} ws={}",
-                              path == Path::kFusedApi ? "conv_bias_act" : "conv+epilogue", algo_name(c.algo),
-                              is_tensor_op(c.math) ? "tensor_op" : "fma", g.nhwc() ? " nhwc" : "", need);
-      return std::move(p);
+      if (!timed) {  // cuDNN's order (measured for the bare convolution, or its heuristics)
+        best = o;
+        break;
+      }
+      KILN_ASSIGN_OR_RETURN(float ms, timer.time(ctx.stream(), [&]() -> Status {
+        KILN_ASSIGN_OR_RETURN(bool again, run_cudnn<T>(ctx, g, *p, op, may_grow));
+        (void)again;
+        return Status();
+      }));
+      if (!best || ms < best_ms) best = o, best_ms = ms;
     }
+    if (best && !timed) break;
+  }
+  if (best) {
+    best->apply(*p);
+    if (timed) {  // Y holds the last option's result; the chosen one writes it again
+      KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, *p, op, may_grow));
+      if (!ran) return ctx.error("cuDNN declined algorithm {} that it ran a moment ago", algo_name(p->algo));
+    }
+    p->tactic = fmt::format("cudnn {} {} {}{} ws={}{}",
+                            p->path == Path::kFusedApi ? "conv_bias_act" : "conv+epilogue", algo_name(p->algo),
+                            is_tensor_op(p->math) ? "tensor_op" : "fma", g.nhwc() ? " nhwc" : "", p->ws_need,
+                            timed ? fmt::format(" ({:.1f} us)", best_ms * 1000.f) : std::string());
+    return std::move(p);
   }
   p->path = Path::kDirect;
   p->tactic = "direct (no cuDNN algorithm)";
