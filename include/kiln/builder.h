@@ -27,6 +27,13 @@ struct BuildConfig {
   bool reduced_precision_io = false;
   // min/opt/max per dynamic input. Empty: the model's static dims, dynamic dims unbounded.
   std::vector<OptimizationProfile> profiles;
+  // CUDA engines: time the kernels' candidate tactics (cuBLASLt algorithms, cuDNN paths) at build, at each
+  // profile's min/opt/max shapes, and store the choices in the engine (kiln build --no-tactic-timing: off;
+  // contexts then time each new shape on its first run).
+  bool tactic_timing = true;
+  // With tactic_timing: a timing cache file read before timing (known choices are not timed again) and
+  // rewritten after it (kiln build --timing-cache FILE). Empty: none.
+  std::string timing_cache_path;
   // CUDA engines: contexts capture and replay CUDA graphs per input shape (kiln build --no-cuda-graph: off).
   bool cuda_graphs = true;
   // Called with one line per build stage ("import", "passes: fold_constants"…).

@@ -42,6 +42,7 @@ struct EngineInfo {
   std::string gpu_json;       // for CUDA engines: GPU, SM and library versions it was built with (JSON)
   size_t num_nodes = 0;
   size_t weight_bytes = 0;
+  size_t tactics = 0;  // CUDA: kernel tactic choices stored in the engine (timed at build)
   bool cuda_graphs = true;  // contexts replay CUDA graphs unless built with --no-cuda-graph
 };
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/device_probe.h"
+#include "builder/tune_tactics.h"
 #include "kiln/version.h"
 #include "onnx/importer.h"
 #include "passes/convert_precision.h"
@@ -164,6 +165,17 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   s.profiles = config.profiles;
   s.graph = std::make_shared<const ir::Graph>(std::move(g));
   KILN_RETURN_IF_ERROR(finalize_engine_state(s));
+  if (backend == BackendKind::kCuda && config.tactic_timing) {
+    progress("tactic timing");
+    KILN_ASSIGN_OR_RETURN(TuneReport t, tune_tactics(s, config.timing_cache_path, progress));
+    progress(fmt::format("tactic timing: {} choices timed at {} input shapes in {:.1f} s{}", t.timed, t.shapes,
+                         t.seconds,
+                         config.timing_cache_path.empty()
+                             ? std::string()
+                             : fmt::format(" ({} reused from {})", t.from_file, config.timing_cache_path)));
+  } else if (!config.timing_cache_path.empty()) {
+    return invalid_argument("--timing-cache needs tactic timing (a CUDA engine, without --no-tactic-timing)");
+  }
   // Round-trip through the file format so a built engine and a loaded one are the same thing.
   KILN_ASSIGN_OR_RETURN(std::string bytes, Engine(std::make_shared<const EngineState>(s)).serialize());
   return Engine::deserialize(bytes);

@@ -113,6 +113,7 @@ Result<std::string> serialize(const EngineState& state) {
       {"inputs", io_in},
       {"outputs", io_out},
       {"profiles", profiles_json(state.profiles)},
+      {"tactics", state.tactics ? state.tactics->entries() : std::map<std::string, std::string>{}},
       {"sections", json::array({{{"name", "graph"}, {"offset", 0}, {"size", graph.size()}},
                                 {{"name", "weights"}, {"offset", graph.size()}, {"size", weights.size()}}})},
   };
@@ -197,6 +198,13 @@ Result<EngineState> deserialize(std::string_view bytes) {
     for (const auto& name : *f)
       if (name.is_string()) state.info.fp32_layers.push_back(name.get<std::string>());
   state.info.cuda_graphs = manifest.value("cuda_graphs", true);
+  if (auto t = manifest.find("tactics"); t != manifest.end() && t->is_object()) {
+    std::map<std::string, std::string> entries;
+    for (const auto& [k, v] : t->items())
+      if (v.is_string()) entries[k] = v.get<std::string>();
+    state.tactics->merge(entries);
+  }
+  state.info.tactics = state.tactics->size();
   state.info.manifest_json = manifest.dump(2);
   if (state.info.backend == BackendKind::kCuda)
     state.info.gpu_json = manifest["compatibility"].value("gpu", json::object()).dump();

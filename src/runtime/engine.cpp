@@ -111,6 +111,7 @@ Result<ExecutionContext> Engine::create_context() const {
     opts.allow_tf32 = state_->info.precision == "tf32";
     opts.cuda_graphs = state_->info.cuda_graphs;
     opts.weights = state_->gpu_weights;
+    opts.tactics = state_->tactics;
     KILN_ASSIGN_OR_RETURN(auto gpu, cuda::GraphExecutor::create(state_->graph, opts));
     cs->gpu = std::shared_ptr<cuda::GraphExecutor>(std::move(gpu));
 #else

@@ -5,6 +5,7 @@
 
 #include "ir/graph.h"
 #include "kiln/engine.h"
+#include "runtime/tactic_cache.h"
 
 namespace kiln {
 
@@ -23,6 +24,8 @@ struct EngineState {
   std::shared_ptr<const cpu::GraphExecutor> cpu;
   // CUDA engines: the weights on the GPU, uploaded by the first context and shared by all of them.
   std::shared_ptr<cuda::SharedDeviceWeights> gpu_weights;
+  // CUDA engines: tactic choices (timed by the builder, stored in the file), shared by every context.
+  std::shared_ptr<TacticCache> tactics = std::make_shared<TacticCache>();
 };
 
 // Fills io descs, backend program and info from state->graph; shared by Builder and Engine::load.

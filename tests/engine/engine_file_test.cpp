@@ -131,5 +131,37 @@ TEST(EngineFile, SaveIsAtomicAndLoadReadsIt) {
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
 }
 
+TEST(EngineFile, TacticChoicesRoundTrip) {
+  auto bytes = build_small().serialize();
+  ASSERT_TRUE(bytes.ok());
+  auto state = engine_file::deserialize(*bytes);
+  ASSERT_TRUE(state.ok()) << state.status().to_string();
+  EXPECT_EQ(state->tactics->size(), 0u);
+  EXPECT_EQ(state->info.tactics, 0u);
+  state->tactics->put("FusedConv:1,2,3", "1 6 1 4096");
+  state->tactics->put("cublasLt:m=3,n=5", "00ff");
+  auto again = engine_file::serialize(*state);
+  ASSERT_TRUE(again.ok());
+  auto back = engine_file::deserialize(*again);
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  EXPECT_EQ(back->info.tactics, 2u);
+  EXPECT_EQ(back->tactics->find("FusedConv:1,2,3").value_or(""), "1 6 1 4096");
+  EXPECT_EQ(back->tactics->find("cublasLt:m=3,n=5").value_or(""), "00ff");
+  EXPECT_FALSE(back->tactics->find("other").has_value());
+}
+
+TEST(EngineFile, TimingCacheNeedsACudaEngine) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"3"}).node("Relu", {"x"}, {"y"}).output("y", DType::kF32, {"3"});
+  BuildConfig cfg;
+  cfg.backend = BackendKind::kCpu;
+  cfg.timing_cache_path = "/tmp/kiln_unused_timing_cache.json";
+  auto e = Builder::build_from_bytes(b.bytes(), cfg);
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("--timing-cache needs tactic timing"), std::string::npos)
+      << e.status().message();
+  EXPECT_FALSE(std::filesystem::exists(cfg.timing_cache_path));
+}
+
 }  // namespace
 }  // namespace kiln

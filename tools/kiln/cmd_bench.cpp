@@ -578,6 +578,7 @@ nlohmann::json engine_json(const BenchOptions& o, const Engine& e, const Executi
                       {"kiln_version", info.kiln_version},
                       {"format_version", info.format_version},
                       {"nodes", info.num_nodes},
+                      {"tactics", info.tactics},
                       {"weight_bytes", info.weight_bytes},
                       {"cuda_graphs", info.backend == BackendKind::kCuda && ctx.cuda_graphs()}};
   if (!info.gpu_json.empty()) j["built_for"] = nlohmann::json::parse(info.gpu_json, nullptr, false);

@@ -16,7 +16,8 @@ struct BuildOptions {
   std::string model, output, backend = "auto";
   std::vector<std::string> shapes, fp32_layers;
   bool fp16 = false, bf16 = false, tf32 = false, json = false, quiet = false, no_cuda_graph = false,
-       reduced_io = false;
+       reduced_io = false, no_tactic_timing = false;
+  std::string timing_cache;
 };
 
 int run_build(const BuildOptions& o) {
@@ -30,6 +31,8 @@ int run_build(const BuildOptions& o) {
   cfg.precision = o.fp16 ? Precision::kF16 : o.bf16 ? Precision::kBF16 : o.tf32 ? Precision::kTF32 : Precision::kF32;
   cfg.fp32_layers = o.fp32_layers;
   cfg.reduced_precision_io = o.reduced_io;
+  cfg.tactic_timing = !o.no_tactic_timing;
+  cfg.timing_cache_path = o.timing_cache;
   if (!o.shapes.empty()) {
     auto profiles = parse_profiles(o.shapes);
     if (!profiles.ok()) return fail(profiles.status());
@@ -51,6 +54,7 @@ int run_build(const BuildOptions& o) {
                         {"fp32_layers", engine->info().fp32_layers},
                         {"nodes", engine->info().num_nodes},
                         {"weight_bytes", engine->info().weight_bytes},
+                        {"tactics", engine->info().tactics},
                         {"build_ms", ms}};
     std::cout << j.dump(2) << "\n";
   } else {
@@ -92,6 +96,13 @@ void add_build_command(CLI::App& app) {
   cmd->add_flag("--reduced-precision-io", o->reduced_io,
                 "With --fp16/--bf16: the engine's f32 inputs and outputs become f16/bf16 too (half the I/O bytes, "
                 "no casts at the edges; feed and read f16 .npy files). Integer I/O is unchanged");
+  cmd->add_option("--timing-cache", o->timing_cache,
+                  "CUDA: a timing cache file; tactic choices it holds (for this GPU and library versions) are not "
+                  "timed again, and it is rewritten with every choice after the build (faster, deterministic "
+                  "rebuilds)");
+  cmd->add_flag("--no-tactic-timing", o->no_tactic_timing,
+                "CUDA: do not time kernel tactics at build (default: timed at each profile's min/opt/max shapes "
+                "and stored in the engine; without, each context times a shape on its first run)");
   cmd->add_flag("--no-cuda-graph", o->no_cuda_graph,
                 "CUDA engines: run node by node instead of replaying a CUDA graph captured per input shape (the "
                 "default; graphs remove launch overhead, node-by-node helps debugging and profiling)");

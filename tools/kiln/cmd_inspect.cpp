@@ -98,6 +98,7 @@ int run_inspect(const InspectOptions& o) {
     j["kiln_version"] = e->info().kiln_version;
     j["backend"] = std::string(backend_name(e->info().backend));
     j["precision"] = e->info().precision;
+    j["tactics"] = e->info().tactics;
     j["manifest"] = nlohmann::json::parse(e->info().manifest_json);
   }
   for (const auto& n : graph->inputs) {
@@ -133,9 +134,12 @@ int run_inspect(const InspectOptions& o) {
   }
   std::cout << fmt::format("{}: {}\n", o.path, j["kind"].get<std::string>());
   if (is_onnx) std::cout << fmt::format("  opset {}, IR version {}\n", graph->opset, graph->ir_version);
-  else std::cout << fmt::format("  format v{}, kiln {}, backend {}, precision {}\n", j["format_version"].get<int>(),
+  else std::cout << fmt::format("  format v{}, kiln {}, backend {}, precision {}{}\n", j["format_version"].get<int>(),
                                 j["kiln_version"].get<std::string>(), j["backend"].get<std::string>(),
-                                j["precision"].get<std::string>());
+                                j["precision"].get<std::string>(),
+                                j["backend"] == "cuda" ? fmt::format(", {} stored tactic choices",
+                                                                     j["tactics"].get<size_t>())
+                                                       : std::string());
   for (const char* k : {"inputs", "outputs"}) {
     std::cout << "  " << k << ":\n";
     for (const auto& d : j[k])

@@ -72,6 +72,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<con
   ex->res_.allow_tf32 = options.allow_tf32;
   // The first run of each shape is a traced run anyway: kernels may time their candidate algorithms there.
   ex->res_.time_tactics = true;
+  ex->res_.tactics = options.tactics ? options.tactics : std::make_shared<TacticCache>();
   if (options.weights) {
     KILN_ASSIGN_OR_RETURN(ex->weights_, options.weights->get(*ex->graph_));
   } else {

@@ -40,6 +40,7 @@ struct ExecutorOptions {
   size_t memory_limit_bytes = 0;  // device memory this executor may hold (arenas + pool); 0 = no cap
   bool cuda_graphs = true;
   std::shared_ptr<SharedDeviceWeights> weights;  // the engine's shared upload; null = a private one
+  std::shared_ptr<TacticCache> tactics;            // the engine's tactic choices; null = a private cache
 };
 
 class GraphExecutor {

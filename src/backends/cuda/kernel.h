@@ -17,6 +17,7 @@
 #include "ir/graph.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"
+#include "runtime/tactic_cache.h"
 
 namespace kiln::cuda {
 
@@ -38,6 +39,9 @@ struct Resources {
   bool time_tactics = false;
   // Kernels that choose among algorithms name their choice here; profiling runs report it per layer.
   std::string tactic;
+  // Tactic choices shared with the engine (and the other contexts): kernels look a choice up before timing
+  // candidates and record what they chose. Never null in an executor.
+  std::shared_ptr<TacticCache> tactics;
   // State a kernel keeps per context between runs (cuDNN plans and algorithm choices, extra scratch), made on
   // first use and destroyed with the context; keyed by op type. A context runs on one stream at a time.
   std::map<std::string, std::shared_ptr<KernelState>, std::less<>> kernel_state;

@@ -19,6 +19,9 @@
 //  - Everything else (asymmetric pads, more spatial dims, int32 overflow, no cuDNN algorithm): a direct
 //  kernel,
 //    one thread per output, the whole epilogue fused.
+#include <fmt/ranges.h>
+
+#include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -481,7 +484,29 @@ struct Option {
     p.ws_need = ws_need;
     cudnnSetConvolutionMathType(p.conv.h, c.math);
   }
+  // "path algo math ws" for the tactic cache.
+  std::string encode() const {
+    return fmt::format("{} {} {} {}", static_cast<int>(path), static_cast<int>(c.algo), static_cast<int>(c.math),
+                       ws_need);
+  }
+  static std::optional<Option> decode(const std::string& s) {
+    int path = 0, algo = 0, math = 0;
+    unsigned long long ws = 0;
+    if (std::sscanf(s.c_str(), "%d %d %d %llu", &path, &algo, &math, &ws) != 4) return std::nullopt;
+    if (path != static_cast<int>(Path::kFusedApi) && path != static_cast<int>(Path::kConvThenEpilogue))
+      return std::nullopt;
+    if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT) return std::nullopt;
+    return Option{static_cast<Path>(path),
+                  {static_cast<cudnnConvolutionFwdAlgo_t>(algo), static_cast<cudnnMathType_t>(math)},
+                  static_cast<size_t>(ws)};
+  }
 };
+
+std::string tactic_name(const Plan& p, const Geometry& g) {
+  return fmt::format("cudnn {} {} {}{} ws={}", p.path == Path::kFusedApi ? "conv_bias_act" : "conv+epilogue",
+                     algo_name(p.algo), is_tensor_op(p.math) ? "tensor_op" : "fma", g.nhwc() ? " nhwc" : "",
+                     p.ws_need);
+}
 
 // Median-free but steady: the mean of a few back-to-back runs after the warm-up run the caller made.
 struct TacticTimer {
@@ -507,7 +532,8 @@ struct TacticTimer {
 
 // Makes the plan for this geometry, running the convolution once in the process (so the result is in Y).
 template <class T>
-Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geometry& g, const Operands& op) {
+Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geometry& g, const Operands& op,
+                                       const std::string& cache_key) {
   auto p = std::make_unique<Plan>();
   KILN_ASSIGN_OR_RETURN(bool described, describe(ctx, dt, g, *p));
   if (!described) {
@@ -519,6 +545,18 @@ Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geom
     return std::move(p);
   }
   const bool may_grow = !capturing(ctx.stream());
+  const std::shared_ptr<TacticCache>& cache = ctx.res().tactics;
+  if (auto stored = cache ? cache->find(cache_key) : std::nullopt) {
+    // Chosen before (at build, or by another context): run it; if cuDNN declines it now, choose again.
+    if (std::optional<Option> o = Option::decode(*stored)) {
+      o->apply(*p);
+      KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, *p, op, may_grow));
+      if (ran) {
+        p->tactic = tactic_name(*p, g) + " (cached)";
+        return std::move(p);
+      }
+    }
+  }
   KILN_ASSIGN_OR_RETURN(std::vector<Candidate> cands, candidates(ctx, dt, *p, op, may_grow));
   const bool fused_ok = g.act == ConvActivation::kRelu || g.act == ConvActivation::kNone;
   // Timing reruns the call, so Y must not also be an input (Z in place would accumulate).
@@ -560,10 +598,8 @@ Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geom
       KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, *p, op, may_grow));
       if (!ran) return ctx.error("cuDNN declined algorithm {} that it ran a moment ago", algo_name(p->algo));
     }
-    p->tactic = fmt::format("cudnn {} {} {}{} ws={}{}",
-                            p->path == Path::kFusedApi ? "conv_bias_act" : "conv+epilogue", algo_name(p->algo),
-                            is_tensor_op(p->math) ? "tensor_op" : "fma", g.nhwc() ? " nhwc" : "", p->ws_need,
-                            timed ? fmt::format(" ({:.1f} us)", best_ms * 1000.f) : std::string());
+    p->tactic = tactic_name(*p, g) + (timed ? fmt::format(" ({:.1f} us)", best_ms * 1000.f) : std::string());
+    if (timed && cache) cache->put(cache_key, best->encode());
     return std::move(p);
   }
   p->path = Path::kDirect;
@@ -599,7 +635,10 @@ Status fused_conv_typed(KernelContext& ctx, DType dt, const Geometry& g, const O
   PlanCache& cache = plan_cache(ctx.res());
   auto it = cache.plans.find(key);
   if (it == cache.plans.end()) {
-    KILN_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, make_plan<T>(ctx, dt, g, op));
+    // The device ordinal stays out of the tactic key: the engine is tied to one GPU model, not to an ordinal.
+    const std::string cache_key =
+        fmt::format("FusedConv:{}", fmt::join(std::vector<int64_t>(key.begin() + 1, key.end()), ","));
+    KILN_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, make_plan<T>(ctx, dt, g, op, cache_key));
     ctx.res().tactic = plan->tactic;
     if (cache.plans.size() >= kMaxPlans) cache.plans.clear();
     cache.plans[key] = std::move(plan);
