@@ -22,6 +22,7 @@
 #include "backends/cuda/device_weights.h"
 #include "backends/cuda/kernel.h"
 #include "backends/cuda/memory_pool.h"
+#include "backends/cuda/profile_gate.h"
 #include "ir/graph.h"
 #include "kiln/context.h"
 #include "runtime/arena_plan.h"
@@ -103,6 +104,7 @@ class GraphExecutor {
   std::shared_ptr<const DeviceWeights> weights_;
   Resources res_;
   cudaEvent_t ready_ = nullptr;
+  ProfileGate gate_;  // holds the stream during a profiled run (see profile_gate.h)
   bool cuda_graphs_ = true;
   size_t memory_limit_ = 0;
   std::vector<std::vector<std::string>> release_after_;
