@@ -10,6 +10,9 @@
 // / Hk)). Named FusedAttention, not Attention: the op registry is keyed by op type alone and ONNX opset 23
 // defines an `Attention` of its own (3-D inputs, KV cache, softcap…) that kiln should be free to add under
 // that name.
+// Layout attributes q_bshd, k_bshd, v_bshd, y_bshd (0/1, default 0): 1 stores that tensor as [B, S, H, X]
+// instead of [B, H, S, X] (the mask keeps [B, H, Sq, Sk]); the fold_attention_layout pass sets them when it
+// absorbs the head Transposes (perm [0, 2, 1, 3]) that models put around attention.
 #include "ops/op_table.h"
 #include "ops/shape_utils.h"
 
@@ -65,15 +68,29 @@ Status infer_fused_attention(InferContext& ctx) {
   const int64_t causal = ctx.node().attr_int("causal", 0), nz = ctx.node().attr_int("nan_to_zero", 0);
   if ((causal != 0 && causal != 1) || (nz != 0 && nz != 1))
     return ctx.error("causal and nan_to_zero must be 0 or 1, got {} and {}", causal, nz);
-  const Shape &q = ctx.input_shape(0), &k = ctx.input_shape(1), &v = ctx.input_shape(2);
-  for (const Shape* s : {&q, &k, &v})
+  bool bshd[4];
+  const char* const kLayoutAttrs[4] = {"q_bshd", "k_bshd", "v_bshd", "y_bshd"};
+  for (int i = 0; i < 4; ++i) {
+    const int64_t a = ctx.node().attr_int(kLayoutAttrs[i], 0);
+    if (a != 0 && a != 1) return ctx.error("{} must be 0 or 1, got {}", kLayoutAttrs[i], a);
+    bshd[i] = a != 0;
+  }
+  const Shape &q_in = ctx.input_shape(0), &k_in = ctx.input_shape(1), &v_in = ctx.input_shape(2);
+  for (const Shape* s : {&q_in, &k_in, &v_in})
     if (s->has_rank() && s->rank() != 4)
-      return ctx.error("Q, K and V must be 4-D [batch, heads, seq, head_dim]; got {}, {} and {}",
-                       q.to_string(), k.to_string(), v.to_string());
-  if (!q.has_rank() || !k.has_rank() || !v.has_rank()) {
+      return ctx.error(
+          "Q, K and V must be 4-D [batch, heads, seq, head_dim] (or [batch, seq, heads, "
+          "head_dim] with *_bshd=1); got {}, {} and {}",
+          q_in.to_string(), k_in.to_string(), v_in.to_string());
+  if (!q_in.has_rank() || !k_in.has_rank() || !v_in.has_rank()) {
     ctx.set_output(0, dt, Shape(std::vector<Dim>(4, Dim::unknown())));
     return Status();
   }
+  // Everything below reasons in the logical [B, H, S, X] order.
+  auto logical = [](const Shape& s, bool swap) {
+    return swap ? Shape(std::vector<Dim>{s[0], s[2], s[1], s[3]}) : s;
+  };
+  const Shape q = logical(q_in, bshd[0]), k = logical(k_in, bshd[1]), v = logical(v_in, bshd[2]);
   auto mismatch = [](const Dim& a, const Dim& b) {
     return a.is_static() && b.is_static() && a.value() != b.value();
   };
@@ -98,7 +115,9 @@ Status infer_fused_attention(InferContext& ctx) {
   }
   KILN_ASSIGN_OR_RETURN(Dim batch, merge_dim(ctx, "batch", {q[0], k[0], v[0], mdim(0)}, {}));
   KILN_ASSIGN_OR_RETURN(Dim heads, merge_dim(ctx, "head", {q[1], mdim(1)}, {k[1], v[1]}));
-  ctx.set_output(0, dt, Shape(std::vector<Dim>{batch, heads, q[2], v[3]}));
+  ctx.set_output(0, dt,
+                 Shape(bshd[3] ? std::vector<Dim>{batch, q[2], heads, v[3]}
+                               : std::vector<Dim>{batch, heads, q[2], v[3]}));
   return Status();
 }
 

@@ -8,6 +8,7 @@ const std::vector<Pass>& default_pipeline() {
       {"fold_shape_subgraphs", fold_shape_subgraphs},
       {"remove_identities", remove_identities},
       {"fuse_attention", fuse_attention},
+      {"fold_attention_layout", fold_attention_layout},
       {"fold_batch_norm", fold_batch_norm},
       {"fuse_conv_act", fuse_conv_act},
       {"fuse_gelu", fuse_gelu},

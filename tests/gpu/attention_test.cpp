@@ -2,12 +2,16 @@
 // dims 32/64/128 and odd ones (scalar tile loads), the CUDA-core path for f32 and head dims > 128, sequence
 // lengths 1..512 that are not multiples of the 64-row tiles, causal, bool and additive masks broadcast over
 // batch/head, fully masked rows (NaN, or 0 with nan_to_zero), GQA / batch broadcast, Sk == 0 and empty
-// outputs. Also the fused real-model skeletons on the CUDA engine, and a benchmark against the unfused graph.
+// outputs; masks whose 64x64 tiles are fully masked / open / mixed (the tile-skipping classes: torch's causal
+// mask as a tensor, padding masks with whole padded key blocks), and every [B, S, H, X] layout combination.
+// Also the fused real-model skeletons on the CUDA engine, and benchmarks against the unfused graph and of the
+// mask forms GPT-2 / BERT use.
 #include <cuda_runtime.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 
 #include "gpu/norm_reduce_test_util.h"
 #include "kiln/kiln.h"
@@ -28,6 +32,7 @@ struct Attn {
   bool bool_mask = true;
   bool causal = false, nan_to_zero = false;
   std::optional<float> scale;
+  int bshd = 0;  // bits 0..3: Q, K, V, Y stored [B, S, H, X] (their dims above are then given that way)
 };
 
 ModelBuilder attn_model(const Attn& a, DType dt) {
@@ -40,7 +45,11 @@ ModelBuilder attn_model(const Attn& a, DType dt) {
   }
   b.node("FusedAttention", ins, {"y"}).domain("kiln");
   if (a.scale) b.attr("scale", *a.scale);
-  b.attr("causal", int64_t{a.causal}).attr("nan_to_zero", int64_t{a.nan_to_zero}).output("y");
+  b.attr("causal", int64_t{a.causal}).attr("nan_to_zero", int64_t{a.nan_to_zero});
+  const char* const kLayout[4] = {"q_bshd", "k_bshd", "v_bshd", "y_bshd"};
+  for (int i = 0; i < 4; ++i)
+    if (a.bshd & (1 << i)) b.attr(kLayout[i], int64_t{1});
+  b.output("y");
   return b;
 }
 
@@ -174,6 +183,122 @@ TEST(GpuAttention, EmptyAndKeylessShapes) {
   }
 }
 
+// A 4-D mask [mb, mh, mq, mk] from keep(b, h, i, j): bool, or additive 0 / -inf; with `bias`, kept additive
+// scores get bias(b, h, i, j) instead of 0.
+using KeepFn = std::function<bool(int64_t, int64_t, int64_t, int64_t)>;
+using BiasFn = std::function<double(int64_t, int64_t, int64_t, int64_t)>;
+Tensor mask_from(const std::vector<int64_t>& d, bool bool_mask, DType dt, const KeepFn& keep,
+                 const BiasFn& bias = nullptr) {
+  auto at = [&](int64_t i, auto&& f) {
+    const int64_t j = i % d[3], q = i / d[3] % d[2], h = i / (d[3] * d[2]) % d[1],
+                  b = i / (d[3] * d[2] * d[1]);
+    return f(b, h, q, j);
+  };
+  if (bool_mask) {
+    Tensor m(DType::kBool, d);
+    for (int64_t i = 0; i < m.numel(); ++i) m.data<uint8_t>()[i] = at(i, keep) ? 1 : 0;
+    return m;
+  }
+  return gputest::make_tensor(dt, d, [&](int64_t i) -> double {
+    if (!at(i, keep)) return -kInf;
+    return bias ? at(i, bias) : 0.0;
+  });
+}
+
+void check_with_mask(const Attn& a, DType dt, uint64_t seed, const Tensor& mask) {
+  auto in = attn_inputs(a, dt, seed);
+  in["mask"] = mask;
+  gputest::expect_on_device(attn_model(a, dt), in, 1, tol_for(dt));
+}
+
+// torch's causal mask arrives as a tensor [B, 1, S, S] (causal=0): tiles above the diagonal are all masked
+// (skipped), diagonal tiles mixed, the rest open; S not a multiple of the 64-wide tiles too.
+TEST(GpuAttentionMaskTiles, CausalMaskAsTensor) {
+  KILN_REQUIRE_GPU();
+  for (DType dt : kFloats)
+    for (bool bool_mask : {true, false})
+      for (int64_t s : {1, 7, 64, 65, 127, 200, 512}) {
+        SCOPED_TRACE(gputest::dname(dt) + (bool_mask ? " bool" : " additive") + " S=" + std::to_string(s));
+        Attn a{{2, 3, s, 64}, {2, 3, s, 64}, {2, 3, s, 64}, {2, 1, s, s}, bool_mask};
+        check_with_mask(
+            a, dt, 800 + s,
+            mask_from(a.mask, bool_mask, dt, [](int64_t, int64_t, int64_t i, int64_t j) { return j <= i; }));
+      }
+}
+
+// A padding mask [B, 1, 1, Sk]: batch 0 keeps 70 keys (key tiles 2..4 wholly padded), batch 1 keeps 257 with
+// a bias on some kept keys (mixed tiles), batch 2 keeps none (every row NaN, or 0 with nan_to_zero). The mask
+// broadcasts over queries: one class per key tile, or per query tile too when causal.
+TEST(GpuAttentionMaskTiles, PaddingMaskWithWholePaddedKeyBlocks) {
+  KILN_REQUIRE_GPU();
+  const int64_t kept[3] = {70, 257, 0};
+  for (DType dt : kFloats)
+    for (bool bool_mask : {true, false})
+      for (bool causal : {false, true})
+        for (bool guard : {false, true}) {
+          SCOPED_TRACE(gputest::dname(dt) + (bool_mask ? " bool" : " additive") + (causal ? " causal" : "") +
+                       (guard ? " nan_to_zero" : ""));
+          Attn a{{3, 2, 100, 64}, {3, 2, 300, 64}, {3, 2, 300, 64}, {3, 1, 1, 300}, bool_mask};
+          a.causal = causal;
+          a.nan_to_zero = guard;
+          const Tensor m = mask_from(
+              a.mask, bool_mask, dt, [&](int64_t b, int64_t, int64_t, int64_t j) { return j < kept[b]; },
+              [](int64_t b, int64_t, int64_t, int64_t j) { return b == 1 && j % 3 == 0 ? 0.75 : 0.0; });
+          check_with_mask(a, dt, 900, m);
+        }
+}
+
+// Per-(batch, head) masks whose 64x64 tiles are chosen all masked, all open or random, with a fully masked
+// query row in every head and one head masked entirely; also broadcast over batch and heads, and with causal.
+TEST(GpuAttentionMaskTiles, MixedTileClassesAndFullyMaskedRows) {
+  KILN_REQUIRE_GPU();
+  auto tile_kind = [](int64_t b, int64_t h, int64_t i, int64_t j) {
+    return static_cast<int>((b * 7 + h * 5 + (i / 64) * 3 + (j / 64) * 11) %
+                            3);  // 0 masked, 1 open, 2 random
+  };
+  auto keep = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+    if (i == 5 || (b == 1 && h == 2)) return false;
+    const int kind = tile_kind(b, h, i, j);
+    if (kind != 2) return kind == 1;
+    return ((i * 131 + j * 71 + b * 13 + h) % 10) < 7;
+  };
+  auto bias = [&](int64_t b, int64_t h, int64_t i, int64_t j) {
+    return tile_kind(b, h, i, j) == 2 ? ((i + 2 * j) % 5 - 2) * 0.5 : 0.0;
+  };
+  const std::vector<int64_t> masks[] = {{2, 3, 200, 150}, {1, 1, 200, 150}, {2, 3, 1, 150}};
+  for (DType dt : kFloats)
+    for (bool bool_mask : {true, false})
+      for (const auto& md : masks)
+        for (bool causal : {false, true})
+          for (bool guard : {false, true}) {
+            SCOPED_TRACE(gputest::dname(dt) + (bool_mask ? " bool " : " additive ") + dims_to_string(md) +
+                         (causal ? " causal" : "") + (guard ? " nan_to_zero" : ""));
+            Attn a{{2, 3, 200, 64}, {2, 3, 150, 64}, {2, 3, 150, 64}, md, bool_mask};
+            a.causal = causal;
+            a.nan_to_zero = guard;
+            check_with_mask(a, dt, 1000, mask_from(md, bool_mask, dt, keep, bias));
+          }
+}
+
+// Q, K, V and Y each as [B, H, S, X] or [B, S, H, X] (all 16 combinations), with grouped K/V heads and a
+// mask; head dims 64 (16-byte tile loads), 7 (scalar loads) and 160 (the CUDA-core path for every dtype).
+TEST(GpuAttentionLayout, EveryBshdCombination) {
+  KILN_REQUIRE_GPU();
+  const int64_t B = 2, H = 4, Hk = 2, Sq = 70, Sk = 131;
+  for (DType dt : kFloats)
+    for (int64_t d : {64, 7, 160})
+      for (int bits = 0; bits < 16; ++bits) {
+        SCOPED_TRACE(gputest::dname(dt) + " D=" + std::to_string(d) + " bshd bits=" + std::to_string(bits));
+        auto dims = [&](int bit, int64_t h, int64_t s) {
+          return bits & (1 << bit) ? std::vector<int64_t>{B, s, h, d} : std::vector<int64_t>{B, h, s, d};
+        };
+        Attn a{dims(0, H, Sq), dims(1, Hk, Sk), dims(2, Hk, Sk), {B, 1, Sq, Sk}};
+        a.bshd = bits;
+        a.causal = bits % 3 == 0;
+        check(a, dt, 1100 + bits, /*drop_first_row=*/true);
+      }
+}
+
 // The fused real models on the CUDA engine against the CPU engine (both f32, both fused).
 TEST(GpuAttention, FusedSkeletonsMatchCpu) {
   KILN_REQUIRE_GPU();
@@ -303,6 +428,46 @@ TEST(GpuAttentionPerf, FusedVsUnfusedF16) {
       max_err = std::max(max_err, std::fabs(f.y.get_as_double(i) - u.y.get_as_double(i)));
     EXPECT_LT(max_err, 1e-2) << "fused and unfused f16 results differ";
   }
+}
+
+// GPT-2's shape (B=32, H=12, S=512, D=64, f16) with torch's causal mask as a bool tensor [B, 1, S, S],
+// against causal=1 and no mask; then BERT's padding mask [B, 1, 1, S] with half the keys padded. Prints the
+// times (the tensor mask should cost about what causal=1 does, thanks to the tile classes) and checks the
+// causal forms agree.
+TEST(GpuAttentionPerf, MaskTensorsF16) {
+  KILN_REQUIRE_GPU();
+  const DType dt = DType::kF16;
+  const int64_t B = 32, H = 12, S = 512, D = 64;
+  const std::vector<int64_t> d = {B, H, S, D};
+  std::map<std::string, Tensor> in = {{"q", gputest::uniform_tensor(dt, d, 1, -2, 2)},
+                                      {"k", gputest::uniform_tensor(dt, d, 2, -2, 2)},
+                                      {"v", gputest::uniform_tensor(dt, d, 3, -1, 1)}};
+  Attn plain{d, d, d};
+  Attn causal = plain;
+  causal.causal = true;
+  Attn tensor = plain;
+  tensor.mask = {B, 1, S, S};
+  Attn padding = plain;
+  padding.mask = {B, 1, 1, S};
+  const Timed t_plain = time_graph(attn_model(plain, dt), in);
+  const Timed t_causal = time_graph(attn_model(causal, dt), in);
+  auto with_mask = in;
+  with_mask["mask"] =
+      mask_from(tensor.mask, true, dt, [](int64_t, int64_t, int64_t i, int64_t j) { return j <= i; });
+  const Timed t_tensor = time_graph(attn_model(tensor, dt), with_mask);
+  with_mask["mask"] =
+      mask_from(padding.mask, true, dt, [](int64_t, int64_t, int64_t, int64_t j) { return j < S / 2; });
+  const Timed t_pad = time_graph(attn_model(padding, dt), with_mask);
+  std::printf(
+      "PERF attention f16 B=32 H=12 S=512 D=64: no mask %8.1f us  causal=1 %8.1f us  causal bool tensor "
+      "%8.1f us  "
+      "padding [B,1,1,S] half kept %8.1f us\n",
+      t_plain.us, t_causal.us, t_tensor.us, t_pad.us);
+  ASSERT_TRUE(t_causal.y.defined() && t_tensor.y.defined());
+  double max_err = 0;
+  for (int64_t i = 0; i < t_causal.y.numel(); ++i)
+    max_err = std::max(max_err, std::fabs(t_causal.y.get_as_double(i) - t_tensor.y.get_as_double(i)));
+  EXPECT_EQ(max_err, 0.0) << "causal=1 and the causal mask tensor should give identical results";
 }
 
 }  // namespace

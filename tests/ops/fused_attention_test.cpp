@@ -222,6 +222,49 @@ TEST(FusedAttentionOp, InferenceErrorsNameTheProblem) {
   expect_error({{2, 3, 8}, {2, 4, 8}, {2, 4, 8}, {}, DType::kBool, std::nullopt}, "must be 4-D");
 }
 
+// *_bshd=1 reads that operand as [B, S, H, X] (Y is written so): the output shape follows y_bshd, the
+// sequence and head checks use the logical dims, and a value other than 0/1 is an error.
+TEST(FusedAttentionOp, BshdLayoutAttributes) {
+  auto model = [](const std::vector<int64_t>& q, const std::vector<int64_t>& k, int64_t k_bshd,
+                  int64_t y_bshd) {
+    ModelBuilder b(18);
+    b.input("q", DType::kF32, sd(q)).input("k", DType::kF32, sd(k)).input("v", DType::kF32, sd(k));
+    b.node("FusedAttention", {"q", "k", "v"}, {"y"})
+        .domain("kiln")
+        .attr("q_bshd", int64_t{1})
+        .attr("k_bshd", k_bshd)
+        .attr("v_bshd", k_bshd)
+        .attr("y_bshd", y_bshd)
+        .output("y");
+    return b;
+  };
+  // Q [B=2, Sq=5, H=3, D=4]; K/V [B, H, Sk=7, D]: logical scores [2, 3, 5, 7].
+  std::map<std::string, Tensor> in = {{"q", testing::random_f32({2, 5, 3, 4}, 1)},
+                                      {"k", testing::random_f32({2, 3, 7, 4}, 2)},
+                                      {"v", testing::random_f32({2, 3, 7, 4}, 3)}};
+  auto bhsd = run(model({2, 5, 3, 4}, {2, 3, 7, 4}, 0, 0), in);
+  ASSERT_TRUE(bhsd.ok()) << bhsd.status().to_string();
+  EXPECT_EQ(bhsd->at("y").dims(), (std::vector<int64_t>{2, 3, 5, 4}));
+  auto bshd = run(model({2, 5, 3, 4}, {2, 3, 7, 4}, 0, 1), in);
+  ASSERT_TRUE(bshd.ok()) << bshd.status().to_string();
+  ASSERT_EQ(bshd->at("y").dims(), (std::vector<int64_t>{2, 5, 3, 4}));
+  // The same values, transposed: y_bshd[b, s, h, :] == y[b, h, s, :].
+  for (int64_t b = 0; b < 2; ++b)
+    for (int64_t h = 0; h < 3; ++h)
+      for (int64_t i = 0; i < 5; ++i)
+        for (int64_t e = 0; e < 4; ++e)
+          EXPECT_EQ(bshd->at("y").data<float>()[((b * 5 + i) * 3 + h) * 4 + e],
+                    bhsd->at("y").data<float>()[((b * 3 + h) * 5 + i) * 4 + e]);
+  // K read as [B, S, H, D] = [2, 3, 7, 4] means 7 heads, which do not divide Q's 3.
+  auto bad = run(model({2, 5, 3, 4}, {2, 3, 7, 4}, 1, 0), in);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("does not divide"), std::string::npos) << bad.status().message();
+  auto bad_attr = run(model({2, 5, 3, 4}, {2, 3, 7, 4}, 2, 0), in);
+  ASSERT_FALSE(bad_attr.ok());
+  EXPECT_NE(bad_attr.status().message().find("k_bshd must be 0 or 1"), std::string::npos)
+      << bad_attr.status().message();
+}
+
 // Outside the kiln domain the op is unknown: a model may not use kiln's fused ops as ONNX ops.
 TEST(FusedAttentionOp, DefaultDomainIsRejected) {
   ModelBuilder b(18);

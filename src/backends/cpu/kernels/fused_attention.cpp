@@ -2,7 +2,8 @@
 // V), accumulated in double, one query row at a time so no [Sq, Sk] matrix is kept. Special cases follow the
 // unfused graph: a row whose scores are all -inf gives NaN (softmax of -inf - -inf), or 0 with nan_to_zero
 // (there any NaN probability becomes 0, as torch's IsNaN/Where guard does); Sk == 0 gives zeros (an empty
-// sum).
+// sum). Q, K, V and Y may each be stored [B, S, H, X] (the op's *_bshd attributes): rows are addressed
+// through per-operand strides.
 #include <cmath>
 #include <limits>
 
@@ -13,27 +14,34 @@ namespace kiln::cpu {
 
 namespace {
 
-// Row-major strides of a [B, H, S, X] tensor with 0 on broadcast (size-1) batch/head dims.
-struct Strides4 {
-  int64_t b = 0, h = 0, s = 0, x = 0;
+// A [B, H, S, X] operand stored as such or (bshd) as [B, S, H, X]: its logical head/seq counts and the
+// element strides of batch, head and row, 0 on broadcast (size-1) batch/head dims.
+struct Operand {
+  int64_t heads = 0, seq = 0, x = 0;
+  int64_t b = 0, h = 0, s = 0;
 };
-Strides4 bh_strides(const Tensor& t) {
+Operand operand(const Tensor& t, bool bshd) {
   const auto& d = t.dims();
-  Strides4 st;
-  st.x = 1;
-  st.s = d[3];
-  st.h = d[2] * d[3];
-  st.b = d[1] * st.h;
-  if (d[0] == 1) st.b = 0;
-  if (d[1] == 1) st.h = 0;
-  return st;
+  Operand o;
+  o.heads = bshd ? d[2] : d[1];
+  o.seq = bshd ? d[1] : d[2];
+  o.x = d[3];
+  o.s = bshd ? o.heads * o.x : o.x;
+  o.h = o.heads == 1 ? 0 : bshd ? o.x : o.seq * o.x;
+  o.b = d[0] == 1 ? 0 : o.heads * o.seq * o.x;
+  return o;
 }
 
 Status run_fused_attention(KernelContext& ctx) {
   const Tensor &q = ctx.input(0), &k = ctx.input(1), &v = ctx.input(2);
   Tensor& y = ctx.output(0);
-  const int64_t B = y.dim(0), H = y.dim(1), Sq = q.dim(2), D = q.dim(3), Sk = k.dim(2), Dv = v.dim(3);
-  const int64_t Hk = k.dim(1), Hv = v.dim(1);
+  const ir::Node& node = ctx.node();
+  const Operand sq = operand(q, node.attr_int("q_bshd", 0) != 0),
+                sk = operand(k, node.attr_int("k_bshd", 0) != 0),
+                sv = operand(v, node.attr_int("v_bshd", 0) != 0),
+                sy = operand(y, node.attr_int("y_bshd", 0) != 0);
+  const int64_t B = y.dim(0), H = sy.heads, Sq = sq.seq, D = sq.x, Sk = sk.seq, Dv = sv.x;
+  const int64_t Hk = sk.heads, Hv = sv.heads;
   const double scale = ctx.node().has_attr("scale") ? static_cast<double>(ctx.node().attr_float("scale", 1.f))
                                                     : 1.0 / std::sqrt(static_cast<double>(D > 0 ? D : 1));
   const bool causal = ctx.node().attr_int("causal", 0) != 0;
@@ -42,7 +50,6 @@ Status run_fused_attention(KernelContext& ctx) {
   const Tensor* mask = ctx.has_input(3) ? &ctx.input(3) : nullptr;
   std::vector<int64_t> mstr;
   if (mask) mstr = broadcast_strides(mask->dims(), {B, H, Sq, Sk});
-  const Strides4 sq = bh_strides(q), sk = bh_strides(k), sv = bh_strides(v);
   const int64_t k_group = Hk > 0 ? H / Hk : 1, v_group = Hv > 0 ? H / Hv : 1;
   const double ninf = -std::numeric_limits<double>::infinity();
   std::vector<double> s(static_cast<size_t>(Sk)), acc(static_cast<size_t>(Dv));
@@ -81,7 +88,7 @@ Status run_fused_attention(KernelContext& ctx) {
             if (nan_to_zero && std::isnan(p)) p = 0;
             for (int64_t e = 0; e < Dv; ++e) acc[e] += p * static_cast<double>(vbh[j * sv.s + e]);
           }
-          T* yrow = py + ((b * H + h) * Sq + i) * Dv;
+          T* yrow = py + b * sy.b + h * sy.h + i * sy.s;
           for (int64_t e = 0; e < Dv; ++e) yrow[e] = static_cast<T>(acc[e]);
         }
       }

@@ -1,16 +1,21 @@
 // FusedAttention on the GPU (op semantics: src/ops/fused_attention.cpp). Never writes the [Sq, Sk] scores:
 //  - f16/bf16 with head dims <= 128: a flash-attention-2 style forward. A block of 4 warps takes 64 query
-//  rows
-//    (16 a warp) of one (batch, head); K/V tiles of 64 keys stream through shared memory (cp.async, double
-//    buffered; rows padded by 16 bytes so ldmatrix is conflict-free). S = Q K^T and O += P V run on tensor
-//    cores (mma.sync m16n8k16, f32 accumulation); the softmax is online in f32 (exp2 with log2(e) folded into
-//    the scale), P goes to the second MMA from registers. Head dims are padded to 32/64/128 with zeros.
+//    rows (16 a warp) of one (batch, head); K/V tiles of 64 keys stream through shared memory (cp.async,
+//    double buffered; rows padded by 16 bytes so ldmatrix is conflict-free). S = Q K^T and O += P V run on
+//    tensor cores (mma.sync m16n8k16, f32 accumulation); the softmax is online in f32 (exp2 with log2(e)
+//    folded into the scale), P goes to the second MMA from registers. Head dims are padded to 32/64/128.
+//    With a mask tensor, a small kernel first sorts every 64x64 tile of the mask (per mask batch/head) into
+//    0: all masked, 1: mixed, 2: nothing masked; flags in the context's workspace (allocated before any
+//    capture). The flash kernel skips class-0 tiles (no K/V load, no MMA: torch's causal mask given as a
+//    tensor costs what causal=1 does), adds nothing on class-2 tiles, and stages class-1 mask tiles in shared
+//    memory with coalesced loads instead of reading an element per score.
 //  - f32 (exact f32 math, as TF32 is off by default) and head dims 129..512 of any dtype: the same online
-//  softmax
-//    on CUDA cores, 16 query rows a block, 32-key chunks in shared memory, a lane per key then a lane per
-//    output column.
+//    softmax on CUDA cores, 16 query rows a block, 32-key chunks in shared memory, a lane per key then a lane
+//    per output column; it reads the mask per score.
 // Both skip key blocks above the diagonal when causal, give NaN for rows with no unmasked key (0 with
-// nan_to_zero), and zeros when Sk == 0, like the CPU reference.
+// nan_to_zero), and zeros when Sk == 0, like the CPU reference. Q, K, V and Y each come as [B, H, S, X] or,
+// with the op's *_bshd attributes, [B, S, H, X] (the fold_attention_layout pass removes the head transposes
+// that way): the kernels address rows through a per-tensor row stride.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -36,10 +41,17 @@ struct AttnParams {
   const void* mask = nullptr;
   void* o = nullptr;
   int H = 0, Sq = 0, Sk = 0, D = 0, Dv = 0;
-  int k_group = 1, v_group = 1;                                        // query heads per K / V head
-  int64_t q_sb = 0, q_sh = 0, k_sb = 0, k_sh = 0, v_sb = 0, v_sh = 0;  // element strides, 0 when broadcast
+  int k_group = 1, v_group = 1;  // query heads per K / V head
+  // Element strides of batch, head and row (sequence); batch/head ones are 0 when broadcast.
+  int64_t q_sb = 0, q_sh = 0, q_ss = 0, k_sb = 0, k_sh = 0, k_ss = 0, v_sb = 0, v_sh = 0, v_ss = 0;
+  int64_t o_sb = 0, o_sh = 0, o_ss = 0;
   int mask_kind = 0;  // 0 none, 1 bool (false: -inf), 2 additive in Q's dtype
   int64_t m_sb = 0, m_sh = 0, m_sq = 0, m_sk = 0;
+  // Mask tile classes (0 all masked, 1 mixed, 2 none masked), one byte per 64x64 tile, a row of key tiles per
+  // (mask batch, mask head, query tile); strides in bytes, 0 on broadcast dims. Null: every tile counts as
+  // mixed when there is a mask.
+  const uint8_t* tiles = nullptr;
+  int64_t t_sb = 0, t_sh = 0, t_sq = 0;
   float scale_log2 = 0.f;  // scale * log2(e)
   int causal = 0, nan_to_zero = 0;
 };
@@ -136,10 +148,12 @@ __device__ __forceinline__ void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
-// Rows [row0, row0 + ROWS) x cols [0, DP) of a row-major [rows, cols] matrix into shared memory (row stride
-// DP + 8), zeros outside it. VEC: 16-byte cp.async (cols % 8 == 0, 16-byte aligned rows); else plain loads.
+// Rows [row0, row0 + ROWS) x cols [0, DP) of a [rows, cols] matrix with row stride ld into shared memory (row
+// stride DP + 8), zeros outside it. VEC: 16-byte cp.async (cols and ld multiples of 8, 16-byte aligned base);
+// else plain loads.
 template <class T, int ROWS, int DP, bool VEC>
-__device__ __forceinline__ void load_tile(T* s, const T* g, int row0, int rows, int cols, int tid) {
+__device__ __forceinline__ void load_tile(T* s, const T* g, int row0, int rows, int cols, int64_t ld,
+                                          int tid) {
   constexpr int LDS = DP + 8;
   if constexpr (VEC) {
     constexpr int kChunks = DP / 8;
@@ -147,12 +161,12 @@ __device__ __forceinline__ void load_tile(T* s, const T* g, int row0, int rows, 
     for (int c = tid; c < ROWS * kChunks; c += kThreads) {
       const int r = c / kChunks, col = (c % kChunks) * 8, gr = row0 + r;
       const bool valid = gr < rows && col < cols;
-      cp_async16(s + r * LDS + col, valid ? g + static_cast<int64_t>(gr) * cols + col : g, valid);
+      cp_async16(s + r * LDS + col, valid ? g + gr * ld + col : g, valid);
     }
   } else {
     for (int e = tid; e < ROWS * DP; e += kThreads) {
       const int r = e / DP, col = e % DP, gr = row0 + r;
-      s[r * LDS + col] = gr < rows && col < cols ? g[static_cast<int64_t>(gr) * cols + col] : from_f<T>(0.f);
+      s[r * LDS + col] = gr < rows && col < cols ? g[gr * ld + col] : from_f<T>(0.f);
     }
   }
 }
@@ -168,13 +182,79 @@ __device__ __forceinline__ float apply_mask(const AttnParams& p, int b, int h, i
   return x + to_f<T>(static_cast<const T*>(p.mask)[mi]) * kLog2e;
 }
 
+// Tile classes of the mask (AttnParams::tiles).
+constexpr uint8_t kTileMasked = 0, kTileMixed = 1, kTileOpen = 2;
+constexpr int kTile = 64;           // query rows and keys per tile, as the flash kernel's blocks
+constexpr int kMaskLd = kTile + 8;  // shared-memory row stride of a staged mask tile (conflict-free)
+constexpr int kClassifyThreads = 256;
+
+// One block per mask tile: grid.x walks (mask batch, mask head, query tile, key tile), key tile fastest.
+// An element counts as masked when causal hides it or the mask does (bool false, additive -inf); a tile
+// is open when the mask changes no score that causal leaves (bool true, additive exactly 0) — the causal
+// part is the flash kernel's own edge handling. q_rows is 1 when the mask broadcasts over queries and
+// causal is off (then one row stands for the whole tile column).
+template <class T>
+__global__ void __launch_bounds__(kClassifyThreads)
+    classify_mask_tiles_kernel(const AttnParams p, uint8_t* tiles, int MH, int QT, int KT, int q_rows) {
+  int64_t t = blockIdx.x;
+  const int kt = static_cast<int>(t % KT);
+  t /= KT;
+  const int qt = static_cast<int>(t % QT);
+  t /= QT;
+  const int mh = static_cast<int>(t % MH), mb = static_cast<int>(t / MH);
+  const int64_t base = mb * p.m_sb + mh * p.m_sh;
+  const int rows = q_rows == 1 ? 1 : min(kTile, p.Sq - qt * kTile);
+  const int cols = min(kTile, p.Sk - kt * kTile);
+  bool live = false, effect = false;
+  for (int e = threadIdx.x; e < rows * kTile; e += kClassifyThreads) {
+    const int r = e / kTile, c = e % kTile;
+    if (c >= cols) continue;
+    const int row = qt * kTile + r, col = kt * kTile + c;
+    if (p.causal && col > row) continue;  // masked whatever the mask says
+    const int64_t mi = base + row * p.m_sq + col * p.m_sk;
+    if (p.mask_kind == 1) {
+      const bool keep = static_cast<const uint8_t*>(p.mask)[mi] != 0;
+      live |= keep;
+      effect |= !keep;
+    } else {
+      const float x = to_f<T>(static_cast<const T*>(p.mask)[mi]);
+      live |= x != -INFINITY;
+      effect |= x != 0.f;
+    }
+  }
+  live = __syncthreads_or(live);
+  effect = __syncthreads_or(effect);
+  if (threadIdx.x == 0) tiles[blockIdx.x] = !live ? kTileMasked : effect ? kTileMixed : kTileOpen;
+}
+
+// The mask values of tile (m0, n0) into shared memory as additive T (bool: 0 or -inf), zeros outside the
+// scores; consecutive threads read consecutive keys.
+template <class T>
+__device__ __forceinline__ void load_mask_tile(T* sM, const AttnParams& p, int b, int h, int m0, int n0,
+                                               int tid) {
+  const int64_t base = b * p.m_sb + h * p.m_sh;
+  for (int e = tid; e < kTile * kTile; e += kThreads) {
+    const int r = e / kTile, c = e % kTile, row = m0 + r, col = n0 + c;
+    T x = from_f<T>(0.f);
+    if (row < p.Sq && col < p.Sk) {
+      const int64_t mi = base + row * p.m_sq + col * p.m_sk;
+      if (p.mask_kind == 1)
+        x = from_f<T>(static_cast<const uint8_t*>(p.mask)[mi] ? 0.f : -INFINITY);
+      else
+        x = static_cast<const T*>(p.mask)[mi];
+    }
+    sM[r * kMaskLd + c] = x;
+  }
+}
+
 template <class T, int DP, bool VEC>
 __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnParams p) {
-  constexpr int BM = 64, BN = 64, LDS = DP + 8, KSTEPS = DP / 16, NT = BN / 8, OT = DP / 8;
+  constexpr int BM = kTile, BN = kTile, LDS = DP + 8, KSTEPS = DP / 16, NT = BN / 8, OT = DP / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);
   T* sK = sQ + BM * LDS;      // two stages
   T* sV = sK + 2 * BN * LDS;  // two stages
+  T* sM = sV + 2 * BN * LDS;  // the staged mask tile (only allocated when there is a mask)
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
   const int m0 = blockIdx.y * BM;
@@ -184,12 +264,21 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnPar
   // Causal: keys past the block's last row are masked for every row, so those blocks are skipped.
   const int n_end = p.causal ? min(p.Sk, m0 + BM) : p.Sk;
   const int nblocks = (n_end + BN - 1) / BN;
+  const uint8_t* cls_row = p.tiles ? p.tiles + b * p.t_sb + h * p.t_sh + blockIdx.y * p.t_sq : nullptr;
+  const uint8_t cls_default = p.mask_kind != 0 ? kTileMixed : kTileOpen;
+  // The first key tile at or after nb that has an unmasked score (block-uniform).
+  auto next_live = [&](int nb) {
+    if (cls_row)
+      while (nb < nblocks && cls_row[nb] == kTileMasked) ++nb;
+    return nb;
+  };
 
-  load_tile<T, BM, DP, VEC>(sQ, q, m0, p.Sq, p.D, tid);
+  int cur = next_live(0);
+  load_tile<T, BM, DP, VEC>(sQ, q, m0, p.Sq, p.D, p.q_ss, tid);
   cp_async_commit();
-  if (nblocks > 0) {
-    load_tile<T, BN, DP, VEC>(sK, k, 0, p.Sk, p.D, tid);
-    load_tile<T, BN, DP, VEC>(sV, v, 0, p.Sk, p.Dv, tid);
+  if (cur < nblocks) {
+    load_tile<T, BN, DP, VEC>(sK, k, cur * BN, p.Sk, p.D, p.k_ss, tid);
+    load_tile<T, BN, DP, VEC>(sV, v, cur * BN, p.Sk, p.Dv, p.v_ss, tid);
   }
   cp_async_commit();
   cp_async_wait<1>();
@@ -205,13 +294,16 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnPar
   float row_m[2] = {-INFINITY, -INFINITY}, row_l[2] = {0.f, 0.f};
   const int r_lo = m0 + warp * 16 + (lane >> 2);  // this thread's rows: r_lo and r_lo + 8
 
-  for (int nb = 0; nb < nblocks; ++nb) {
-    const int st = nb & 1;
-    if (nb + 1 < nblocks) {
-      load_tile<T, BN, DP, VEC>(sK + (st ^ 1) * BN * LDS, k, (nb + 1) * BN, p.Sk, p.D, tid);
-      load_tile<T, BN, DP, VEC>(sV + (st ^ 1) * BN * LDS, v, (nb + 1) * BN, p.Sk, p.Dv, tid);
+  for (int st = 0; cur < nblocks; st ^= 1) {
+    const int nxt = next_live(cur + 1);
+    if (nxt < nblocks) {
+      load_tile<T, BN, DP, VEC>(sK + (st ^ 1) * BN * LDS, k, nxt * BN, p.Sk, p.D, p.k_ss, tid);
+      load_tile<T, BN, DP, VEC>(sV + (st ^ 1) * BN * LDS, v, nxt * BN, p.Sk, p.Dv, p.v_ss, tid);
     }
     cp_async_commit();
+    const int n0 = cur * BN;
+    const uint8_t cls = cls_row ? cls_row[cur] : cls_default;
+    if (cls == kTileMixed) load_mask_tile<T>(sM, p, b, h, m0, n0, tid);  // sM's last readers synced below
     cp_async_wait<1>();
     __syncthreads();
     const T* cK = sK + st * BN * LDS;
@@ -230,19 +322,19 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnPar
         mma16816<T>(s[2 * np + 1], qf[kk], kf[2], kf[3]);
       }
 
-    const int n0 = nb * BN;
-    const bool edge = p.mask_kind != 0 || n0 + BN > p.Sk || (p.causal && n0 + BN - 1 > m0);
+    const bool mixed = cls == kTileMixed;
+    const bool edge = mixed || n0 + BN > p.Sk || (p.causal && n0 + BN - 1 > m0);
 #pragma unroll
     for (int t = 0; t < NT; ++t)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         float x = s[t][e] * p.scale_log2;
         if (edge) {
-          const int col = n0 + t * 8 + (lane & 3) * 2 + (e & 1), row = r_lo + (e >> 1) * 8;
-          if (masked_out(p, row, col))
+          const int c = t * 8 + (lane & 3) * 2 + (e & 1), r = r_lo - m0 + (e >> 1) * 8;
+          if (masked_out(p, m0 + r, n0 + c))
             x = -INFINITY;
-          else if (p.mask_kind != 0 && row < p.Sq)
-            x = apply_mask<T>(p, b, h, row, col, x);
+          else if (mixed)
+            x += to_f<T>(sM[r * kMaskLd + c]) * kLog2e;
         }
         s[t][e] = x;
       }
@@ -288,7 +380,8 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnPar
         mma16816<T>(o[2 * dp + 1], a, vf[2], vf[3]);
       }
     }
-    __syncthreads();  // the stage is refilled two iterations on
+    __syncthreads();  // the K/V stage is refilled next iteration, the mask tile rewritten
+    cur = nxt;
   }
 
 #pragma unroll
@@ -299,7 +392,7 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnPar
     const int row = r_lo + r * 8;
     if (row >= p.Sq) continue;
     const float inv = l > 0.f ? 1.f / l : (p.nan_to_zero ? 0.f : __int_as_float(0x7fc00000));
-    T* out = static_cast<T*>(p.o) + (static_cast<int64_t>(bh) * p.Sq + row) * p.Dv;
+    T* out = static_cast<T*>(p.o) + b * p.o_sb + h * p.o_sh + row * p.o_ss;
 #pragma unroll
     for (int t = 0; t < OT; ++t) {
       const int col = t * 8 + (lane & 3) * 2;
@@ -331,7 +424,7 @@ __global__ void __launch_bounds__(kThreads) simt_attention_kernel(const AttnPara
   const T* v = static_cast<const T*>(p.v) + b * p.v_sb + (h / p.v_group) * p.v_sh;
   for (int e = tid; e < BM * D; e += kThreads) {
     const int row = m0 + e / D;
-    sQ[e] = row < p.Sq ? to_f<T>(q[static_cast<int64_t>(row) * D + e % D]) : 0.f;
+    sQ[e] = row < p.Sq ? to_f<T>(q[row * p.q_ss + e % D]) : 0.f;
   }
   float o[RPW][DVL], row_m[RPW], row_l[RPW];
 #pragma unroll
@@ -346,11 +439,11 @@ __global__ void __launch_bounds__(kThreads) simt_attention_kernel(const AttnPara
     __syncthreads();
     for (int e = tid; e < KC * D; e += kThreads) {
       const int j = j0 + e / D;
-      sK[(e / D) * LDK + e % D] = j < p.Sk ? to_f<T>(k[static_cast<int64_t>(j) * D + e % D]) : 0.f;
+      sK[(e / D) * LDK + e % D] = j < p.Sk ? to_f<T>(k[j * p.k_ss + e % D]) : 0.f;
     }
     for (int e = tid; e < KC * Dv; e += kThreads) {
       const int j = j0 + e / Dv;
-      sV[e] = j < p.Sk ? to_f<T>(v[static_cast<int64_t>(j) * Dv + e % Dv]) : 0.f;
+      sV[e] = j < p.Sk ? to_f<T>(v[j * p.v_ss + e % Dv]) : 0.f;
     }
     __syncthreads();
     const int live = min(KC, n_end - j0);
@@ -397,7 +490,7 @@ __global__ void __launch_bounds__(kThreads) simt_attention_kernel(const AttnPara
     if (row >= p.Sq) continue;
     const float l = row_l[r];
     const float inv = l > 0.f ? 1.f / l : (p.nan_to_zero ? 0.f : __int_as_float(0x7fc00000));
-    T* out = static_cast<T*>(p.o) + (static_cast<int64_t>(bh) * p.Sq + row) * Dv;
+    T* out = static_cast<T*>(p.o) + b * p.o_sb + h * p.o_sh + row * p.o_ss;
 #pragma unroll
     for (int u = 0; u < DVL; ++u)
       if (lane + 32 * u < Dv) out[lane + 32 * u] = from_f<T>(o[r][u] * inv);
@@ -416,13 +509,41 @@ Status allow_smem(K kernel, size_t bytes, bool& done) {
 
 template <class T, int DP, bool VEC>
 Status launch_flash(const AttnParams& p, int bh, cudaStream_t st) {
-  constexpr size_t kSmem = static_cast<size_t>(64 + 4 * 64) * (DP + 8) * sizeof(T);
+  constexpr size_t kBase = static_cast<size_t>(kTile + 4 * kTile) * (DP + 8) * sizeof(T);
+  constexpr size_t kMaskTile = static_cast<size_t>(kTile) * kMaskLd * sizeof(T);
   static bool opted = false;
   auto kernel = flash_attention_kernel<T, DP, VEC>;
-  KILN_RETURN_IF_ERROR(allow_smem(kernel, kSmem, opted));
-  const dim3 grid(static_cast<unsigned>(bh), static_cast<unsigned>((p.Sq + 63) / 64));
-  kernel<<<grid, kThreads, kSmem, st>>>(p);
+  KILN_RETURN_IF_ERROR(allow_smem(kernel, kBase + kMaskTile, opted));
+  // Only a masked launch pays for the mask tile (it would cost unmasked ones occupancy).
+  const size_t smem = kBase + (p.mask_kind != 0 ? kMaskTile : 0);
+  const dim3 grid(static_cast<unsigned>(bh), static_cast<unsigned>((p.Sq + kTile - 1) / kTile));
+  kernel<<<grid, kThreads, smem, st>>>(p);
   KILN_CUDA_CHECK_LAUNCH();
+  return Status();
+}
+
+// Sorts the mask's 64x64 tiles into p.tiles (in the context's workspace, so it is capture-safe and
+// stream-ordered with the flash kernel that reads it). Leaves p.tiles null, so every tile is treated as
+// mixed, when the flags would not fit the workspace.
+template <class T>
+Status classify_mask_tiles(AttnParams& p, int64_t B, int64_t H, const Resources& res) {
+  if (p.mask_kind == 0) return Status();
+  const int64_t MB = p.m_sb != 0 ? B : 1, MH = p.m_sh != 0 ? H : 1;
+  const int64_t QT = (p.Sq + kTile - 1) / kTile, KT = (p.Sk + kTile - 1) / kTile;
+  // A mask that broadcasts over queries has one class per key tile, unless causal cuts the tiles by rows.
+  const bool q_broadcast = p.m_sq == 0 && !p.causal;
+  const int64_t QF = q_broadcast ? 1 : QT;
+  const int64_t n = MB * MH * QF * KT;
+  if (res.workspace == nullptr || static_cast<size_t>(n) > res.workspace_bytes || n > int64_t{2147483647})
+    return Status();
+  auto* tiles = static_cast<uint8_t*>(res.workspace);
+  classify_mask_tiles_kernel<T><<<static_cast<unsigned>(n), kClassifyThreads, 0, res.stream>>>(
+      p, tiles, static_cast<int>(MH), static_cast<int>(QF), static_cast<int>(KT), q_broadcast ? 1 : 0);
+  KILN_CUDA_CHECK_LAUNCH();
+  p.tiles = tiles;
+  p.t_sq = q_broadcast ? 0 : KT;
+  p.t_sh = MH == 1 ? 0 : QF * KT;
+  p.t_sb = MB == 1 ? 0 : MH * QF * KT;
   return Status();
 }
 
@@ -453,20 +574,21 @@ Status dispatch_simt(const AttnParams& p, int bh, cudaStream_t st) {
 }
 
 template <class T, int DP>
-Status dispatch_flash_vec(const AttnParams& p, int bh, bool vec, cudaStream_t st) {
-  return vec ? launch_flash<T, DP, true>(p, bh, st) : launch_flash<T, DP, false>(p, bh, st);
+Status dispatch_flash_vec(AttnParams p, int64_t B, int bh, bool vec, const Resources& res) {
+  KILN_RETURN_IF_ERROR(classify_mask_tiles<T>(p, B, p.H, res));
+  return vec ? launch_flash<T, DP, true>(p, bh, res.stream) : launch_flash<T, DP, false>(p, bh, res.stream);
 }
 
 template <class T>
-Status dispatch(const AttnParams& p, int bh, bool vec, cudaStream_t st) {
+Status dispatch(const AttnParams& p, int64_t B, int bh, bool vec, const Resources& res) {
   if constexpr (std::is_same_v<T, float>) {
-    return dispatch_simt<T>(p, bh, st);
+    return dispatch_simt<T>(p, bh, res.stream);
   } else {
     const int dmax = std::max(p.D, p.Dv);
-    if (dmax <= 32) return dispatch_flash_vec<T, 32>(p, bh, vec, st);
-    if (dmax <= 64) return dispatch_flash_vec<T, 64>(p, bh, vec, st);
-    if (dmax <= 128) return dispatch_flash_vec<T, 128>(p, bh, vec, st);
-    return dispatch_simt<T>(p, bh, st);
+    if (dmax <= 32) return dispatch_flash_vec<T, 32>(p, B, bh, vec, res);
+    if (dmax <= 64) return dispatch_flash_vec<T, 64>(p, B, bh, vec, res);
+    if (dmax <= 128) return dispatch_flash_vec<T, 128>(p, B, bh, vec, res);
+    return dispatch_simt<T>(p, bh, res.stream);
   }
 }
 
@@ -474,12 +596,36 @@ bool aligned16(const void* ptr) {
   return (reinterpret_cast<uintptr_t>(ptr) & 15u) == 0;
 }
 
+// Logical sizes of a Q/K/V/Y operand stored as [B, H, S, X] or (bshd) [B, S, H, X], and its element strides
+// of batch, head and row; batch/head strides are 0 on broadcast (size-1) dims.
+struct Operand {
+  int64_t b = 0, h = 0, s = 0, x = 0;
+  int64_t sb = 0, sh = 0, ss = 0;
+};
+Operand operand(const DeviceTensor& t, bool bshd) {
+  const auto& d = t.dims;
+  Operand o;
+  o.b = d[0];
+  o.h = bshd ? d[2] : d[1];
+  o.s = bshd ? d[1] : d[2];
+  o.x = d[3];
+  o.ss = bshd ? o.h * o.x : o.x;
+  o.sh = o.h == 1 ? 0 : bshd ? o.x : o.s * o.x;
+  o.sb = o.b == 1 ? 0 : o.h * o.s * o.x;
+  return o;
+}
+
 Status run_attention(KernelContext& ctx) {
-  const DeviceTensor &q = ctx.input(0), &k = ctx.input(1), &v = ctx.input(2);
+  const DeviceTensor &qt = ctx.input(0), &kt = ctx.input(1), &vt = ctx.input(2);
   DeviceTensor& y = ctx.output(0);
-  if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4 || y.rank() != 4)
-    return ctx.error("needs 4-D Q, K, V; got ranks {}, {}, {}", q.rank(), k.rank(), v.rank());
-  const int64_t B = y.dims[0], H = y.dims[1], Sq = q.dims[2], D = q.dims[3], Sk = k.dims[2], Dv = v.dims[3];
+  if (qt.rank() != 4 || kt.rank() != 4 || vt.rank() != 4 || y.rank() != 4)
+    return ctx.error("needs 4-D Q, K, V; got ranks {}, {}, {}", qt.rank(), kt.rank(), vt.rank());
+  const ir::Node& node = ctx.node();
+  const Operand q = operand(qt, node.attr_int("q_bshd", 0) != 0),
+                k = operand(kt, node.attr_int("k_bshd", 0) != 0),
+                v = operand(vt, node.attr_int("v_bshd", 0) != 0);
+  Operand o = operand(y, node.attr_int("y_bshd", 0) != 0);
+  const int64_t B = o.b, H = o.h, Sq = q.s, D = q.x, Sk = k.s, Dv = v.x;
   if (y.numel() == 0) return Status();
   if (Sk == 0) {  // softmax over no keys, then an empty sum: zeros, as the CPU reference
     KILN_CUDA_CHECK(cudaMemsetAsync(y.data, 0, y.nbytes(), ctx.stream()));
@@ -489,25 +635,24 @@ Status run_attention(KernelContext& ctx) {
     return ctx.error("head dims up to 512 are supported on the GPU, got D={} Dv={}", D, Dv);
   if (B * H > int64_t{2147483647} || Sq > int64_t{65535} * 16 || Sk > int64_t{2147483647} / 2)
     return ctx.error("shape [{}, {}, {}, {}] is too large for the attention kernel", B, H, Sq, Sk);
+  if (k.h == 0 || v.h == 0 || H % k.h != 0 || H % v.h != 0)
+    return ctx.error("K/V head counts {} and {} do not divide the query's {}", k.h, v.h, H);
   AttnParams p;
-  p.q = q.data;
-  p.k = k.data;
-  p.v = v.data;
+  p.q = qt.data;
+  p.k = kt.data;
+  p.v = vt.data;
   p.o = y.data;
   p.H = static_cast<int>(H);
   p.Sq = static_cast<int>(Sq);
   p.Sk = static_cast<int>(Sk);
   p.D = static_cast<int>(D);
   p.Dv = static_cast<int>(Dv);
-  p.k_group = static_cast<int>(H / k.dims[1]);
-  p.v_group = static_cast<int>(H / v.dims[1]);
-  auto bh_strides = [](const DeviceTensor& t, int64_t& sb, int64_t& sh) {
-    sh = t.dims[1] == 1 ? 0 : t.dims[2] * t.dims[3];
-    sb = t.dims[0] == 1 ? 0 : t.dims[1] * t.dims[2] * t.dims[3];
-  };
-  bh_strides(q, p.q_sb, p.q_sh);
-  bh_strides(k, p.k_sb, p.k_sh);
-  bh_strides(v, p.v_sb, p.v_sh);
+  p.k_group = static_cast<int>(H / k.h);
+  p.v_group = static_cast<int>(H / v.h);
+  p.q_sb = q.sb, p.q_sh = q.sh, p.q_ss = q.ss;
+  p.k_sb = k.sb, p.k_sh = k.sh, p.k_ss = k.ss;
+  p.v_sb = v.sb, p.v_sh = v.sh, p.v_ss = v.ss;
+  p.o_sb = o.sb, p.o_sh = o.sh, p.o_ss = o.ss;
   if (ctx.has_input(3)) {
     const DeviceTensor& m = ctx.input(3);
     if (m.rank() > 4) return ctx.error("mask rank {} is above 4", m.rank());
@@ -525,22 +670,25 @@ Status run_attention(KernelContext& ctx) {
     p.m_sq = str[2];
     p.m_sk = str[3];
   }
-  const double scale = ctx.node().has_attr("scale") ? ctx.node().attr_float("scale", 1.f)
-                                                    : 1.0 / std::sqrt(static_cast<double>(D));
+  const double scale =
+      node.has_attr("scale") ? node.attr_float("scale", 1.f) : 1.0 / std::sqrt(static_cast<double>(D));
   p.scale_log2 = static_cast<float>(scale * 1.4426950408889634);
-  p.causal = ctx.node().attr_int("causal", 0) != 0;
-  p.nan_to_zero = ctx.node().attr_int("nan_to_zero", 0) != 0;
-  const bool vec = D % 8 == 0 && Dv % 8 == 0 && aligned16(q.data) && aligned16(k.data) && aligned16(v.data);
+  p.causal = node.attr_int("causal", 0) != 0;
+  p.nan_to_zero = node.attr_int("nan_to_zero", 0) != 0;
+  // 16-byte rows: head dims (hence every row stride, BSHD's H*X included) multiples of 8 elements.
+  const bool vec =
+      D % 8 == 0 && Dv % 8 == 0 && aligned16(qt.data) && aligned16(kt.data) && aligned16(vt.data);
   const int bh = static_cast<int>(B * H);
-  switch (q.dtype) {
+  const Resources& res = ctx.res();
+  switch (qt.dtype) {
     case DType::kF32:
-      return dispatch<float>(p, bh, vec, ctx.stream());
+      return dispatch<float>(p, B, bh, vec, res);
     case DType::kF16:
-      return dispatch<__half>(p, bh, vec, ctx.stream());
+      return dispatch<__half>(p, B, bh, vec, res);
     case DType::kBF16:
-      return dispatch<__nv_bfloat16>(p, bh, vec, ctx.stream());
+      return dispatch<__nv_bfloat16>(p, B, bh, vec, res);
     default:
-      return ctx.error("dtype {} is not supported", dtype_name(q.dtype));
+      return ctx.error("dtype {} is not supported", dtype_name(qt.dtype));
   }
 }
 
