@@ -139,6 +139,19 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   KILN_RETURN_IF_ERROR(passes::check_node_names(g, config.fp32_layers, "--fp32-layers"));
   KILN_RETURN_IF_ERROR(passes::run_pipeline(g, passes::default_pipeline(), progress));
   if (reduced && backend == BackendKind::kCuda) KILN_RETURN_IF_ERROR(convert_for_cuda(g, config, progress));
+  // cuDNN runs f16/bf16 convolutions on tensor cores in channels-last (given NCHW it picks FMA kernels or
+  // transposes on every call), so the builder makes the 2-D convs NHWC (passes/conv_layout.cpp). f32 and the CPU
+  // backend keep NCHW.
+  if (reduced && backend == BackendKind::kCuda) {
+    KILN_RETURN_IF_ERROR(passes::conv_layout(g).with_context("pass conv_layout"));
+    int nhwc = 0, transposes = 0;
+    for (const auto& n : g.nodes) {
+      nhwc += n.op_type == "FusedConv" && n.attr_string("layout", "") == "NHWC";
+      transposes += n.op_type == "Transpose";
+    }
+    progress(fmt::format("pass conv_layout: {} convolutions channels-last, {} Transposes in the graph", nhwc,
+                         transposes));
+  }
   if (reduced && backend == BackendKind::kCpu)
     progress(fmt::format("precision {}: the CPU backend computes in f32 (the manifest records the request)",
                          precision_name(config.precision)));

@@ -5,6 +5,11 @@
 //   Conv -> Sigmoid                     => FusedConv(activation=sigmoid)
 //   Conv -> Mul(y, Sigmoid(y))          => FusedConv(activation=silu)               (SiLU as exporters write
 //   it)
+//   Conv -> Add(residual)               => FusedConv(Z=residual)                    (a plain skip join)
+//   Conv alone                          => FusedConv(activation=none)
+// Every Conv becomes a FusedConv, even with nothing to fuse: on the GPU FusedConv is the cuDNN path with
+// measured algorithms (and the one that takes the channels-last layout of passes/conv_layout), which plain
+// Conv's kernel is not.
 // Only when every intermediate value has no other reader (no other node, graph output or subgraph body), and
 // the residual has exactly the conv output's shape (Z is added without broadcasting). The fused node takes
 // the Conv's name and the last node's output and sits where that last node was, after all of its inputs.
@@ -99,12 +104,17 @@ struct Fuser {
       if (!same_shape(g.value(z), g.value(y))) return false;
       size_t ri = 0;
       ir::Node* relu = sole_consumer(next->outputs[0], &ri);
-      if (!relu || !plain(*relu, "Relu") || !single_output(*relu)) return false;
-      fuse(i, {ni, ri}, z, "relu");
+      if (relu && plain(*relu, "Relu") && single_output(*relu))
+        fuse(i, {ni, ri}, z, "relu");
+      else
+        fuse(i, {ni}, z, "none");
       return true;
     }
     return false;
   }
+
+  // A Conv that nothing fused with: the same node as FusedConv(activation=none), in place.
+  void convert_alone(size_t i) { fuse(i, {i}, "", "none"); }
 
   bool try_silu(size_t i, const std::string& y) {
     if (pinned.count(y)) return false;
@@ -135,7 +145,10 @@ Status fuse_conv_act(ir::Graph& g) {
   f.pinned.insert(g.outputs.begin(), g.outputs.end());
   pinned_names(g, false, f.pinned);
   for (size_t i = 0; i < g.nodes.size(); ++i)
-    if (!f.removed[i]) f.try_fuse(i);
+    if (!f.removed[i] && !f.try_fuse(i)) {
+      const ir::Node& n = g.nodes[i];
+      if (f.plain(n, "Conv") && n.inputs.size() >= 2 && f.single_output(n)) f.convert_alone(i);
+    }
   std::vector<ir::Node> kept;
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (!f.removed[i]) kept.push_back(std::move(g.nodes[i]));

@@ -24,12 +24,20 @@ Status remove_identities(ir::Graph& g);
 // Scaled dot-product attention (MatMul, scale, mask, Softmax, [IsNaN guard], MatMul, as torch exports it)
 // into one FusedAttention (kiln domain) where the intermediates have no other reader.
 Status fuse_attention(ir::Graph& g);
+// Head Transposes (perm [0,2,1,3]) that produce FusedAttention's Q/K/V or consume its Y, with no other
+// reader, become the node's q_bshd/k_bshd/v_bshd/y_bshd layout attributes.
+Status fold_attention_layout(ir::Graph& g);
 // Folds BatchNormalization (inference, constant stats) and per-channel constant Mul/Div/Add/Sub that follow a
 // Conv with constant weights into the Conv's weights and bias.
 Status fold_batch_norm(ir::Graph& g);
 // Conv -> [Add(residual)] -> Relu, Conv -> Sigmoid and Conv -> SiLU into one FusedConv (kiln domain) where the
 // intermediates have no other reader.
+// Every other Conv becomes FusedConv too (activation none; Conv -> Add(same-shape residual) takes Z).
 Status fuse_conv_act(ir::Graph& g);
+// For CUDA f16/bf16 builds (the builder runs it after convert_precision): 2-D FusedConvs with a constant
+// weight become channels-last (layout NHWC, weight permuted at build time, Transposes at the NCHW edges), then
+// Transpose pairs that cancel are removed so consecutive convs exchange NHWC tensors directly.
+Status conv_layout(ir::Graph& g);
 // GELU written out (0.5*x*(1+Erf(x/sqrt2)), or the Tanh form with Pow/Mul) into one ONNX Gelu (approximate
 // none/tanh) where the chain's intermediates have no other reader.
 Status fuse_gelu(ir::Graph& g);

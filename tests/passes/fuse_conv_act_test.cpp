@@ -96,15 +96,31 @@ TEST(FuseConvAct, ConvAddReluTakesTheResidualAsZ) {
       .node("Relu", {"sum2"}, {"y"})
       .output("y");
   ir::Graph g = fuse_and_compare(b, {{"x", random_f32({1, 4, 6, 6}, 4)}});
-  EXPECT_EQ(count_op(g, "FusedConv"), 2);
-  EXPECT_EQ(count_op(g, "Conv"), 1);
+  // The Conv whose output became the residual has nothing to fuse: FusedConv(activation=none).
+  EXPECT_EQ(count_op(g, "FusedConv"), 3);
+  EXPECT_EQ(count_op(g, "Conv"), 0);
   EXPECT_EQ(count_op(g, "Add"), 0);
   EXPECT_EQ(count_op(g, "Relu"), 0);
+  int seen = 0;
   for (const auto& n : g.nodes) {
     // The first Conv in node order absorbs the Add; the other Conv's output becomes its residual.
-    if (n.name == "downsample") EXPECT_EQ(n.inputs, (std::vector<std::string>{"x", "w1", "", "main"}));
-    if (n.name == "second") EXPECT_EQ(n.inputs, (std::vector<std::string>{"r1", "w3", "", "r1"}));
+    if (n.name == "downsample") {
+      ++seen;
+      EXPECT_EQ(n.inputs, (std::vector<std::string>{"x", "w1", "", "main"}));
+      EXPECT_EQ(n.attr_string("activation", ""), "relu");
+    }
+    if (n.name == "main") {
+      ++seen;
+      EXPECT_EQ(n.inputs, (std::vector<std::string>{"x", "w2"}));
+      EXPECT_EQ(n.attr_string("activation", ""), "none");
+      EXPECT_EQ(n.outputs[0], "main");
+    }
+    if (n.name == "second") {
+      ++seen;
+      EXPECT_EQ(n.inputs, (std::vector<std::string>{"r1", "w3", "", "r1"}));
+    }
   }
+  EXPECT_EQ(seen, 3);
 }
 
 TEST(FuseConvAct, SigmoidAndSilu) {
@@ -157,9 +173,79 @@ TEST(FuseConvAct, IntermediatesReadElsewhereBlockFusion) {
   ir::Graph g = fuse_and_compare(b, {{"x", random_f32({1, 2, 4, 4}, 2)},
                                      {"bias_map", random_f32({1, 3, 1, 1}, 3)},
                                      {"x3", random_f32({1, 3, 4, 4}, 4)}});
-  EXPECT_EQ(count_op(g, "FusedConv"), 0);
-  EXPECT_EQ(count_op(g, "Conv"), 4);
+  // Nothing fuses with an activation; every Conv still becomes FusedConv(activation=none), and c5's Add
+  // (same-shape residual x3, no Relu after it as a5 is read twice) becomes its Z.
+  EXPECT_EQ(count_op(g, "FusedConv"), 4);
+  EXPECT_EQ(count_op(g, "Conv"), 0);
   EXPECT_EQ(count_op(g, "Relu"), 4);
+  EXPECT_EQ(count_op(g, "Add"), 1);
+  for (const auto& n : g.nodes) {
+    if (n.op_type != "FusedConv") continue;
+    EXPECT_EQ(n.attr_string("activation", ""), "none") << n.name;
+    if (n.outputs[0] == "a5") EXPECT_EQ(n.inputs, (std::vector<std::string>{"x", "w", "", "x3"}));
+  }
+  EXPECT_TRUE(find_op(g, "Add") && find_op(g, "Add")->inputs[1] == "bias_map");
+}
+
+// Conv -> Add(same-shape residual) with no Relu after it: a skip connection without activation.
+TEST(FuseConvAct, ConvAddWithoutReluTakesTheResidualAsZ) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"2", "3", "7", "7"})
+      .input("r", DType::kF32, {"2", "5", "4", "4"})
+      .initializer("w", random_f32({5, 3, 3, 3}, 1))
+      .initializer("b", random_f32({5}, 2))
+      .node("Conv", {"x", "w", "b"}, {"c"}, "conv")
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+      .node("Add", {"r", "c"}, {"y"}, "add")
+      .output("y");
+  ir::Graph g = fuse_and_compare(b, {{"x", random_f32({2, 3, 7, 7}, 3)}, {"r", random_f32({2, 5, 4, 4}, 4)}});
+  ASSERT_EQ(g.nodes.size(), 1u);
+  const ir::Node& f = g.nodes[0];
+  EXPECT_EQ(f.op_type, "FusedConv");
+  EXPECT_EQ(f.name, "conv");
+  EXPECT_EQ(f.attr_string("activation", ""), "none");
+  EXPECT_EQ(f.inputs, (std::vector<std::string>{"x", "w", "b", "r"}));
+  EXPECT_EQ(f.outputs[0], "y");
+}
+
+// Convs with nothing after them to fuse (1-D, 2-D grouped, a graph output, an output read twice) become
+// FusedConv(activation=none) in place, keeping their name, attributes, inputs and output.
+TEST(FuseConvAct, ConvWithNothingToFuseBecomesFusedConv) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"1", "4", "9"})
+      .input("x2", DType::kF32, {"1", "4", "5", "5"})
+      .initializer("w1", random_f32({3, 4, 3}, 1))
+      .initializer("w2", random_f32({6, 2, 3, 3}, 2))
+      .initializer("b2", random_f32({6}, 3))
+      .node("Conv", {"x", "w1"}, {"y1"}, "one_d")
+      .attr("dilations", std::vector<int64_t>{2})
+      .node("Conv", {"x2", "w2", "b2"}, {"c2"}, "grouped")
+      .attr("group", int64_t{2})
+      .attr("auto_pad", std::string("SAME_UPPER"))
+      .node("Neg", {"c2"}, {"y2"})
+      .node("Tanh", {"c2"}, {"y3"})
+      .output("y1")
+      .output("y2")
+      .output("y3");
+  ir::Graph g = fuse_and_compare(b, {{"x", random_f32({1, 4, 9}, 4)}, {"x2", random_f32({1, 4, 5, 5}, 5)}});
+  EXPECT_EQ(count_op(g, "Conv"), 0);
+  ASSERT_EQ(count_op(g, "FusedConv"), 2);
+  for (const auto& n : g.nodes) {
+    if (n.name == "one_d") {
+      EXPECT_EQ(n.op_type, "FusedConv");
+      EXPECT_EQ(n.attr_string("activation", ""), "none");
+      EXPECT_EQ(n.attr_ints("dilations"), (std::vector<int64_t>{2}));
+      EXPECT_EQ(n.outputs[0], "y1");
+    }
+    if (n.name == "grouped") {
+      EXPECT_EQ(n.op_type, "FusedConv");
+      EXPECT_EQ(n.attr_int("group", 1), 2);
+      EXPECT_EQ(n.attr_string("auto_pad", ""), "SAME_UPPER");
+      EXPECT_EQ(n.inputs, (std::vector<std::string>{"x2", "w2", "b2"}));
+      EXPECT_EQ(n.outputs[0], "c2");
+    }
+  }
 }
 
 TEST(FuseConvAct, FusedGraphSurvivesExportAndImport) {
@@ -187,8 +273,9 @@ TEST(FuseConvAct, FusedGraphSurvivesExportAndImport) {
   EXPECT_FALSE(onnx::import_model_bytes(wrong.bytes(), ".", "test").ok());
 }
 
-// ResNet-50 as torch exports it: 49 of 53 Convs fuse (stem, 2 per bottleneck, and every block end with its
-// residual); the 4 downsample-side Convs stay. The fused model matches the unfused one on 1x3x224x224.
+// ResNet-50 as torch exports it: 49 of 53 Convs fuse with a Relu (stem, 2 per bottleneck, and every block end
+// with its residual); the 4 downsample-side Convs become FusedConv(activation=none). The fused model matches
+// the unfused one on 1x3x224x224.
 TEST(FuseConvAct, ResNet50Skeleton) {
   const std::string bytes = testing::load_skeleton("resnet50");
   ir::Graph plain = import_inferred(bytes);
@@ -199,13 +286,17 @@ TEST(FuseConvAct, ResNet50Skeleton) {
   ASSERT_TRUE(passes::eliminate_dead_code(fused).ok());
   Status s = passes::infer_shapes(fused);
   ASSERT_TRUE(s.ok()) << s.to_string();
-  EXPECT_EQ(count_op(fused, "FusedConv"), 49);
-  EXPECT_EQ(count_op(fused, "Conv"), 4);
+  EXPECT_EQ(count_op(fused, "FusedConv"), 53);
+  EXPECT_EQ(count_op(fused, "Conv"), 0);
   EXPECT_EQ(count_op(fused, "Relu"), 0);
   EXPECT_EQ(count_op(fused, "Add"), 0);
-  int with_z = 0;
-  for (const auto& n : fused.nodes) with_z += n.op_type == "FusedConv" && n.inputs.size() == 4;
+  int with_z = 0, plain_ones = 0;
+  for (const auto& n : fused.nodes) {
+    with_z += n.op_type == "FusedConv" && n.inputs.size() == 4;
+    plain_ones += n.op_type == "FusedConv" && n.attr_string("activation", "") == "none";
+  }
   EXPECT_EQ(with_z, 16);
+  EXPECT_EQ(plain_ones, 4);
 
   ASSERT_EQ(plain.inputs.size(), 1u);
   Tensor image = random_f32({1, 3, 224, 224}, 7);

@@ -1,0 +1,236 @@
+// Puts 2-D convolutions in channels-last layout. cuDNN's f16/bf16 tensor-core kernels want NHWC; given NCHW
+// they pick FMA kernels or transpose internally on every call. So, for each FusedConv (layout NCHW, 2 spatial
+// dims, constant 4-D weight):
+//   W [M, C/g, kh, kw]  -> a new initializer W' [M, kh, kw, C/g], permuted here once (shared weights once),
+//   X, Z                -> Transpose(perm [0,2,3,1]) in front,
+//   Y                   -> the conv writes Y' [N, H', W', M]; Transpose(perm [0,3,1,2]) gives Y back to its
+//                          readers (and to the graph outputs) under its old name,
+// and the node gets layout="NHWC". Then Transposes simplify: Transpose(p2)(Transpose(p1)(x)) reads x with
+// the composed permutation (x[p1[p2[i]]]), which when it is the identity means "read x" directly, and equal
+// Transposes of one value collapse into one. So consecutive convolutions (ResNet's blocks, the residual Z
+// included) pass NHWC tensors with nothing in between; Transposes stay only where another op (pooling,
+// reductions, graph I/O) reads NCHW. A Transpose whose output a graph output or a subgraph body names keeps
+// its name (it may become a copy). Nodes are rewired only to values defined earlier, so the order stays
+// topological; the pass ends with dead-code removal (the NCHW weights, Transposes nobody reads) and shape
+// inference.
+//
+// The pass itself is layout policy only: any float dtype is converted. The builder runs it for CUDA f16/bf16
+// engines, where measured cuDNN NHWC wins; f32 and the CPU backend keep NCHW.
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "ops/fused_conv.h"
+#include "ops/op.h"
+#include "passes/pass.h"
+#include "util/error.h"
+
+namespace kiln::passes {
+
+namespace {
+
+constexpr size_t kRank = 4;  // N, C, H, W: 2 spatial dims
+
+void subgraph_reads(const ir::Graph& g, bool inside, std::set<std::string>& out) {
+  for (const auto& n : g.nodes) {
+    if (inside) out.insert(n.inputs.begin(), n.inputs.end());
+    for (const auto& [k, a] : n.attrs)
+      if (a.g) {
+        subgraph_reads(*a.g, true, out);
+        out.insert(a.g->outputs.begin(), a.g->outputs.end());
+      }
+  }
+}
+
+std::vector<int64_t> as_ints(const std::vector<size_t>& p) {
+  return {p.begin(), p.end()};
+}
+
+bool is_identity(const std::vector<int64_t>& p) {
+  for (size_t i = 0; i < p.size(); ++i)
+    if (p[i] != static_cast<int64_t>(i)) return false;
+  return true;
+}
+
+bool is_transpose(const ir::Node& n) {
+  return n.op_type == "Transpose" && n.domain.empty() && n.inputs.size() == 1 && !n.inputs[0].empty() &&
+         n.outputs.size() == 1 && !n.outputs[0].empty();
+}
+
+// The node's perm, or the default (reversed dims) when the input's rank is known; empty when neither.
+std::vector<int64_t> perm_of(const ir::Graph& g, const ir::Node& t) {
+  if (t.has_attr("perm")) return t.attr_ints("perm");
+  const ir::ValueInfo* v = g.value(t.inputs[0]);
+  if (!v || !v->shape.has_rank()) return {};
+  std::vector<int64_t> p;
+  for (size_t i = v->shape.rank(); i-- > 0;) p.push_back(static_cast<int64_t>(i));
+  return p;
+}
+
+Shape permuted(const Shape& s, const std::vector<size_t>& perm) {
+  if (!s.has_rank() || s.rank() != perm.size()) return Shape::unknown_rank();
+  std::vector<Dim> out;
+  for (size_t p : perm) out.push_back(s[p]);
+  return Shape(out);
+}
+
+// [M, C/g, kh, kw] -> [M, kh, kw, C/g], element by element (any dtype: bytes are moved, not converted).
+Tensor weight_to_channels_last(const Tensor& w) {
+  const int64_t m = w.dim(0), c = w.dim(1), kh = w.dim(2), kw = w.dim(3);
+  Tensor out(w.dtype(), {m, kh, kw, c});
+  const size_t es = dtype_size(w.dtype());
+  const auto* src = static_cast<const char*>(w.raw());
+  auto* dst = static_cast<char*>(out.raw());
+  for (int64_t a = 0; a < m; ++a)
+    for (int64_t i = 0; i < kh; ++i)
+      for (int64_t j = 0; j < kw; ++j)
+        for (int64_t ch = 0; ch < c; ++ch) {
+          const int64_t from = ((a * c + ch) * kh + i) * kw + j;
+          const int64_t to = ((a * kh + i) * kw + j) * c + ch;
+          std::memcpy(dst + to * es, src + from * es, es);
+        }
+  return out;
+}
+
+struct Relayout {
+  ir::Graph& g;
+  std::map<std::string, std::string> nhwc_weight;  // NCHW weight name -> its channels-last copy
+
+  bool eligible(const ir::Node& n) const {
+    if (n.op_type != "FusedConv" || n.domain != ops::kKilnDomain || n.inputs.size() < 2 ||
+        n.outputs.size() != 1 || n.outputs[0].empty() || n.inputs[ops::kFusedConvX].empty())
+      return false;
+    auto layout = ops::read_conv_layout(n);
+    if (!layout.ok() || *layout != ops::ConvLayout::kNCHW) return false;
+    auto w = g.initializers.find(n.inputs[ops::kFusedConvW]);
+    if (w == g.initializers.end() || w->second.rank() != kRank || !is_float(w->second.dtype())) return false;
+    const ir::ValueInfo* x = g.value(n.inputs[ops::kFusedConvX]);
+    if (x && x->shape.has_rank() && x->shape.rank() != kRank) return false;
+    const ir::ValueInfo* y = g.value(n.outputs[0]);
+    return !(y && y->shape.has_rank() && y->shape.rank() != kRank);
+  }
+
+  static bool is_float(DType t) { return t == DType::kF32 || t == DType::kF16 || t == DType::kBF16; }
+
+  ir::Node transpose(const std::string& name, const std::string& in, const std::string& out,
+                     const std::vector<size_t>& perm) {
+    ir::Node t;
+    t.name = name;
+    t.op_type = "Transpose";
+    t.inputs = {in};
+    t.outputs = {out};
+    t.attrs["perm"] = ir::Attribute::of_ints(as_ints(perm));
+    const ir::ValueInfo* v = g.value(in);
+    g.values[out] = {v ? v->dtype : DType::kUndefined, v ? permuted(v->shape, perm) : Shape::unknown_rank()};
+    return t;
+  }
+
+  // Channels-last view of `v` for node `n`, by a new Transpose appended to `out`.
+  std::string to_nhwc(const ir::Node& n, const std::string& v, const char* role, std::vector<ir::Node>& out) {
+    const std::string name = g.unique_name(v + "_nhwc");
+    out.push_back(transpose(n.name + "/" + role + "_to_nhwc", v, name, ops::to_channels_last(kRank)));
+    return name;
+  }
+
+  // Rewrites n (at its place in `out`) as channels-last with its Transposes around it.
+  void convert(ir::Node n, std::vector<ir::Node>& out) {
+    const std::string& w = n.inputs[ops::kFusedConvW];
+    auto cached = nhwc_weight.find(w);
+    if (cached == nhwc_weight.end()) {
+      const std::string name = g.unique_name(w + "_nhwc");
+      g.initializers[name] = weight_to_channels_last(g.initializers.at(w));
+      g.values[name] = {g.initializers[name].dtype(), Shape::from_dims(g.initializers[name].dims())};
+      cached = nhwc_weight.emplace(w, name).first;
+    }
+    n.inputs[ops::kFusedConvW] = cached->second;
+    n.inputs[ops::kFusedConvX] = to_nhwc(n, n.inputs[ops::kFusedConvX], "x", out);
+    if (n.inputs.size() > ops::kFusedConvZ && !n.inputs[ops::kFusedConvZ].empty())
+      n.inputs[ops::kFusedConvZ] = to_nhwc(n, n.inputs[ops::kFusedConvZ], "z", out);
+    const std::string y = n.outputs[0];
+    const std::string y_nhwc = g.unique_name(y + "_nhwc");
+    const ir::ValueInfo* yv = g.value(y);
+    g.values[y_nhwc] = {yv ? yv->dtype : DType::kUndefined,
+                        yv ? permuted(yv->shape, ops::to_channels_last(kRank)) : Shape::unknown_rank()};
+    n.outputs[0] = y_nhwc;
+    n.attrs["layout"] = ir::Attribute::of_string("NHWC");
+    const std::string back = n.name + "/y_to_nchw";
+    out.push_back(std::move(n));
+    out.push_back(transpose(back, y_nhwc, y, ops::to_channels_first(kRank)));
+  }
+};
+
+// One walk in node order: each Transpose of a Transpose reads the inner one's input with the composed perm;
+// identity Transposes and repeats of an earlier Transpose (same input, same perm) are dropped and their
+// readers renamed, unless a graph output or subgraph names their output. Later readers see the renames as
+// they come (the order is topological, so every reader follows the rename's source).
+void simplify_transposes(ir::Graph& g) {
+  std::set<std::string> pinned(g.outputs.begin(), g.outputs.end());
+  subgraph_reads(g, false, pinned);
+  std::map<std::string, std::string> renamed;
+  std::map<std::pair<std::string, std::vector<int64_t>>, std::string> first;  // (input, perm) -> output
+  std::vector<ir::Node> kept;
+  kept.reserve(g.nodes.size());
+  std::map<std::string, size_t> made_by;  // output -> index in kept of the Transpose that (now) makes it
+  for (auto& n : g.nodes) {
+    for (auto& in : n.inputs) {
+      auto r = renamed.find(in);
+      if (r != renamed.end()) in = r->second;
+    }
+    if (!is_transpose(n)) {
+      kept.push_back(std::move(n));
+      continue;
+    }
+    std::vector<int64_t> perm = perm_of(g, n);
+    auto inner = made_by.find(n.inputs[0]);
+    if (!perm.empty() && inner != made_by.end()) {
+      const ir::Node& t1 = kept[inner->second];
+      const std::vector<int64_t> p1 = perm_of(g, t1);
+      if (p1.size() == perm.size()) {
+        std::vector<int64_t> composed;
+        for (int64_t p : perm) composed.push_back(p1[static_cast<size_t>(p)]);
+        n.inputs[0] = t1.inputs[0];
+        perm = composed;
+        n.attrs["perm"] = ir::Attribute::of_ints(perm);
+      }
+    }
+    const std::string& out = n.outputs[0];
+    const bool keep_name = pinned.count(out) != 0;
+    if (!perm.empty() && !keep_name) {
+      if (is_identity(perm)) {
+        renamed[out] = n.inputs[0];
+        continue;
+      }
+      auto dup = first.find({n.inputs[0], perm});
+      if (dup != first.end()) {
+        renamed[out] = dup->second;
+        continue;
+      }
+    }
+    if (!perm.empty()) first.emplace(std::make_pair(n.inputs[0], perm), out);
+    made_by[out] = kept.size();
+    kept.push_back(std::move(n));
+  }
+  g.nodes = std::move(kept);
+}
+
+}  // namespace
+
+Status conv_layout(ir::Graph& g) {
+  Relayout r{g, {}};
+  std::vector<ir::Node> out;
+  out.reserve(g.nodes.size());
+  std::vector<ir::Node> nodes = std::move(g.nodes);
+  g.nodes.clear();
+  for (auto& n : nodes) {
+    if (r.eligible(n))
+      r.convert(std::move(n), out);
+    else
+      out.push_back(std::move(n));
+  }
+  g.nodes = std::move(out);
+  simplify_transposes(g);
+  KILN_RETURN_IF_ERROR(eliminate_dead_code(g));
+  return infer_shapes(g);
+}
+
+}  // namespace kiln::passes

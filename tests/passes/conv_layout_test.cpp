@@ -1,0 +1,360 @@
+// conv_layout alone: small conv nets (odd channels, strides, groups, residual chains, a conv output that is a
+// graph output or read twice) and ResNet-50's fused graph go channels-last; the graph after the pass computes
+// what it did before on the CPU reference (which runs FusedConv NHWC), and the Transposes that remain are
+// counted: only where something other than a 2-D FusedConv reads the activations.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <set>
+
+#include "ops/fused_conv.h"
+#include "ops/op.h"
+#include "passes/convert_precision.h"
+#include "passes/pass.h"
+#include "support/graph_test_util.h"
+#include "support/model_builder.h"
+#include "support/skeleton.h"
+
+namespace kiln {
+namespace {
+
+using testing::count_op;
+using testing::import_inferred;
+using testing::ModelBuilder;
+using testing::random_f32;
+using testing::run_cpu;
+
+// Relative to the output's largest magnitude.
+void expect_close(const Tensor& got, const Tensor& want, double tol) {
+  ASSERT_EQ(got.dims(), want.dims());
+  ASSERT_EQ(got.dtype(), want.dtype());
+  double scale = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) scale = std::max(scale, std::fabs(want.get_as_double(i)));
+  int bad = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const double a = got.get_as_double(i), e = want.get_as_double(i);
+    if (!(std::fabs(a - e) <= tol * (scale + 1e-30)) && bad++ < 5)
+      ADD_FAILURE() << "[" << i << "] " << a << " vs " << e;
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+int count_layout(const ir::Graph& g, const char* layout) {
+  int n = 0;
+  for (const auto& node : g.nodes)
+    n += node.op_type == "FusedConv" && node.attr_string("layout", "NCHW") == layout;
+  return n;
+}
+
+// Every node's inputs are graph inputs, initializers or outputs of earlier nodes.
+void expect_topological(const ir::Graph& g) {
+  std::set<std::string> defined(g.inputs.begin(), g.inputs.end());
+  for (const auto& [k, t] : g.initializers) defined.insert(k);
+  for (const auto& n : g.nodes) {
+    for (const auto& in : n.inputs) EXPECT_TRUE(in.empty() || defined.count(in)) << n.name << " reads " << in;
+    defined.insert(n.outputs.begin(), n.outputs.end());
+  }
+  for (const auto& o : g.outputs) EXPECT_TRUE(defined.count(o)) << "graph output " << o;
+}
+
+// The graph as the builder has it before conv_layout (fused, every Conv a FusedConv), the same graph after
+// conv_layout, both run on the CPU reference and compared.
+struct Relaid {
+  ir::Graph before, after;
+};
+
+Relaid relayout_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs,
+                            double tol = 1e-6) {
+  Relaid r;
+  r.before = import_inferred(b.bytes());
+  EXPECT_TRUE(passes::fuse_conv_act(r.before).ok());
+  EXPECT_TRUE(passes::eliminate_dead_code(r.before).ok());
+  EXPECT_TRUE(passes::infer_shapes(r.before).ok());
+  r.after = r.before;
+  Status s = passes::conv_layout(r.after);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  expect_topological(r.after);
+  EXPECT_EQ(r.after.outputs, r.before.outputs);
+  EXPECT_EQ(r.after.inputs, r.before.inputs);
+  auto want = run_cpu(r.before, inputs);
+  auto got = run_cpu(r.after, inputs);
+  EXPECT_EQ(got.size(), want.size());
+  for (const auto& [name, t] : want) {
+    EXPECT_TRUE(got.count(name)) << name;
+    if (got.count(name)) expect_close(got.at(name), t, tol);
+  }
+  return r;
+}
+
+// Stem (3 -> 7 channels, stride 2) -> depthwise 3x3 (group 7) -> 1x1 with the block input as residual; then a
+// strided block (7 -> 6, then group 2) whose residual comes through a strided 1x1 downsample conv.
+ModelBuilder residual_net() {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"batch", "3", "11", "9"})
+      .initializer("w_stem", random_f32({7, 3, 3, 3}, 1))
+      .initializer("b_stem", random_f32({7}, 2))
+      .initializer("w_dw", random_f32({7, 1, 3, 3}, 3))
+      .initializer("w_pw", random_f32({7, 7, 1, 1}, 4))
+      .initializer("b_pw", random_f32({7}, 5))
+      .initializer("w_a", random_f32({6, 7, 3, 3}, 6))
+      .initializer("w_b", random_f32({6, 3, 3, 3}, 7))
+      .initializer("w_down", random_f32({6, 7, 1, 1}, 8))
+      .node("Conv", {"x", "w_stem", "b_stem"}, {"s"}, "stem")
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+      .node("Relu", {"s"}, {"s_act"})
+      .node("Conv", {"s_act", "w_dw"}, {"dw"}, "depthwise")
+      .attr("group", int64_t{7})
+      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+      .node("Relu", {"dw"}, {"dw_act"})
+      .node("Conv", {"dw_act", "w_pw", "b_pw"}, {"pw"}, "pointwise")
+      .node("Add", {"pw", "s_act"}, {"sum1"})
+      .node("Relu", {"sum1"}, {"block1"})
+      .node("Conv", {"block1", "w_a"}, {"a"}, "strided_a")
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+      .node("Relu", {"a"}, {"a_act"})
+      .node("Conv", {"a_act", "w_b"}, {"bb"}, "grouped_b")
+      .attr("group", int64_t{2})
+      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+      .node("Conv", {"block1", "w_down"}, {"down"}, "downsample")
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .node("Add", {"bb", "down"}, {"sum2"})
+      .node("Relu", {"sum2"}, {"y"})
+      .output("y");
+  return b;
+}
+
+TEST(ConvLayout, ResidualChainPassesNhwcBetweenConvs) {
+  Relaid r = relayout_and_compare(residual_net(), {{"x", random_f32({2, 3, 11, 9}, 9)}});
+  ASSERT_EQ(count_op(r.before, "FusedConv"), 6);
+  EXPECT_EQ(count_layout(r.after, "NHWC"), 6);
+  EXPECT_EQ(count_layout(r.after, "NCHW"), 0);
+  // One Transpose where the image comes in, one where y leaves: nothing between the convs.
+  EXPECT_EQ(count_op(r.after, "Transpose"), 2);
+  for (const auto& n : r.after.nodes) {
+    if (n.op_type != "Transpose") continue;
+    const bool in = n.inputs[0] == "x", out = n.outputs[0] == "y";
+    EXPECT_TRUE(in || out) << n.name << " reads " << n.inputs[0];
+    EXPECT_EQ(n.attr_ints("perm"),
+              in ? (std::vector<int64_t>{0, 2, 3, 1}) : (std::vector<int64_t>{0, 3, 1, 2}));
+  }
+  // The weights are the permuted copies; the NCHW ones are gone.
+  for (const auto& n : r.after.nodes) {
+    if (n.op_type != "FusedConv") continue;
+    const Tensor& w = r.after.initializers.at(n.inputs[1]);
+    const Tensor& w0 = r.before.initializers.at(n.name == "stem"        ? "w_stem"
+                                                : n.name == "depthwise" ? "w_dw"
+                                                : n.name == "pointwise" ? "w_pw"
+                                                : n.name == "strided_a" ? "w_a"
+                                                : n.name == "grouped_b" ? "w_b"
+                                                                        : "w_down");
+    EXPECT_EQ(w.dims(), (std::vector<int64_t>{w0.dim(0), w0.dim(2), w0.dim(3), w0.dim(1)})) << n.name;
+    // W'[m, i, j, c] = W[m, c, i, j], checked at the last element of each axis.
+    const int64_t m = w0.dim(0) - 1, c = w0.dim(1) - 1, i = w0.dim(2) - 1, j = 0;
+    EXPECT_EQ(w.data<float>()[((m * w0.dim(2) + i) * w0.dim(3) + j) * w0.dim(1) + c],
+              w0.data<float>()[((m * w0.dim(1) + c) * w0.dim(2) + i) * w0.dim(3) + j])
+        << n.name;
+  }
+  for (const char* old : {"w_stem", "w_dw", "w_pw", "w_a", "w_b", "w_down"})
+    EXPECT_FALSE(r.after.initializers.count(old)) << old;
+  // The residual Z of the block ends is the NHWC value another conv wrote.
+  for (const auto& n : r.after.nodes)
+    if (n.op_type == "FusedConv" && n.inputs.size() == 4) {
+      const ir::ValueInfo* z = r.after.value(n.inputs[3]);
+      ASSERT_NE(z, nullptr);
+      EXPECT_EQ(z->shape.rank(), 4u);
+      EXPECT_EQ(z->shape[3].value(), r.after.initializers.at(n.inputs[1]).dim(0)) << n.name;
+    }
+  EXPECT_EQ(r.after.values.at("y").shape.to_string(), "[batch,6,3,3]");
+}
+
+// A conv output that is a graph output and also read by another conv, and one read by two convs and a
+// non-conv op: NCHW copies exist exactly where something needs NCHW, convs read the NHWC value.
+TEST(ConvLayout, OutputsAndSharedReaders) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"1", "3", "7", "7"})
+      .initializer("w1", random_f32({5, 3, 3, 3}, 1))
+      .initializer("w2", random_f32({5, 5, 1, 1}, 2))
+      .initializer("w3", random_f32({4, 5, 3, 3}, 3))
+      .node("Conv", {"x", "w1"}, {"c1"}, "c1")
+      .node("Conv", {"c1", "w2"}, {"c2"}, "c2")
+      .node("Relu", {"c2"}, {"r2"})
+      .node("Conv", {"r2", "w3"}, {"c3"}, "c3")
+      .attr("strides", std::vector<int64_t>{2, 2})
+      .node("Conv", {"r2", "w2"}, {"c4"}, "c4")
+      .node("MaxPool", {"r2"}, {"p"})
+      .attr("kernel_shape", std::vector<int64_t>{2, 2})
+      .output("c1")
+      .output("c3")
+      .output("c4")
+      .output("p");
+  Relaid r = relayout_and_compare(b, {{"x", random_f32({1, 3, 7, 7}, 4)}});
+  EXPECT_EQ(count_layout(r.after, "NHWC"), 4);
+  // In: x. Out: c1, c3, c4 (graph outputs) and r2 for MaxPool.
+  EXPECT_EQ(count_op(r.after, "Transpose"), 5);
+  // w2 is shared: one channels-last copy.
+  std::set<std::string> w_of_c2_c4;
+  for (const auto& n : r.after.nodes)
+    if (n.name == "c2" || n.name == "c4") w_of_c2_c4.insert(n.inputs[1]);
+  EXPECT_EQ(w_of_c2_c4.size(), 1u);
+  // c2, c3, c4 read the NHWC value their producer wrote, not a Transpose of a Transpose.
+  std::map<std::string, const ir::Node*> producer;
+  for (const auto& n : r.after.nodes) producer[n.outputs[0]] = &n;
+  for (const auto& n : r.after.nodes)
+    if (n.name == "c2" || n.name == "c3" || n.name == "c4") {
+      ASSERT_TRUE(producer.count(n.inputs[0])) << n.name;
+      EXPECT_EQ(producer.at(n.inputs[0])->op_type, "FusedConv") << n.name;
+    }
+}
+
+// What the pass leaves alone: a 1-D conv, a conv whose weight is a runtime input, and a 3-D conv.
+TEST(ConvLayout, SkipsNon2dAndNonConstantWeights) {
+  ModelBuilder b;
+  b.input("x1", DType::kF32, {"1", "2", "9"})
+      .input("x2", DType::kF32, {"1", "3", "5", "5"})
+      .input("w_dyn", DType::kF32, {"4", "3", "3", "3"})
+      .input("x3", DType::kF32, {"1", "2", "3", "4", "5"})
+      .initializer("w1", random_f32({3, 2, 3}, 1))
+      .initializer("w3", random_f32({2, 2, 1, 2, 2}, 2))
+      .node("Conv", {"x1", "w1"}, {"y1"}, "one_d")
+      .node("Conv", {"x2", "w_dyn"}, {"y2"}, "dynamic_w")
+      .node("Conv", {"x3", "w3"}, {"y3"}, "three_d")
+      .output("y1")
+      .output("y2")
+      .output("y3");
+  Relaid r = relayout_and_compare(b, {{"x1", random_f32({1, 2, 9}, 3)},
+                                      {"x2", random_f32({1, 3, 5, 5}, 4)},
+                                      {"w_dyn", random_f32({4, 3, 3, 3}, 5)},
+                                      {"x3", random_f32({1, 2, 3, 4, 5}, 6)}});
+  EXPECT_EQ(count_layout(r.after, "NCHW"), 3);
+  EXPECT_EQ(count_op(r.after, "Transpose"), 0);
+  EXPECT_EQ(r.after.nodes.size(), r.before.nodes.size());
+}
+
+// Transposes already in the model: pairs compose (identity -> read the source; others -> one Transpose),
+// repeats of one Transpose merge, and a Transpose that names a graph output keeps its name.
+TEST(ConvLayout, TransposeChainsCompose) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"2", "3", "4", "5"})
+      .node("Transpose", {"x"}, {"t1"})
+      .attr("perm", std::vector<int64_t>{0, 2, 3, 1})
+      .node("Transpose", {"t1"}, {"t2"})
+      .attr("perm", std::vector<int64_t>{0, 3, 1, 2})  // identity overall: Neg reads x
+      .node("Neg", {"t2"}, {"y1"})
+      .node("Transpose", {"t1"}, {"t3"})
+      .attr("perm", std::vector<int64_t>{3, 2, 1, 0})  // x[1, 3, 2, 0] overall
+      .node("Neg", {"t3"}, {"y2"})
+      .node("Transpose", {"x"}, {"t4"})
+      .attr("perm", std::vector<int64_t>{0, 2, 3, 1})  // repeats t1
+      .node("Abs", {"t4"}, {"y3"})
+      .node("Transpose", {"t1"}, {"y4"})
+      .attr("perm", std::vector<int64_t>{0, 3, 1, 2})  // identity overall, but a graph output
+      .output("y1")
+      .output("y2")
+      .output("y3")
+      .output("y4");
+  Relaid r = relayout_and_compare(b, {{"x", random_f32({2, 3, 4, 5}, 1)}});
+  // t1 (read by Abs now), t3 from x, y4 from x.
+  EXPECT_EQ(count_op(r.after, "Transpose"), 3);
+  for (const auto& n : r.after.nodes) {
+    if (n.op_type == "Neg" && n.outputs[0] == "y1") EXPECT_EQ(n.inputs[0], "x");
+    if (n.op_type == "Abs") EXPECT_EQ(n.inputs[0], "t1");
+    if (n.outputs[0] == "t3") {
+      EXPECT_EQ(n.inputs[0], "x");
+      EXPECT_EQ(n.attr_ints("perm"), (std::vector<int64_t>{1, 3, 2, 0}));
+    }
+    if (n.outputs[0] == "y4") {
+      EXPECT_EQ(n.inputs[0], "x");
+      EXPECT_EQ(n.attr_ints("perm"), (std::vector<int64_t>{0, 1, 2, 3}));
+    }
+  }
+}
+
+// The builder runs the pass after convert_precision: the same net in f16 (weights permuted as f16 bytes) and
+// bf16, before vs after on the CPU reference.
+TEST(ConvLayout, ReducedPrecisionGraphs) {
+  for (DType dt : {DType::kF16, DType::kBF16}) {
+    ir::Graph before = import_inferred(residual_net().bytes());
+    ASSERT_TRUE(passes::fuse_conv_act(before).ok());
+    ASSERT_TRUE(passes::eliminate_dead_code(before).ok());
+    passes::PrecisionOptions opt;
+    opt.target = dt;
+    Status s = passes::convert_precision(before, opt);
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    ir::Graph after = before;
+    s = passes::conv_layout(after);
+    ASSERT_TRUE(s.ok()) << s.to_string();
+    expect_topological(after);
+    EXPECT_EQ(count_layout(after, "NHWC"), 6);
+    EXPECT_EQ(count_op(after, "Transpose"), 2);
+    for (const auto& n : after.nodes)
+      if (n.op_type == "FusedConv") EXPECT_EQ(after.initializers.at(n.inputs[1]).dtype(), dt) << n.name;
+    const std::map<std::string, Tensor> in = {{"x", random_f32({3, 3, 11, 9}, 2)}};
+    auto want = run_cpu(before, in);
+    auto got = run_cpu(after, in);
+    ASSERT_EQ(want.size(), 1u);
+    // The reference computes each conv the same way in either layout and rounds once per op: equal results.
+    expect_close(got.at("y"), want.at("y"), 1e-6);
+  }
+}
+
+// ResNet-50 as torch exports it, fused as the default pipeline does: all 53 convs go NHWC; Transposes remain
+// only around the ops that read NCHW (the image, the stem's MaxPool, GlobalAveragePool), and the outputs are
+// unchanged.
+TEST(ConvLayout, ResNet50Skeleton) {
+  const std::string bytes = testing::load_skeleton("resnet50");
+  ir::Graph before = import_inferred(bytes);
+  ASSERT_TRUE(passes::run_pipeline(before, passes::default_pipeline()).ok());
+  ir::Graph after = before;
+  Status s = passes::conv_layout(after);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  expect_topological(after);
+  EXPECT_EQ(count_op(before, "FusedConv"), 53);
+  EXPECT_EQ(count_layout(after, "NHWC"), 53);
+  EXPECT_EQ(count_op(before, "Transpose"), 0);
+  // image -> NHWC; stem -> NCHW for MaxPool; MaxPool -> NHWC; last block -> NCHW for GlobalAveragePool.
+  EXPECT_EQ(count_op(after, "Transpose"), 4);
+  for (const auto& n : after.nodes)
+    if (n.op_type == "Transpose") {
+      const bool to_nhwc = n.attr_ints("perm") == std::vector<int64_t>{0, 2, 3, 1};
+      const bool to_nchw = n.attr_ints("perm") == std::vector<int64_t>{0, 3, 1, 2};
+      EXPECT_TRUE(to_nhwc || to_nchw) << n.name;
+    }
+  // No more weight bytes than before: every NCHW weight was replaced by its permuted copy.
+  size_t bytes_before = 0, bytes_after = 0;
+  for (const auto& [k, t] : before.initializers) bytes_before += t.nbytes();
+  for (const auto& [k, t] : after.initializers) bytes_after += t.nbytes();
+  EXPECT_EQ(bytes_after, bytes_before);
+
+  ASSERT_EQ(before.inputs.size(), 1u);
+  Tensor image = random_f32({1, 3, 224, 224}, 7);
+  auto want = run_cpu(before, {{before.inputs[0], image}});
+  auto got = run_cpu(after, {{before.inputs[0], image}});
+  ASSERT_EQ(want.size(), got.size());
+  for (const auto& [name, t] : want) expect_close(got.at(name), t, 1e-6);
+}
+
+// ViT-B/16: the patch embedding (one 16x16 stride-16 conv, read by a Reshape) goes NHWC with a Transpose on
+// each side; the model's own Transposes (attention heads) are left as they are.
+TEST(ConvLayout, VitSkeleton) {
+  ir::Graph before = import_inferred(testing::load_skeleton("vit_b_16"));
+  ASSERT_TRUE(passes::run_pipeline(before, passes::default_pipeline()).ok());
+  ir::Graph after = before;
+  Status s = passes::conv_layout(after);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  expect_topological(after);
+  EXPECT_EQ(count_layout(after, "NHWC"), 1);
+  // None of the model's own Transposes (85 after today's pipeline) chains into another: only the conv's two
+  // join them.
+  EXPECT_EQ(count_op(after, "Transpose"), count_op(before, "Transpose") + 2);
+  ASSERT_EQ(before.inputs.size(), 1u);
+  Tensor image = random_f32({1, 3, 224, 224}, 5);
+  auto want = run_cpu(before, {{before.inputs[0], image}});
+  auto got = run_cpu(after, {{before.inputs[0], image}});
+  ASSERT_EQ(want.size(), got.size());
+  for (const auto& [name, t] : want) expect_close(got.at(name), t, 1e-6);
+}
+
+}  // namespace
+}  // namespace kiln
