@@ -2,10 +2,16 @@
 // and Relu/Gelu, becomes one FusedMatMul: Y = act(alpha·A·B + bias + residual), a single cuBLASLt call on the
 // GPU. Each absorbed node must be the only reader of the value before it (and that value no graph output).
 //
+// A B that is Transpose(perm [1, 0]) of a constant 2-D weight W is read as W with B transposed (trans_b), so
+// the Transpose no longer runs and W is not copied: GPT-2's tied lm_head, MatMul(x, Transpose(wte)), where
+// wte also feeds the embedding Gather. That alone is worth a FusedMatMul, with nothing else fused.
+//
 // A Reshape right after a 2-D Gemm that keeps the last dim (torch's Linear on a flattened [B*S, K] input,
 // GPT-2's addmm) is looked through: the fused node computes the 2-D [M, N] result and the Reshape moves after
 // it; a residual of the Reshape's output shape is reshaped to [M, N] first (a view on the GPU).
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "ops/fused_matmul.h"
 #include "ops/op.h"
@@ -38,8 +44,10 @@ struct Plan {
   bool trans_b = false;
   float alpha = 1.f;
   int64_t n = 0;
-  std::optional<size_t> reshape;  // a Reshape looked through (see the file comment)
-  std::vector<size_t> absorbed;   // nodes replaced, in order; the last one's slot gets the fused node
+  std::optional<size_t> reshape;    // a Reshape looked through (see the file comment)
+  bool weight_transposed = false;   // b is the weight under a Transpose(perm [1, 0]), read directly
+  std::optional<size_t> transpose;  // that Transpose, when this node was its only reader (it goes too)
+  std::vector<size_t> absorbed;     // nodes replaced, in order; the last one's slot gets the fused node
 };
 
 class EpilogueMatcher {
@@ -58,14 +66,21 @@ class EpilogueMatcher {
     plan.out = n.outputs[0];
     plan.absorbed = {i};
     const ir::ValueInfo* a = g_.value(plan.a);
-    auto w = g_.initializers.find(plan.b);
     if (!a || !a->shape.has_rank() || a->shape.rank() < 2 || !gemm_dtype(a->dtype)) return false;
-    if (w == g_.initializers.end() || w->second.rank() != 2 || w->second.dtype() != a->dtype) return false;
     if (n.op_type == "Gemm") {
       if (n.attr_int("transA", 0) != 0 || a->shape.rank() != 2) return false;
       plan.trans_b = n.attr_int("transB", 0) != 0;
       plan.alpha = n.attr_float("alpha", 1.f);
     }
+    if (std::string w; !g_.initializers.count(plan.b) && transposed_weight(plan.b, &w)) {
+      size_t t;
+      if (p_.sole_consumer(plan.b, &t) && plan.a != plan.b) plan.transpose = t;
+      plan.b = w;
+      plan.trans_b = !plan.trans_b;
+      plan.weight_transposed = true;
+    }
+    auto w = g_.initializers.find(plan.b);
+    if (w == g_.initializers.end() || w->second.rank() != 2 || w->second.dtype() != a->dtype) return false;
     plan.n = w->second.dim(plan.trans_b ? 0 : 1);
     if (n.op_type == "Gemm" && n.inputs.size() > 2 && !n.inputs[2].empty() &&
         n.attr_float("beta", 1.f) != 0.f) {
@@ -74,11 +89,25 @@ class EpilogueMatcher {
     }
     extend(plan);
     // Something besides the MatMul (and a Reshape looked through) must fold in; Gemm's own C alone already
-    // runs as a bias epilogue.
-    return plan.absorbed.size() > (plan.reshape ? 2u : 1u);
+    // runs as a bias epilogue. A weight Transpose that no longer runs is enough.
+    return plan.weight_transposed || plan.absorbed.size() > (plan.reshape ? 2u : 1u);
   }
 
  private:
+  // b is written by Transpose(W) with perm [1, 0] (or none, which reverses 2 dims) of a 2-D initializer W.
+  bool transposed_weight(const std::string& b, std::string* w) const {
+    size_t j;
+    if (!p_.producer(b, &j)) return false;
+    const ir::Node& t = p_.node(j);
+    if (t.op_type != "Transpose" || !t.domain.empty() || t.inputs.size() != 1 || t.outputs.size() != 1)
+      return false;
+    auto it = g_.initializers.find(t.inputs[0]);
+    if (it == g_.initializers.end() || it->second.rank() != 2) return false;
+    if (t.attr_ints("perm", {1, 0}) != std::vector<int64_t>{1, 0}) return false;
+    *w = t.inputs[0];
+    return true;
+  }
+
   // c is a constant of N elements shaped [N] or [1, …, 1, N] (no wider than the output): the bias.
   bool take_bias(const std::string& c, Plan& plan) const {
     auto it = g_.initializers.find(c);
@@ -155,7 +184,7 @@ Status fuse_matmul_epilogue(ir::Graph& g) {
     if (removed[i]) continue;
     Plan plan;
     if (!matcher.match(i, plan)) continue;
-    bool free = true;
+    bool free = !plan.transpose || !removed[*plan.transpose];
     for (size_t j : plan.absorbed) free &= !removed[j];
     if (!free) continue;
     const ir::Node& origin = g.nodes[i];
@@ -214,6 +243,12 @@ Status fuse_matmul_epilogue(ir::Graph& g) {
     for (size_t k = 0; k + 1 < plan.absorbed.size(); ++k)
       for (const auto& o : g.nodes[plan.absorbed[k]].outputs) g.values.erase(o);
     for (size_t j : plan.absorbed) removed[j] = true;
+    if (plan.transpose) {
+      // Read by this node alone: it goes now. Shared with other readers, eliminate_dead_code drops it once
+      // they all read the weight directly (or keeps it for those that still need it).
+      g.values.erase(g.nodes[*plan.transpose].outputs[0]);
+      removed[*plan.transpose] = true;
+    }
     replace[plan.absorbed.back()] = std::move(nodes);
   }
   std::vector<ir::Node> out;

@@ -310,6 +310,140 @@ TEST(FuseMatMulEpilogue, F16GraphFusesAndStaysClose) {
   expect_close(got.at("out"), want.at("out"), 2e-3, "out");
 }
 
+// --- a weight under Transpose(perm [1, 0]): read directly with trans_b
+// ---------------------------------------------------------
+
+// GPT-2's tied lm_head: MatMul(x, Transpose(W)) with W also feeding the embedding Gather. The fused node
+// reads W itself (no copy), the Transpose is gone and the Gather still reads W.
+TEST(FuseMatMulEpilogue, TiedTransposedWeightAloneFuses) {
+  ModelBuilder b(20);
+  b.input("x", DType::kF32, {"batch", "5", "7"})
+      .input("ids", DType::kI64, {"4"})
+      .initializer("wte", random_f32({11, 7}, 60))
+      .node("Gather", {"wte", "ids"}, {"emb"})
+      .node("Transpose", {"wte"}, {"wte_t"}, "lm_head_t")
+      .attr("perm", std::vector<int64_t>{1, 0})
+      .node("MatMul", {"x", "wte_t"}, {"logits"}, "lm_head")
+      .output("logits")
+      .output("emb");
+  ir::Graph g =
+      fuse_and_compare(b, {{"x", random_f32({2, 5, 7}, 61)}, {"ids", i64_tensor({4}, {0, 3, 10, 3})}});
+  EXPECT_EQ(count_op(g, "Transpose"), 0);
+  EXPECT_EQ(count_op(g, "MatMul"), 0);
+  EXPECT_EQ(g.values.count("wte_t"), 0u);
+  EXPECT_EQ(g.initializers.size(), 1u) << "the weight must not be copied";
+  const ir::Node* n = find_op(g, "FusedMatMul");
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->name, "lm_head");
+  EXPECT_EQ(n->inputs, (std::vector<std::string>{"x", "wte"}));
+  EXPECT_EQ(n->attr_int("trans_b", 0), 1);
+  EXPECT_EQ(n->attr_string("activation", "?"), "none");
+  EXPECT_EQ(g.values.at("logits").shape.to_string(), "[batch,5,11]");
+  ASSERT_NE(find_op(g, "Gather"), nullptr);
+  EXPECT_EQ(find_op(g, "Gather")->inputs[0], "wte");
+}
+
+TEST(FuseMatMulEpilogue, TransposedWeightWithBiasAndGelu) {
+  ModelBuilder b(20);
+  b.input("x", DType::kF32, {"3", "7"})
+      .initializer("w", random_f32({5, 7}, 62))
+      .initializer("bias", random_f32({5}, 63))
+      .node("Transpose", {"w"}, {"wt"})  // no perm: reverses the two dims
+      .node("MatMul", {"x", "wt"}, {"xw"})
+      .node("Add", {"xw", "bias"}, {"h"})
+      .node("Gelu", {"h"}, {"y"})
+      .attr("approximate", std::string("tanh"))
+      .output("y");
+  ir::Graph g = fuse_and_compare(b, {{"x", random_f32({3, 7}, 64)}});
+  ASSERT_EQ(g.nodes.size(), 1u);
+  const ir::Node& n = g.nodes[0];
+  EXPECT_EQ(n.op_type, "FusedMatMul");
+  EXPECT_EQ(n.inputs, (std::vector<std::string>{"x", "w", "bias"}));
+  EXPECT_EQ(n.attr_int("trans_b", 0), 1);
+  EXPECT_EQ(n.attr_string("activation", "?"), "gelu_tanh");
+}
+
+TEST(FuseMatMulEpilogue, GemmTransBOfATransposedWeightReadsItAsStored) {
+  // Gemm(x, Transpose(W), transB=1) is x·W: the two transposes cancel.
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"4", "6"})
+      .initializer("w", random_f32({6, 3}, 65))
+      .initializer("c", random_f32({3}, 66))
+      .node("Transpose", {"w"}, {"wt"})
+      .attr("perm", std::vector<int64_t>{1, 0})
+      .node("Gemm", {"x", "wt", "c"}, {"y"})
+      .attr("transB", int64_t{1})
+      .attr("alpha", 0.25f)
+      .output("y");
+  ir::Graph g = fuse_and_compare(b, {{"x", random_f32({4, 6}, 67)}});
+  ASSERT_EQ(g.nodes.size(), 1u);
+  const ir::Node& n = g.nodes[0];
+  EXPECT_EQ(n.op_type, "FusedMatMul");
+  EXPECT_EQ(n.inputs, (std::vector<std::string>{"x", "w", "c"}));
+  EXPECT_EQ(n.attr_int("trans_b", 1), 0);
+  EXPECT_FLOAT_EQ(n.attr_float("alpha", 0.f), 0.25f);
+}
+
+TEST(FuseMatMulEpilogue, TransposeSharedByTwoMatMulsGoesOnceBothReadTheWeight) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"2", "4"})
+      .input("z", DType::kF32, {"3", "4"})
+      .initializer("w", random_f32({5, 4}, 68))
+      .node("Transpose", {"w"}, {"wt"})
+      .attr("perm", std::vector<int64_t>{1, 0})
+      .node("MatMul", {"x", "wt"}, {"y1"})
+      .node("MatMul", {"z", "wt"}, {"y2"})
+      .output("y1")
+      .output("y2");
+  ir::Graph g = fuse_and_compare(b, {{"x", random_f32({2, 4}, 69)}, {"z", random_f32({3, 4}, 70)}});
+  EXPECT_EQ(count_op(g, "FusedMatMul"), 2);
+  EXPECT_EQ(count_op(g, "Transpose"), 0);  // dead once both read w (eliminate_dead_code)
+  for (const auto& n : g.nodes) {
+    EXPECT_EQ(n.inputs[1], "w");
+    EXPECT_EQ(n.attr_int("trans_b", 0), 1);
+  }
+}
+
+TEST(FuseMatMulEpilogue, TransposeThatIsAGraphOutputStays) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"2", "4"})
+      .initializer("w", random_f32({5, 4}, 71))
+      .node("Transpose", {"w"}, {"wt"})
+      .attr("perm", std::vector<int64_t>{1, 0})
+      .node("MatMul", {"x", "wt"}, {"y"})
+      .output("y")
+      .output("wt");
+  ir::Graph g = fuse_and_compare(b, {{"x", random_f32({2, 4}, 72)}});
+  EXPECT_EQ(count_op(g, "FusedMatMul"), 1);
+  EXPECT_EQ(count_op(g, "Transpose"), 1);
+  EXPECT_EQ(find_op(g, "FusedMatMul")->inputs[1], "w");
+}
+
+TEST(FuseMatMulEpilogue, TransposesThatAreNotOfAConstantWeightAreLeftAlone) {
+  // Identity perm, a runtime B, and a 3-D constant: nothing to read directly, nothing else to fuse.
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"2", "4"})
+      .input("v", DType::kF32, {"5", "4"})
+      .initializer("w", random_f32({4, 5}, 73))
+      .initializer("w3", random_f32({1, 5, 4}, 74))
+      .node("Transpose", {"w"}, {"w_same"})
+      .attr("perm", std::vector<int64_t>{0, 1})
+      .node("MatMul", {"x", "w_same"}, {"y1"})
+      .node("Transpose", {"v"}, {"vt"})
+      .attr("perm", std::vector<int64_t>{1, 0})
+      .node("MatMul", {"x", "vt"}, {"y2"})
+      .node("Transpose", {"w3"}, {"w3t"})
+      .attr("perm", std::vector<int64_t>{0, 2, 1})
+      .node("MatMul", {"x", "w3t"}, {"y3"})
+      .output("y1")
+      .output("y2")
+      .output("y3");
+  ir::Graph g = fuse_and_compare(b, {{"x", random_f32({2, 4}, 75)}, {"v", random_f32({5, 4}, 76)}});
+  EXPECT_EQ(count_op(g, "FusedMatMul"), 0);
+  EXPECT_EQ(count_op(g, "Transpose"), 3);
+  EXPECT_EQ(count_op(g, "MatMul"), 3);
+}
+
 // --- the transformer skeletons
 // ---------------------------------------------------------------------------------
 
@@ -379,9 +513,45 @@ TEST(FuseMatMulEpilogueSkeleton, BertBase) {
 }
 
 TEST(FuseMatMulEpilogueSkeleton, Gpt2) {
-  // 12 layers x (attention projection: residual through the Reshape; FFN up: tanh GELU; down: residual). The
-  // fused qkv Gemm feeds a Split (nothing to fuse); the exporter dropped the zero biases.
-  check_skeleton({"gpt2", 36, text_inputs(false)});
+  // 12 layers x (attention projection: residual through the Reshape; FFN up: tanh GELU; down: residual), and
+  // the tied lm_head reading wte directly. The fused qkv Gemm feeds a Split (nothing to fuse); the exporter
+  // dropped the zero biases.
+  check_skeleton({"gpt2", 37, text_inputs(false)});
+}
+
+// The whole default pipeline (what the builder runs) on GPT-2: the lm_head Transpose of the tied wte is gone,
+// the logits come from one FusedMatMul reading wte with trans_b, and the embedding Gather reads the same wte.
+TEST(FuseMatMulEpilogueSkeleton, Gpt2LmHeadReadsTheTiedWeightDirectly) {
+  auto g = onnx::import_model_bytes(testing::load_skeleton("gpt2"), ".", "gpt2");
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  const std::string wte = "m.lm_head.weight";
+  ASSERT_TRUE(g->initializers.count(wte));
+  const std::vector<int64_t> wte_dims = g->initializers.at(wte).dims();
+  Status s = passes::run_pipeline(*g, passes::default_pipeline());
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  int readers = 0;
+  for (const auto& n : g->nodes) {
+    if (n.op_type == "Transpose")
+      EXPECT_NE(n.attr_ints("perm"), (std::vector<int64_t>{1, 0})) << n.name << " still transposes a weight";
+    for (const auto& in : n.inputs) readers += in == wte;
+  }
+  EXPECT_EQ(readers, 2);  // the Gather and the lm_head
+  const ir::Node* head = nullptr;
+  for (const auto& n : g->nodes)
+    if (n.outputs.size() == 1 && n.outputs[0] == g->outputs[0]) head = &n;
+  ASSERT_NE(head, nullptr);
+  EXPECT_EQ(head->op_type, "FusedMatMul");
+  ASSERT_GE(head->inputs.size(), 2u);
+  EXPECT_EQ(head->inputs[1], wte);
+  EXPECT_EQ(head->attr_int("trans_b", 0), 1);
+  EXPECT_EQ(g->initializers.at(wte).dims(), wte_dims);  // the stored [vocab, 768], not a transposed copy
+  for (const auto& [name, t] : g->initializers)
+    if (name != wte)
+      EXPECT_NE(t.numel(), g->initializers.at(wte).numel()) << name << " looks like a copy of wte";
+  const ir::ValueInfo* logits = g->value(g->outputs[0]);
+  ASSERT_NE(logits, nullptr);
+  ASSERT_TRUE(logits->shape.has_rank());
+  EXPECT_EQ(logits->shape[logits->shape.rank() - 1].value(), wte_dims[0]);
 }
 
 TEST(FuseMatMulEpilogueSkeleton, VitB16) {
