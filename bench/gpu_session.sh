@@ -23,7 +23,7 @@ if has build; then
 fi
 if has tests; then
   step gpu tests
-  build/tests/kiln_gpu_tests --gtest_brief=1 ${KILN_GTEST_FILTER:+--gtest_filter=$KILN_GTEST_FILTER} \
+  timeout ${KILN_TEST_TIMEOUT:-1800} build/tests/kiln_gpu_tests --gtest_brief=1 ${KILN_GTEST_FILTER:+--gtest_filter=$KILN_GTEST_FILTER} \
     >"$OUT/gpu_tests.log" 2>&1
   grep -E "^\[  (FAILED|PASSED|SKIPPED) |tests ran|Failure|error" "$OUT/gpu_tests.log" | head -60
   step cli tests with the GPU
@@ -63,7 +63,7 @@ if has profile; then
       "${shapes[@]}" 2>&1 | tail -3
     batches=${KILN_BATCHES:-1,32}; for b in ${batches//,/ }; do
       run=(); for s in ${dims[$m]}; do run+=(--shapes "${s%%:*}:${b}x${s#*:}"); done
-      build/bin/kiln bench $engine "${run[@]}" --profile --top 40 --max-seconds 20 >"$OUT/profile_${m}_b$b.txt" 2>&1
+      build/bin/kiln bench $engine "${run[@]}" --profile --top 40 --max-seconds ${KILN_PROFILE_SECONDS:-20} >"$OUT/profile_${m}_b$b.txt" 2>&1
       echo "-- $m b$b"; sed -n '/^latency/p;/execution/p;/^per op type/,/^$/p' "$OUT/profile_${m}_b$b.txt" | head -14
     done
   done
