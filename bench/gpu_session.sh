@@ -3,6 +3,7 @@
 #   bench/gpu_session.sh [build] [tests] [conformance] [accuracy] [perf] [profile]   (default: build tests
 #   conformance accuracy). profile: f16 engines of the four models, `kiln bench --profile` at batch 1 and 32
 #   (KILN_PROFILE_MODELS, KILN_BATCHES narrow it), one file per config in $OUT.
+# The GPU machine's copy of .git can be stale: pass KILN_COMMIT=<hash of the tree sent> so results name it.
 # Logs and results go to $OUT (the device tool's output folder) or /tmp/kiln-out.
 set -uo pipefail
 cd "$(dirname "$0")/.."
