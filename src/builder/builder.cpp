@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/device_probe.h"
+#include "builder/layout_choice.h"
 #include "builder/tune_tactics.h"
 #include "kiln/version.h"
 #include "onnx/importer.h"
@@ -140,9 +141,17 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   KILN_RETURN_IF_ERROR(passes::run_pipeline(g, passes::default_pipeline(), progress));
   if (reduced && backend == BackendKind::kCuda) KILN_RETURN_IF_ERROR(convert_for_cuda(g, config, progress));
   // cuDNN runs f16/bf16 convolutions on tensor cores in channels-last (given NCHW it picks FMA kernels or
-  // transposes on every call), so the builder makes the 2-D convs NHWC (passes/conv_layout.cpp). f32 and the CPU
-  // backend keep NCHW.
-  if (reduced && backend == BackendKind::kCuda) {
+  // transposes on every call), so the builder makes the 2-D convs NHWC (passes/conv_layout.cpp) — except for
+  // batch-1 engines, where its NHWC kernels measured slower (see ConvLayoutChoice). f32 and the CPU backend keep
+  // NCHW.
+  if (config.conv_layout != ConvLayoutChoice::kAuto && !(reduced && backend == BackendKind::kCuda))
+    return invalid_argument("--conv-layout only applies to CUDA engines built with --fp16 or --bf16");
+  if (reduced && backend == BackendKind::kCuda && !use_channels_last(config.conv_layout, g, config.profiles))
+    progress(config.conv_layout == ConvLayoutChoice::kNCHW
+                 ? "convolutions stay NCHW (--conv-layout nchw)"
+                 : "convolutions stay NCHW: a batch-1 engine (cuDNN's NHWC kernels are slower at batch 1; "
+                   "--conv-layout nhwc overrides)");
+  if (reduced && backend == BackendKind::kCuda && use_channels_last(config.conv_layout, g, config.profiles)) {
     KILN_RETURN_IF_ERROR(passes::conv_layout(g).with_context("pass conv_layout"));
     int nhwc = 0, transposes = 0;
     for (const auto& n : g.nodes) {

@@ -72,6 +72,8 @@ check fp32_layers_without_fp16 1 "only matters with --fp16 or --bf16" -- "$KILN"
 check build_reduced_io 0 "float inputs and outputs are f16" -- "$KILN" build "$CNN" -o "$W/cnn16io.kiln" --backend cpu --fp16 --reduced-precision-io
 check inspect_reduced_io 0 "\"dtype\": \"f16\"" -- "$KILN" inspect "$W/cnn16io.kiln" --json
 check run_reduced_io 0 "f16" -- "$KILN" run "$W/cnn16io.kiln"
+check conv_layout_bad_value 1 "conv-layout" -- "$KILN" build "$CNN" -o "$W/x.kiln" --backend cpu --fp16 --conv-layout nhcw
+check conv_layout_cpu 1 "only applies to CUDA engines" -- "$KILN" build "$CNN" -o "$W/x.kiln" --backend cpu --fp16 --conv-layout nchw
 check reduced_io_without_fp16 1 "needs --fp16 or --bf16" -- "$KILN" build "$CNN" -o "$W/x.kiln" --backend cpu --reduced-precision-io
 
 # Bad input at run.

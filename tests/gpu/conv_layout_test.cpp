@@ -16,10 +16,12 @@ using testing::ModelBuilder;
 using testing::random_f32;
 
 Result<Engine> build(const std::string& bytes, BackendKind backend, Precision p,
-                     std::vector<std::string>* progress = nullptr) {
+                     std::vector<std::string>* progress = nullptr,
+                     ConvLayoutChoice layout = ConvLayoutChoice::kAuto) {
   BuildConfig cfg;
   cfg.backend = backend;
   cfg.precision = p;
+  cfg.conv_layout = layout;
   if (progress) cfg.progress = [progress](std::string_view s) { progress->emplace_back(s); };
   return Builder::build_from_bytes(bytes, cfg);
 }
@@ -147,7 +149,12 @@ TEST(GpuConvLayout, ConvOutputsReadAsNchwToo) {
       .output("c4")
       .output("p");
   auto ref = build(b.bytes(), BackendKind::kCpu, Precision::kF32);
-  auto e = build(b.bytes(), BackendKind::kCuda, Precision::kF16);
+  // A static batch of 1 stays NCHW by default (see ConvLayoutChoice); this test is about the NHWC graph.
+  auto nchw = build(b.bytes(), BackendKind::kCuda, Precision::kF16);
+  ASSERT_TRUE(nchw.ok()) << nchw.status().to_string();
+  EXPECT_EQ(count(*nchw->state()->graph, "FusedConv", "NHWC"), 0);
+  EXPECT_EQ(count(*nchw->state()->graph, "Transpose"), 0);
+  auto e = build(b.bytes(), BackendKind::kCuda, Precision::kF16, nullptr, ConvLayoutChoice::kNHWC);
   ASSERT_TRUE(ref.ok() && e.ok());
   EXPECT_EQ(count(*e->state()->graph, "FusedConv", "NHWC"), 4);
   EXPECT_EQ(count(*e->state()->graph, "Transpose"), 5);

@@ -17,7 +17,7 @@ struct BuildOptions {
   std::vector<std::string> shapes, fp32_layers;
   bool fp16 = false, bf16 = false, tf32 = false, json = false, quiet = false, no_cuda_graph = false,
        reduced_io = false, no_tactic_timing = false;
-  std::string timing_cache;
+  std::string timing_cache, conv_layout = "auto";
 };
 
 int run_build(const BuildOptions& o) {
@@ -32,6 +32,9 @@ int run_build(const BuildOptions& o) {
   cfg.fp32_layers = o.fp32_layers;
   cfg.reduced_precision_io = o.reduced_io;
   cfg.tactic_timing = !o.no_tactic_timing;
+  cfg.conv_layout = o.conv_layout == "nchw"   ? ConvLayoutChoice::kNCHW
+                    : o.conv_layout == "nhwc" ? ConvLayoutChoice::kNHWC
+                                              : ConvLayoutChoice::kAuto;
   cfg.timing_cache_path = o.timing_cache;
   if (!o.shapes.empty()) {
     auto profiles = parse_profiles(o.shapes);
@@ -96,6 +99,10 @@ void add_build_command(CLI::App& app) {
   cmd->add_flag("--reduced-precision-io", o->reduced_io,
                 "With --fp16/--bf16: the engine's f32 inputs and outputs become f16/bf16 too (half the I/O bytes, "
                 "no casts at the edges; feed and read f16 .npy files). Integer I/O is unchanged");
+  cmd->add_option("--conv-layout", o->conv_layout,
+                  "CUDA with --fp16/--bf16: auto (default: channels-last NHWC, except NCHW for batch-1 engines, "
+                  "i.e. every profile's opt batch is 1), nchw or nhwc")
+      ->check(CLI::IsMember({"auto", "nchw", "nhwc"}));
   cmd->add_option("--timing-cache", o->timing_cache,
                   "CUDA: a timing cache file; tactic choices it holds (for this GPU and library versions) are not "
                   "timed again, and it is rewritten with every choice after the build (faster, deterministic "
