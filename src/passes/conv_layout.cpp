@@ -23,6 +23,7 @@
 #include "ops/fused_conv.h"
 #include "ops/op.h"
 #include "passes/pass.h"
+#include "passes/pattern_util.h"
 #include "util/error.h"
 
 namespace kiln::passes {
@@ -30,17 +31,6 @@ namespace kiln::passes {
 namespace {
 
 constexpr size_t kRank = 4;  // N, C, H, W: 2 spatial dims
-
-void subgraph_reads(const ir::Graph& g, bool inside, std::set<std::string>& out) {
-  for (const auto& n : g.nodes) {
-    if (inside) out.insert(n.inputs.begin(), n.inputs.end());
-    for (const auto& [k, a] : n.attrs)
-      if (a.g) {
-        subgraph_reads(*a.g, true, out);
-        out.insert(a.g->outputs.begin(), a.g->outputs.end());
-      }
-  }
-}
 
 std::vector<int64_t> as_ints(const std::vector<size_t>& p) {
   return {p.begin(), p.end()};
@@ -165,7 +155,7 @@ struct Relayout {
 // they come (the order is topological, so every reader follows the rename's source).
 void simplify_transposes(ir::Graph& g) {
   std::set<std::string> pinned(g.outputs.begin(), g.outputs.end());
-  subgraph_reads(g, false, pinned);
+  pinned.merge(subgraph_read_names(g));
   std::map<std::string, std::string> renamed;
   std::map<std::pair<std::string, std::vector<int64_t>>, std::string> first;  // (input, perm) -> output
   std::vector<ir::Node> kept;

@@ -12,6 +12,7 @@
 
 #include "backends/cpu/dispatch.h"
 #include "passes/pass.h"
+#include "passes/pattern_util.h"
 
 namespace kiln::passes {
 
@@ -33,17 +34,6 @@ Tensor from_doubles(DType dt, const std::vector<int64_t>& dims, const std::vecto
 }
 
 // Values read anywhere other than by one node input: graph outputs and names subgraph bodies read.
-void pinned_names(const ir::Graph& g, bool inside, std::set<std::string>& out) {
-  for (const auto& n : g.nodes) {
-    if (inside) out.insert(n.inputs.begin(), n.inputs.end());
-    for (const auto& [k, a] : n.attrs)
-      if (a.g) {
-        pinned_names(*a.g, true, out);
-        out.insert(a.g->outputs.begin(), a.g->outputs.end());
-      }
-  }
-}
-
 // The per-output-channel values of a constant broadcast against a rank-r conv output with m channels; empty
 // when it is not per-channel (it would broadcast along batch or spatial axes, or grow the output).
 std::vector<double> per_channel(const Tensor& c, size_t r, int64_t m) {
@@ -141,7 +131,7 @@ bool fold_one(const ir::Graph& g, const ir::Node& n, const std::string& y, size_
 
 Status fold_batch_norm(ir::Graph& g) {
   std::set<std::string> pinned(g.outputs.begin(), g.outputs.end());
-  pinned_names(g, false, pinned);
+  pinned.merge(subgraph_read_names(g));
   std::map<std::string, std::vector<size_t>> uses = g.consumers();
   std::vector<bool> removed(g.nodes.size(), false);
   for (size_t i = 0; i < g.nodes.size(); ++i) {

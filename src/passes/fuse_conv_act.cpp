@@ -17,21 +17,11 @@
 
 #include "ops/op.h"
 #include "passes/pass.h"
+#include "passes/pattern_util.h"
 
 namespace kiln::passes {
 
 namespace {
-
-void pinned_names(const ir::Graph& g, bool inside, std::set<std::string>& out) {
-  for (const auto& n : g.nodes) {
-    if (inside) out.insert(n.inputs.begin(), n.inputs.end());
-    for (const auto& [k, a] : n.attrs)
-      if (a.g) {
-        pinned_names(*a.g, true, out);
-        out.insert(a.g->outputs.begin(), a.g->outputs.end());
-      }
-  }
-}
 
 // Provably the same shape: equal ranks, each dim static-equal or the same symbol.
 bool same_shape(const ir::ValueInfo* a, const ir::ValueInfo* b) {
@@ -143,7 +133,7 @@ struct Fuser {
 Status fuse_conv_act(ir::Graph& g) {
   Fuser f{g, {}, g.consumers(), std::vector<bool>(g.nodes.size(), false)};
   f.pinned.insert(g.outputs.begin(), g.outputs.end());
-  pinned_names(g, false, f.pinned);
+  f.pinned.merge(subgraph_read_names(g));
   for (size_t i = 0; i < g.nodes.size(); ++i)
     if (!f.removed[i] && !f.try_fuse(i)) {
       const ir::Node& n = g.nodes[i];

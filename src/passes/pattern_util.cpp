@@ -144,4 +144,12 @@ void erase_removed(ir::Graph& g, const std::vector<bool>& removed) {
   g.nodes = std::move(kept);
 }
 
+std::set<std::string> subgraph_read_names(const ir::Graph& g) {
+  std::set<std::string> out;
+  for (const auto& n : g.nodes)
+    for (const auto& [k, a] : n.attrs)
+      if (a.g) subgraph_reads(*a.g, out);
+  return out;
+}
+
 }  // namespace kiln::passes

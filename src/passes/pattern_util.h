@@ -50,6 +50,10 @@ class PatternGraph {
   std::set<std::string> external_;
 };
 
+// Names read inside g's subgraph bodies (If/Loop/Scan, at any depth) and the bodies' outputs: values a rewrite
+// of the outer graph must keep under their names.
+std::set<std::string> subgraph_read_names(const ir::Graph& g);
+
 // Drops the nodes marked removed, keeping the order of the rest.
 void erase_removed(ir::Graph& g, const std::vector<bool>& removed);
 

@@ -12,22 +12,12 @@
 
 #include "passes/convert_precision.h"
 #include "passes/pass.h"
+#include "passes/pattern_util.h"
 #include "util/error.h"
 
 namespace kiln::passes {
 
 namespace {
-
-void names_read_by_bodies(const ir::Graph& g, bool inside, std::set<std::string>& out) {
-  for (const auto& n : g.nodes) {
-    if (inside) out.insert(n.inputs.begin(), n.inputs.end());
-    for (const auto& [k, a] : n.attrs)
-      if (a.g) {
-        names_read_by_bodies(*a.g, true, out);
-        out.insert(a.g->outputs.begin(), a.g->outputs.end());
-      }
-  }
-}
 
 ir::Node cast_node(const std::string& from, const std::string& to, DType dt,
                    std::set<std::string>& taken) {
@@ -59,8 +49,7 @@ void rename_reads(ir::Graph& g, const std::string& from, const std::string& to) 
 Status reduce_io_precision(ir::Graph& g, DType target) {
   if (target != DType::kF16 && target != DType::kBF16)
     return invalid_argument("reduce_io_precision converts I/O to f16 or bf16, not {}", dtype_name(target));
-  std::set<std::string> in_bodies;
-  names_read_by_bodies(g, false, in_bodies);
+  const std::set<std::string> in_bodies = subgraph_read_names(g);
   std::set<std::string> node_names;
   for (const auto& n : g.nodes) node_names.insert(n.name);
   const std::set<std::string> outputs(g.outputs.begin(), g.outputs.end());
