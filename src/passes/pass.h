@@ -38,6 +38,9 @@ Status fuse_conv_act(ir::Graph& g);
 // weight become channels-last (layout NHWC, weight permuted at build time, Transposes at the NCHW edges), then
 // Transpose pairs that cancel are removed so consecutive convs exchange NHWC tensors directly.
 Status conv_layout(ir::Graph& g);
+// RMSNorm written out (Pow/Mul square, ReduceMean over the last axis, + eps, Sqrt, Reciprocal+Mul or Div,
+// optional constant weight) into one RMSNormalization where the intermediates have no other reader.
+Status fuse_rms_norm(ir::Graph& g);
 // GELU written out (0.5*x*(1+Erf(x/sqrt2)), or the Tanh form with Pow/Mul) into one ONNX Gelu (approximate
 // none/tanh) where the chain's intermediates have no other reader.
 Status fuse_gelu(ir::Graph& g);

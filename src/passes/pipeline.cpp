@@ -11,6 +11,7 @@ const std::vector<Pass>& default_pipeline() {
       {"fold_attention_layout", fold_attention_layout},
       {"fold_batch_norm", fold_batch_norm},
       {"fuse_conv_act", fuse_conv_act},
+      {"fuse_rms_norm", fuse_rms_norm},
       {"fuse_gelu", fuse_gelu},
       {"fuse_matmul_epilogue", fuse_matmul_epilogue},
       {"fuse_pointwise", fuse_pointwise},
