@@ -33,24 +33,7 @@ Tensor spread_input(std::vector<int64_t> dims, uint64_t seed) {
 // Runs fuse_gelu and checks the outputs against the unfused graph's (the chain rounds to f32 at every step,
 // Gelu once: a few ulps apart).
 ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs) {
-  ir::Graph g = import_inferred(b.bytes());
-  auto want = run_cpu(g, inputs);
-  Status s = passes::fuse_gelu(g);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  EXPECT_TRUE(passes::eliminate_dead_code(g).ok());
-  s = passes::infer_shapes(g);
-  EXPECT_TRUE(s.ok()) << s.to_string();
-  auto got = run_cpu(g, inputs);
-  for (const auto& [name, w] : want) {
-    EXPECT_TRUE(got.count(name)) << name;
-    if (!got.count(name)) continue;
-    const Tensor& o = got.at(name);
-    EXPECT_EQ(o.dims(), w.dims());
-    for (int64_t i = 0; i < w.numel() && o.dims() == w.dims(); ++i)
-      EXPECT_NEAR(o.get_as_double(i), w.get_as_double(i), 1e-6 * (1 + std::fabs(w.get_as_double(i))))
-          << name << "[" << i << "]";
-  }
-  return g;
+  return testing::pass_keeps_outputs(b.bytes(), passes::fuse_gelu, inputs, 1e-6);
 }
 
 // 0.5 * x * (1 + erf(x / sqrt(2))), torch's older exporters' order: ((x * (1 + erf)) * 0.5).

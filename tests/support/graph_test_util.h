@@ -3,6 +3,7 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 #include <memory>
 #include <string>
@@ -40,6 +41,36 @@ inline std::map<std::string, Tensor> run_cpu(const ir::Graph& g, const std::map<
   auto out = ex.run(inputs);
   EXPECT_TRUE(out.ok()) << out.status().to_string();
   return out.ok() ? *out : std::map<std::string, Tensor>{};
+}
+
+// Every output of `want` is in `got` with the same dims and values within rtol * (1 + |want|).
+inline void expect_same_outputs(const std::map<std::string, Tensor>& want, const std::map<std::string, Tensor>& got,
+                                double rtol) {
+  for (const auto& [name, w] : want) {
+    EXPECT_TRUE(got.count(name)) << name;
+    if (!got.count(name)) continue;
+    const Tensor& o = got.at(name);
+    EXPECT_EQ(o.dims(), w.dims()) << name;
+    for (int64_t i = 0; i < w.numel() && o.dims() == w.dims(); ++i)
+      EXPECT_NEAR(o.get_as_double(i), w.get_as_double(i), rtol * (1 + std::fabs(w.get_as_double(i))))
+          << name << "[" << i << "]";
+  }
+}
+
+// Imports the model, runs `pass` (then dead-code removal and shape inference) and checks that the graph still
+// computes what it did on the CPU reference; returns the rewritten graph.
+template <class Pass>
+ir::Graph pass_keeps_outputs(const std::string& bytes, Pass&& pass, const std::map<std::string, Tensor>& inputs,
+                             double rtol) {
+  ir::Graph g = import_inferred(bytes);
+  auto want = run_cpu(g, inputs);
+  Status s = pass(g);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  EXPECT_TRUE(passes::eliminate_dead_code(g).ok());
+  s = passes::infer_shapes(g);
+  EXPECT_TRUE(s.ok()) << s.to_string();
+  expect_same_outputs(want, run_cpu(g, inputs), rtol);
+  return g;
 }
 
 }  // namespace kiln::testing

@@ -323,7 +323,9 @@ Status get_plan(KernelContext& ctx, const LtMatmul& p, const PlanKey& key, bool 
   LtPlanCache& cache = plan_cache(ctx.res());
   auto it = cache.plans.find(key);
   const std::shared_ptr<TacticCache>& tactics = ctx.res().tactics;
-  const std::string tkey = tactics ? tactic_key("cublasLt", key) : std::string();
+  // The key string only when a plan is to be made: a known shape (every eager run after the first) formats nothing.
+  const bool to_make = it == cache.plans.end() || (may_time && !it->second->timed);
+  const std::string tkey = tactics && to_make ? tactic_key("cublasLt", key) : std::string();
   if (it == cache.plans.end() && tactics) {
     // Chosen before (at build, or by another context): "act_fused workspace algo-hex", checked against the
     // descriptors before use; a stale entry falls through to choosing again.
@@ -661,7 +663,8 @@ Status choose_padding(KernelContext& ctx, const LtMatmul& p, const void* a, cons
       p.padding == LtPadding::kAuto && res.time_tactics && !capturing && (p.beta == 0.f || c != d);
   auto it = cache.pad_choices.find(key);
   const std::shared_ptr<TacticCache>& tactics = res.tactics;
-  const std::string tkey = tactics ? tactic_key("cublasLt-pad", key) : std::string();
+  const bool to_choose = it == cache.pad_choices.end() || (can_time && !it->second.timed);
+  const std::string tkey = tactics && to_choose ? tactic_key("cublasLt-pad", key) : std::string();
   std::optional<bool> stored_padded;  // chosen before (at build, or by another context)
   if (it == cache.pad_choices.end() && tactics && p.padding == LtPadding::kAuto)
     if (auto stored = tactics->find(tkey); stored && (*stored == "padded" || *stored == "direct"))
