@@ -369,15 +369,16 @@ TEST(GpuMatmulLayout, LmHeadSizedProblemOnce) {
   da.upload(pr.a);
   db.upload(pr.b);
   auto ctx = fx.ctx();
-  float ms[2] = {0, 0};
-  std::string tactics[2];
+  float ms[3] = {0, 0, 0};
+  std::string tactics[3];
   cudaEvent_t start, stop;
   cudaEventCreate(&start);
   cudaEventCreate(&stop);
-  for (int way = 0; way < 2; ++way) {
+  for (int way = 0; way < 3; ++way) {  // auto, direct, auto with every candidate timed
     LtMatmul p = pr.p;
-    p.padding = way == 0 ? LtPadding::kAuto : LtPadding::kDirect;
-    void* d = way == 0 ? dd.p : dd2.p;
+    p.padding = way == 1 ? LtPadding::kDirect : LtPadding::kAuto;
+    fx.res.time_tactics = way == 2;
+    void* d = way == 1 ? dd2.p : dd.p;
     ASSERT_TRUE(cuda::lt_matmul(ctx, p, da.p, db.p, nullptr, d, nullptr).ok());  // plan, scratch
     cudaEventRecord(start, fx.res.stream);
     for (int r = 0; r < 5; ++r) ASSERT_TRUE(cuda::lt_matmul(ctx, p, da.p, db.p, nullptr, d, nullptr).ok());
@@ -391,9 +392,9 @@ TEST(GpuMatmulLayout, LmHeadSizedProblemOnce) {
   const double tflop = 2.0 * pr.p.m * pr.p.n * pr.p.k / 1e12;
   std::printf(
       "[ info ] lm_head m=2048 n=50257 k=768 f16: auto %.3f ms (%.0f TFLOPS) [%s]; direct %.3f ms (%.0f "
-      "TFLOPS) [%s]\n",
+      "TFLOPS) [%s]; timed %.3f ms (%.0f TFLOPS) [%s]\n",
       ms[0] / 5, tflop / (ms[0] / 5e3), tactics[0].c_str(), ms[1] / 5, tflop / (ms[1] / 5e3),
-      tactics[1].c_str());
+      tactics[1].c_str(), ms[2] / 5, tflop / (ms[2] / 5e3), tactics[2].c_str());
   EXPECT_NE(tactics[0].find("padded"), std::string::npos) << tactics[0];
   Tensor padded(dt, {pr.p.m * pr.p.n}), direct(dt, {pr.p.m * pr.p.n});
   ASSERT_EQ(cudaMemcpy(padded.raw(), dd.p, padded.nbytes(), cudaMemcpyDeviceToHost), cudaSuccess);

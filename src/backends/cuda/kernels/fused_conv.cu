@@ -13,6 +13,8 @@
 //    GetConvolutionForwardAlgorithm_v7 while a CUDA graph is being captured). With Resources::time_tactics
 //    every (path, algorithm) cuDNN accepts is timed on the real buffers and the fastest kept: FindEx times the
 //    bare convolution only, and the fused API often runs a slower kernel than conv + epilogue would.
+//    With timing, the first configurations of the cuDNN graph API (cudnn_conv_graph.h: conv + bias + Z + act
+//    as one operation graph, run by cuDNN's fused / runtime-fusion engines) compete too.
 //    Otherwise they are tried in order until cuDNN runs one. f32 stays FMA-only unless Resources::allow_tf32; f16/bf16 use tensor-op math, f32
 //    compute. Scratch: Resources::workspace, or when an algorithm wants more, a larger buffer owned by the
 //    plan cache (grown only outside capture, after the stream drained; at most kMaxWorkspaceBytes).
@@ -28,6 +30,7 @@
 #include <optional>
 
 #include "backends/cuda/kernel_list.h"
+#include "backends/cuda/kernels/cudnn_conv_graph.h"
 #include "backends/cuda/kernels/conv_pool_common.cuh"
 #include "ops/conv_pool_attrs.h"
 #include "ops/fused_conv.h"
@@ -156,7 +159,8 @@ struct Geometry {
 
 // ---- plans -----------------------------------------------------------------------------------------------
 
-enum class Path { kFusedApi, kConvThenEpilogue, kDirect };
+// kGraph: one cuDNN operation graph (cudnn_conv_graph.h), conv and epilogue fused by cuDNN's engines.
+enum class Path { kFusedApi, kConvThenEpilogue, kDirect, kGraph };
 
 struct Plan {
   Path path = Path::kDirect;
@@ -167,6 +171,7 @@ struct Plan {
   cudnnConvolutionFwdAlgo_t algo = CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM;
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t ws_need = 0;
+  std::unique_ptr<ConvGraphPlan> graph;  // Path::kGraph
   std::string tactic;
 };
 
@@ -339,6 +344,11 @@ Result<bool> run_cudnn(KernelContext& ctx, const Geometry& g, Plan& p, const Ope
   Resources& res = ctx.res();
   PlanCache& cache = plan_cache(res);
   const float one = 1.f, zero = 0.f;
+  if (p.path == Path::kGraph) {
+    void* ws = scratch(res, cache, p.ws_need, may_grow);
+    if (!ws && p.ws_need > 0) return false;
+    return p.graph->run(res.cudnn, ConvGraphArgs{op.x, op.w, op.b, op.z, op.y, ws});
+  }
   if (p.path == Path::kFusedApi) {
     // The fused API needs a bias: without one it reads zeros from the front of the scratch.
     const size_t bias_bytes = op.b ? 0 : (static_cast<size_t>(g.m) * sizeof(T) + 255) / 256 * 256;
@@ -473,6 +483,7 @@ Result<std::vector<Candidate>> candidates(KernelContext& ctx, DType dt, Plan& p,
 }
 
 // One way to run the convolution: the cuDNN call (path), its algorithm and math, and the scratch it wants.
+// For Path::kGraph, c.algo holds the configuration's position in cuDNN's heuristic list instead.
 struct Option {
   Path path;
   Candidate c;
@@ -482,8 +493,9 @@ struct Option {
     p.algo = c.algo;
     p.math = c.math;
     p.ws_need = ws_need;
-    cudnnSetConvolutionMathType(p.conv.h, c.math);
+    if (path != Path::kGraph) cudnnSetConvolutionMathType(p.conv.h, c.math);
   }
+  int graph_index() const { return static_cast<int>(c.algo); }
   // "path algo math ws" for the tactic cache.
   std::string encode() const {
     return fmt::format("{} {} {} {}", static_cast<int>(path), static_cast<int>(c.algo), static_cast<int>(c.math),
@@ -493,9 +505,13 @@ struct Option {
     int path = 0, algo = 0, math = 0;
     unsigned long long ws = 0;
     if (std::sscanf(s.c_str(), "%d %d %d %llu", &path, &algo, &math, &ws) != 4) return std::nullopt;
-    if (path != static_cast<int>(Path::kFusedApi) && path != static_cast<int>(Path::kConvThenEpilogue))
+    if (path == static_cast<int>(Path::kGraph)) {
+      if (algo < 0) return std::nullopt;
+    } else if (path != static_cast<int>(Path::kFusedApi) && path != static_cast<int>(Path::kConvThenEpilogue)) {
       return std::nullopt;
-    if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT) return std::nullopt;
+    } else if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT) {
+      return std::nullopt;
+    }
     return Option{static_cast<Path>(path),
                   {static_cast<cudnnConvolutionFwdAlgo_t>(algo), static_cast<cudnnMathType_t>(math)},
                   static_cast<size_t>(ws)};
@@ -503,9 +519,53 @@ struct Option {
 };
 
 std::string tactic_name(const Plan& p, const Geometry& g) {
+  if (p.path == Path::kGraph)
+    return fmt::format("cudnn graph engine {} cfg {}{} ws={}", p.graph ? p.graph->engine_id() : -1,
+                       p.graph ? p.graph->config_index() : -1, g.nhwc() ? " nhwc" : "", p.ws_need);
   return fmt::format("cudnn {} {} {}{} ws={}", p.path == Path::kFusedApi ? "conv_bias_act" : "conv+epilogue",
                      algo_name(p.algo), is_tensor_op(p.math) ? "tensor_op" : "fma", g.nhwc() ? " nhwc" : "",
                      p.ws_need);
+}
+
+// At most this many of cuDNN's ranked graph configurations are planned and timed per convolution shape
+// (runtime-fusion engines compile when planned, so each costs build time).
+constexpr int kGraphConfigs = 6;
+
+bool aligned16(const Operands& op) {
+  for (const void* p : {op.x, op.w, op.b, op.z, static_cast<const void*>(op.y)})
+    if (reinterpret_cast<uintptr_t>(p) % 16 != 0) return false;
+  return true;
+}
+
+// The operation graph for this convolution, or nullptr when the graph path does not apply: f32 without TF32
+// (graph engines may use tensor cores), data pointers not 16-byte aligned, or cuDNN declining the graph.
+std::shared_ptr<ConvGraph> make_graph(KernelContext& ctx, DType dt, const Geometry& g, const Operands& op) {
+  Resources& res = ctx.res();
+  cudnnDataType_t t;
+  if (!res.cudnn || !convpool::cudnn_dtype(dt, &t) || (dt == DType::kF32 && !res.allow_tf32)) return nullptr;
+  if (!aligned16(op)) return nullptr;
+  ConvGraphSpec s;
+  s.dtype = t;
+  s.nhwc = g.nhwc();
+  s.x = {g.n, g.c};
+  s.w = {g.m, g.c / g.group};
+  s.y = {g.n, g.m};
+  if (g.nsp() == 1) {  // 1-D as 2-D with a unit height, as the legacy path does
+    s.x.push_back(1), s.w.push_back(1), s.y.push_back(1);
+    s.pad_begin.push_back(0), s.pad_end.push_back(0), s.stride.push_back(1), s.dil.push_back(1);
+  }
+  s.x.insert(s.x.end(), g.in.begin(), g.in.end());
+  s.w.insert(s.w.end(), g.k.begin(), g.k.end());
+  s.y.insert(s.y.end(), g.out.begin(), g.out.end());
+  s.pad_begin.insert(s.pad_begin.end(), g.pad_begin.begin(), g.pad_begin.end());
+  s.pad_end.insert(s.pad_end.end(), g.pad_end.begin(), g.pad_end.end());
+  s.stride.insert(s.stride.end(), g.stride.begin(), g.stride.end());
+  s.dil.insert(s.dil.end(), g.dil.begin(), g.dil.end());
+  s.bias = op.b != nullptr;
+  s.residual = op.z != nullptr;
+  s.act = g.act;
+  std::string why;
+  return ConvGraph::create(res.cudnn, s, &why);
 }
 
 // Median-free but steady: the mean of a few back-to-back runs after the warm-up run the caller made.
@@ -548,7 +608,14 @@ Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geom
   const std::shared_ptr<TacticCache>& cache = ctx.res().tactics;
   if (auto stored = cache ? cache->find(cache_key) : std::nullopt) {
     // Chosen before (at build, or by another context): run it; if cuDNN declines it now, choose again.
-    if (std::optional<Option> o = Option::decode(*stored)) {
+    std::optional<Option> o = Option::decode(*stored);
+    if (o && o->path == Path::kGraph) {
+      std::shared_ptr<ConvGraph> graph = make_graph(ctx, dt, g, op);
+      p->graph = graph ? graph->plan(ctx.res().cudnn, o->graph_index(), kMaxWorkspaceBytes) : nullptr;
+      if (!p->graph) o.reset();  // another cuDNN or GPU: choose again
+      else o->ws_need = p->graph->workspace_bytes();
+    }
+    if (o) {
       o->apply(*p);
       KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, *p, op, may_grow));
       if (ran) {
@@ -592,11 +659,35 @@ Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geom
     }
     if (best && !timed) break;
   }
+  // The graph API only competes when timed: its configurations are ranked by heuristics, not measured, and an
+  // untimed first run should not pay for runtime-fusion compiles.
+  std::unique_ptr<ConvGraphPlan> best_graph;
+  if (timed) {
+    if (std::shared_ptr<ConvGraph> graph = make_graph(ctx, dt, g, op)) {
+      for (int i = 0; i < std::min(graph->config_count(), kGraphConfigs); ++i) {
+        p->graph = graph->plan(ctx.res().cudnn, i, kMaxWorkspaceBytes);
+        if (!p->graph) continue;
+        const Option o{Path::kGraph, {static_cast<cudnnConvolutionFwdAlgo_t>(i), CUDNN_DEFAULT_MATH},
+                       p->graph->workspace_bytes()};
+        o.apply(*p);
+        KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, *p, op, may_grow));
+        if (!ran) continue;
+        KILN_ASSIGN_OR_RETURN(float ms, timer.time(ctx.stream(), [&]() -> Status {
+          KILN_ASSIGN_OR_RETURN(bool again, run_cudnn<T>(ctx, g, *p, op, may_grow));
+          (void)again;
+          return Status();
+        }));
+        if (!best || ms < best_ms) best = o, best_ms = ms, best_graph = std::move(p->graph);
+      }
+    }
+    p->graph.reset();
+  }
   if (best) {
     best->apply(*p);
+    if (best->path == Path::kGraph) p->graph = std::move(best_graph);
     if (timed) {  // Y holds the last option's result; the chosen one writes it again
       KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, *p, op, may_grow));
-      if (!ran) return ctx.error("cuDNN declined algorithm {} that it ran a moment ago", algo_name(p->algo));
+      if (!ran) return ctx.error("cuDNN declined tactic '{}' that it ran a moment ago", tactic_name(*p, g));
     }
     p->tactic = tactic_name(*p, g) + (timed ? fmt::format(" ({:.1f} us)", best_ms * 1000.f) : std::string());
     if (timed && cache) cache->put(cache_key, best->encode());
@@ -626,6 +717,8 @@ Status fused_conv_typed(KernelContext& ctx, DType dt, const Geometry& g, const O
                            op.b != nullptr,
                            op.z != nullptr,
                            ctx.res().allow_tf32,
+                           // graph plans are made for 16-byte aligned data (arena and weights always are)
+                           aligned16(op),
                            g.n,
                            g.c,
                            g.m,
@@ -651,8 +744,8 @@ Status fused_conv_typed(KernelContext& ctx, DType dt, const Geometry& g, const O
     if (ran) return Status();
     // It ran before with this shape; only the scratch can be missing now (capture with a smaller workspace).
     return ctx.error(
-        "cuDNN declined its planned algorithm {} (scratch {} bytes): rebuild or raise the workspace",
-        algo_name(p.algo), p.ws_need);
+        "cuDNN declined its planned tactic '{}' (scratch {} bytes): rebuild or raise the workspace", p.tactic,
+        p.ws_need);
   }
   return launch_direct<T>(ctx, g, static_cast<const T*>(op.x), static_cast<const T*>(op.w),
                           static_cast<const T*>(op.b), static_cast<const T*>(op.z), static_cast<T*>(op.y),
