@@ -10,6 +10,7 @@
 #include "kiln/version.h"
 #include "onnx/importer.h"
 #include "passes/convert_precision.h"
+#include "passes/detect_causal_mask.h"
 #include "passes/pass.h"
 #include "runtime/engine_state.h"
 #include "util/error.h"
@@ -139,6 +140,17 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   // Checked against the model as imported, so names the optimizations fold or fuse away are still accepted.
   KILN_RETURN_IF_ERROR(passes::check_node_names(g, config.fp32_layers, "--fp32-layers"));
   KILN_RETURN_IF_ERROR(passes::run_pipeline(g, passes::default_pipeline(), progress));
+  // Needs the profiles: a mask built from input shapes is checked causal over their ranges (the engine refuses
+  // other shapes), then FusedAttention skips masked tiles instead of reading the mask.
+  passes::CausalMaskReport causal_report;
+  KILN_RETURN_IF_ERROR(
+      passes::detect_causal_mask(g, config.profiles, &causal_report).with_context("pass detect_causal_mask"));
+  if (causal_report.masked > 0)
+    progress(fmt::format("pass detect_causal_mask: {} attention masks are causal{}", causal_report.causal,
+                         causal_report.masked > causal_report.causal
+                             ? fmt::format(" ({} keep their mask: {})", causal_report.masked - causal_report.causal,
+                                           causal_report.kept.empty() ? "" : causal_report.kept.front())
+                             : ""));
   if (reduced && backend == BackendKind::kCuda) KILN_RETURN_IF_ERROR(convert_for_cuda(g, config, progress));
   // cuDNN runs f16/bf16 convolutions on tensor cores in channels-last (given NCHW it picks FMA kernels or
   // transposes on every call), so the builder makes the 2-D convs NHWC (passes/conv_layout.cpp) — except for

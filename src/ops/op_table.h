@@ -21,7 +21,9 @@ void register_all_ops(OpRegistry& r);
   X(lrn)                 \
   X(mean_variance_normalization) \
   X(rms_normalization)   \
+  X(fused_add_layer_norm) \
   X(fused_attention)     \
+  X(attention)           \
   X(cum_sum)             \
   X(top_k)               \
   X(nll_loss)            \

@@ -15,7 +15,7 @@
 // elimination: torch shares it across layers); a constant lower-triangular mask becomes causal=1.
 // Everything between the first MatMul and the last must have no other consumer (nor be a graph output),
 // otherwise the chain stays as it is; so do chains whose fused node fails shape inference.
-// The ONNX opset-23 Attention op is not in kiln's registry, so there is no such node to fuse.
+// The ONNX opset-23 Attention op is lowered to FusedAttention by lower_onnx_attention, which runs first.
 #include <cmath>
 #include <limits>
 #include <optional>

@@ -21,11 +21,15 @@ Status fold_shapes(ir::Graph& g);
 Status fold_shape_subgraphs(ir::Graph& g);
 // Drops Identity, inference Dropout and no-op Cast/Reshape/Expand, rewiring consumers.
 Status remove_identities(ir::Graph& g);
+// ONNX opset-23 Attention nodes without a KV cache, softcap or extra outputs into FusedAttention (3-D inputs
+// through head-splitting Reshapes and the [B, S, H, X] layout attributes); the rest stay Attention.
+Status lower_onnx_attention(ir::Graph& g);
 // Scaled dot-product attention (MatMul, scale, mask, Softmax, [IsNaN guard], MatMul, as torch exports it)
 // into one FusedAttention (kiln domain) where the intermediates have no other reader.
 Status fuse_attention(ir::Graph& g);
 // Head Transposes (perm [0,2,1,3]) that produce FusedAttention's Q/K/V or consume its Y, with no other
 // reader, become the node's q_bshd/k_bshd/v_bshd/y_bshd layout attributes.
+// nn.MultiheadAttention's seq-first chains (batch_first ViT) go too: in_proj split into Q/K/V thirds on X.
 Status fold_attention_layout(ir::Graph& g);
 // Folds BatchNormalization (inference, constant stats) and per-channel constant Mul/Div/Add/Sub that follow a
 // Conv with constant weights into the Conv's weights and bias.
@@ -41,6 +45,14 @@ Status conv_layout(ir::Graph& g);
 // RMSNorm written out (Pow/Mul square, ReduceMean over the last axis, + eps, Sqrt, Reciprocal+Mul or Div,
 // optional constant weight) into one RMSNormalization where the intermediates have no other reader.
 Status fuse_rms_norm(ir::Graph& g);
+// LayerNorm written out (ReduceMean, Sub, Pow/Mul square, ReduceMean, + eps, Sqrt, Div or Reciprocal+Mul,
+// optional constant gamma and beta, over the trailing axes) into one LayerNormalization where the
+// intermediates have no other reader. Runs before fuse_rms_norm, which would take the variance half.
+Status fuse_layer_norm(ir::Graph& g);
+// Add(X, R) of one shape -> LayerNormalization over the last axis into one FusedAddLayerNorm (kiln domain),
+// which also writes the sum S where it has other readers. Runs after fuse_matmul_epilogue, whose residual
+// epilogue moves no more bytes (post-norm) or fewer (pre-norm, S needed) for the Adds right after a GEMM.
+Status fuse_add_layer_norm(ir::Graph& g);
 // GELU written out (0.5*x*(1+Erf(x/sqrt2)), or the Tanh form with Pow/Mul) into one ONNX Gelu (approximate
 // none/tanh) where the chain's intermediates have no other reader.
 Status fuse_gelu(ir::Graph& g);

@@ -555,10 +555,11 @@ TEST(FuseMatMulEpilogueSkeleton, Gpt2LmHeadReadsTheTiedWeightDirectly) {
 }
 
 TEST(FuseMatMulEpilogueSkeleton, VitB16) {
-  // 12 layers x (in-projection: bias; MLP up: bias + GELU; down: bias + residual). The attention
-  // out-projection reaches its residual through a Transpose, which is not looked through.
+  // 12 layers x (Q, K and V: bias each, fold_attention_layout having cut the packed in-projection in three;
+  // out-projection: bias + residual, its head Transposes folded away; MLP up: bias + GELU; down: bias +
+  // residual).
   Tensor image = random_f32({1, 3, 224, 224}, 7);
-  check_skeleton({"vit_b_16", 36, {{"image", image}}});
+  check_skeleton({"vit_b_16", 72, {{"image", image}}});
 }
 
 }  // namespace

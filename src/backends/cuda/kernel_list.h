@@ -22,6 +22,7 @@ namespace kiln::cuda {
   X(softmax)                   \
   X(attention)                 \
   X(layer_norm)                \
+  X(fused_add_layer_norm)      \
   X(reduce)                    \
   X(batch_norm)                \
   X(unary)                     \
