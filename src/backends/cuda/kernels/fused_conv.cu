@@ -23,6 +23,7 @@
 //    one thread per output, the whole epilogue fused.
 #include <fmt/ranges.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -527,9 +528,11 @@ std::string tactic_name(const Plan& p, const Geometry& g) {
                      p.ws_need);
 }
 
-// At most this many of cuDNN's ranked graph configurations are planned and timed per convolution shape
-// (runtime-fusion engines compile when planned, so each costs build time).
-constexpr int kGraphConfigs = 6;
+// At most this many of cuDNN's ranked graph configurations are planned and timed per convolution shape, and
+// no more once planning this shape has taken kGraphPlanningSeconds: runtime-fusion engines compile (NVRTC)
+// when planned, so each one costs build time.
+constexpr int kGraphConfigs = 2;
+constexpr double kGraphPlanningSeconds = 0.5;
 
 bool aligned16(const Operands& op) {
   for (const void* p : {op.x, op.w, op.b, op.z, static_cast<const void*>(op.y)})
@@ -539,11 +542,14 @@ bool aligned16(const Operands& op) {
 
 // The operation graph for this convolution, or nullptr when the graph path does not apply: f32 without TF32
 // (graph engines may use tensor cores), data pointers not 16-byte aligned, or cuDNN declining the graph.
+// Only channels-last convolutions whose channel counts per group are multiples of 8 are offered: those are
+// the shapes cuDNN's fused engines are built for, and planning the others (compiles that rarely win) made
+// builds of small odd convolutions take seconds each.
 std::shared_ptr<ConvGraph> make_graph(KernelContext& ctx, DType dt, const Geometry& g, const Operands& op) {
   Resources& res = ctx.res();
   cudnnDataType_t t;
   if (!res.cudnn || !convpool::cudnn_dtype(dt, &t) || (dt == DType::kF32 && !res.allow_tf32)) return nullptr;
-  if (!aligned16(op)) return nullptr;
+  if (!aligned16(op) || !g.nhwc() || (g.c / g.group) % 8 != 0 || (g.m / g.group) % 8 != 0) return nullptr;
   ConvGraphSpec s;
   s.dtype = t;
   s.nhwc = g.nhwc();
@@ -664,7 +670,11 @@ Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geom
   std::unique_ptr<ConvGraphPlan> best_graph;
   if (timed) {
     if (std::shared_ptr<ConvGraph> graph = make_graph(ctx, dt, g, op)) {
+      const auto planning_start = std::chrono::steady_clock::now();
       for (int i = 0; i < std::min(graph->config_count(), kGraphConfigs); ++i) {
+        if (std::chrono::duration<double>(std::chrono::steady_clock::now() - planning_start).count() >
+            kGraphPlanningSeconds)
+          break;
         p->graph = graph->plan(ctx.res().cudnn, i, kMaxWorkspaceBytes);
         if (!p->graph) continue;
         const Option o{Path::kGraph, {static_cast<cudnnConvolutionFwdAlgo_t>(i), CUDNN_DEFAULT_MATH},
