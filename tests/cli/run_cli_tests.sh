@@ -103,6 +103,7 @@ check bench_json 0 "\"latency_ms\"" -- bash -c "\"$KILN\" bench \"$W/cnn.kiln\" 
 check bench_input 0 "\"batch\": 3," -- "$KILN" bench "$W/cnn.kiln" --json --iters 2 --input image="$ROOT/models/tiny_cnn.input.npy"
 check bench_max_seconds 0 "\"time_limited\": true" -- "$KILN" bench "$W/cnn.kiln" --json --iters 100000000 --warmup 0 --max-seconds 0.3
 check bench_profile 0 "top 2 of [0-9]+:" -- "$KILN" bench "$W/cnn.kiln" --iters 2 --warmup 0 --profile --profile-runs 2 --top 2
+check bench_profile_tactic_last 0 "placement +ms +share +cum +tactic" -- "$KILN" bench "$W/cnn.kiln" --iters 2 --warmup 0 --profile --profile-runs 2 --top 2
 check bench_profile_op_summary 0 "FusedConv +2 " -- "$KILN" bench "$W/cnn.kiln" --iters 2 --warmup 0 --profile --profile-runs 2
 check bench_profile_json 0 "\"profile\"" -- bash -c "\"$KILN\" bench \"$W/cnn.kiln\" --json --iters 2 --warmup 0 --profile --profile-runs 3 | tee \"$W/bench_profile.json\""
 check bench_profile_runs_zero 1 "--profile-runs must be at least 1" -- "$KILN" bench "$W/cnn.kiln" --profile --profile-runs 0

@@ -539,15 +539,17 @@ void print_profile(const nlohmann::json& p, int top) {
     std::cout << fmt::format("(not listed: {} host shape-math nodes, {:.3f} ms of CPU time that a CUDA graph replay "
                              "does not repeat)\n",
                              p["host_shape_math"]["layers"].get<int>(), p["host_shape_math"]["ms"].get<double>());
-  std::cout << fmt::format("{:>4}  {:<48}  {:<20}  {:<12}  {:<24}  {:>9}  {:>6}  {:>6}\n", "rank", "name",
-                           "op", "placement", "tactic", "ms", "share", "cum");
+  // The tactic goes last and whole: its start names the path (e.g. "cudnn graph engine 7" vs "cudnn
+  // conv_bias_act"), which a clipped column hid.
+  std::cout << fmt::format("{:>4}  {:<48}  {:<20}  {:<12}  {:>9}  {:>6}  {:>6}  {}\n", "rank", "name", "op",
+                           "placement", "ms", "share", "cum", "tactic");
   for (size_t i = 0; i < layers.size() && i < static_cast<size_t>(top); ++i) {
     const auto& l = layers[i];
-    std::cout << fmt::format("{:>4}  {:<48}  {:<20}  {:<12}  {:<24}  {:>9.4f}  {:>5.1f}%  {:>5.1f}%\n",
+    std::cout << fmt::format("{:>4}  {:<48}  {:<20}  {:<12}  {:>9.4f}  {:>5.1f}%  {:>5.1f}%  {}\n",
                              l["rank"].get<size_t>(), clip(l["name"].get<std::string>(), 48),
                              clip(l["op"].get<std::string>(), 20), l["placement"].get<std::string>(),
-                             clip(l["tactic"].get<std::string>(), 24), l["ms"].get<double>(),
-                             100 * l["share"].get<double>(), 100 * l["cumulative"].get<double>());
+                             l["ms"].get<double>(), 100 * l["share"].get<double>(),
+                             100 * l["cumulative"].get<double>(), l["tactic"].get<std::string>());
   }
   std::cout << fmt::format("\nper op type:\n{:<24}  {:>6}  {:>10}  {:>6}\n", "op", "count", "ms", "share");
   for (const auto& o : p["ops"])
