@@ -173,12 +173,7 @@ Status fuse_gelu(ir::Graph& g) {
     gelu.inputs = {m.x};
     gelu.outputs = {g.nodes[m.last].outputs[0]};
     gelu.attrs["approximate"] = ir::Attribute::of_string(m.tanh ? "tanh" : "none");
-    for (size_t i : m.nodes)
-      if (i != m.last) {
-        removed[i] = true;
-        for (const auto& o : g.nodes[i].outputs) g.values.erase(o);
-      }
-    g.nodes[m.last] = std::move(gelu);
+    replace_chain(g, m.nodes, m.last, std::move(gelu), removed);
   }
   erase_removed(g, removed);
   return Status();

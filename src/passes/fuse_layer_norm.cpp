@@ -122,29 +122,19 @@ class LnMatcher {
   }
 
  private:
-  bool plain(size_t i, const char* op, size_t inputs) const {
-    const ir::Node& n = p_.node(i);
-    return n.op_type == op && n.domain.empty() && n.inputs.size() == inputs && n.outputs.size() == 1;
-  }
+  bool plain(size_t i, const char* op, size_t inputs) const { return p_.plain(i, op, inputs); }
 
   // Node i is Pow(d, 2) or Mul(d, d).
   bool square_of(size_t i, const std::string& d) const {
-    const ir::Node& n = p_.node(i);
-    if (plain(i, "Pow", 2)) return n.inputs[0] == d && p_.scalar_is(n.inputs[1], 2.0);
-    return plain(i, "Mul", 2) && n.inputs[0] == d && n.inputs[1] == d;
+    std::string x;
+    return p_.square_of(i, &x) && x == d;
   }
 
   // ReduceMean with keepdims 1 over the last k axes (k >= 1); *first = rank - k. Axes from a constant input
   // (opset 18+) or the attribute; none given means every axis (unless noop_with_empty_axes).
   bool trailing_axes(const ir::Node& mean, int64_t rank, int64_t* first) const {
-    if (mean.attr_int("keepdims", 1) != 1) return false;
     std::vector<int64_t> axes;
-    if (mean.inputs.size() > 1 && !mean.inputs[1].empty()) {
-      if (!g_.is_constant(mean.inputs[1])) return false;
-      axes = g_.initializers.at(mean.inputs[1]).to_int_vector();
-    } else {
-      axes = mean.attr_ints("axes");
-    }
+    if (!p_.kept_reduce_axes(mean, &axes)) return false;
     if (axes.empty()) {
       if (mean.attr_int("noop_with_empty_axes", 0) != 0) return false;
       *first = 0;
@@ -182,35 +172,6 @@ class LnMatcher {
   const PatternGraph& p_;
 };
 
-Tensor one_of(DType dt) {
-  Tensor t(dt, {1});
-  switch (dt) {
-    case DType::kF32:
-      t.data<float>()[0] = 1.f;
-      break;
-    case DType::kF64:
-      t.data<double>()[0] = 1.0;
-      break;
-    case DType::kF16:
-      t.data<uint16_t>()[0] = 0x3C00;
-      break;  // 1.0 in IEEE half
-    case DType::kBF16:
-      t.data<uint16_t>()[0] = 0x3F80;
-      break;  // 1.0 in bfloat16
-    default:
-      break;
-  }
-  return t;
-}
-
-// A new initializer named after `base` holding t.
-std::string add_constant(ir::Graph& g, const std::string& base, Tensor t) {
-  const std::string name = g.unique_name(base);
-  g.values[name] = {t.dtype(), Shape::from_dims(t.dims())};
-  g.initializers[name] = std::move(t);
-  return name;
-}
-
 // The parameter w as LayerNormalization takes it: of rank at most k (its extra leading dims are all 1 by
 // param_fits, and go in a reshaped copy: the original may have other readers).
 std::string as_ln_param(ir::Graph& g, const std::string& w, int64_t k, const std::string& base) {
@@ -231,15 +192,13 @@ Status fuse_layer_norm(ir::Graph& g) {
     if (removed[r] || g.nodes[r].op_type != "ReduceMean") continue;
     LnMatch m;
     if (!matcher.match(r, m)) continue;
-    bool ok = true;
-    for (size_t i : m.nodes) ok &= !removed[i];
-    if (!ok || !pg.only_used_within(m.nodes, m.last)) continue;
+    if (!none_removed(m.nodes, removed) || !pg.only_used_within(m.nodes, m.last)) continue;
     const ir::ValueInfo* xv = g.value(m.x);
     const DType dt = xv->dtype;
     const int64_t rank = static_cast<int64_t>(xv->shape.rank());
     const int64_t k = rank - m.first;
     const std::string base = g.nodes[m.last].name;
-    const std::string scale = m.scale.empty() ? add_constant(g, base + "_ln_scale", one_of(dt))
+    const std::string scale = m.scale.empty() ? add_constant(g, base + "_ln_scale", float_ones(dt, 1))
                                               : as_ln_param(g, m.scale, k, base + "_ln_scale");
     ir::Node n;
     n.name = base;
@@ -250,12 +209,7 @@ Status fuse_layer_norm(ir::Graph& g) {
     n.attrs["axis"] = ir::Attribute::of_int(-k);
     n.attrs["epsilon"] = ir::Attribute::of_float(static_cast<float>(m.eps));
     n.attrs["stash_type"] = ir::Attribute::of_int(1);  // statistics in f32, whatever x's dtype
-    for (size_t i : m.nodes)
-      if (i != m.last) {
-        removed[i] = true;
-        for (const auto& o : g.nodes[i].outputs) g.values.erase(o);
-      }
-    g.nodes[m.last] = std::move(n);
+    replace_chain(g, m.nodes, m.last, std::move(n), removed);
   }
   erase_removed(g, removed);
   return Status();

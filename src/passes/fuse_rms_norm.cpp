@@ -33,7 +33,7 @@ class RmsMatcher {
     if (mean.op_type != "ReduceMean" || !mean.domain.empty() || mean.inputs.empty() || mean.outputs.size() != 1)
       return false;
     size_t sq;
-    if (!p_.producer(mean.inputs[0], &sq) || !square_of(sq, &m.x)) return false;
+    if (!p_.producer(mean.inputs[0], &sq) || !p_.square_of(sq, &m.x)) return false;
     const ir::ValueInfo* xv = g_.value(m.x);
     if (!xv || !is_float(xv->dtype) || !xv->shape.has_rank() || xv->shape.rank() == 0) return false;
     const int64_t rank = static_cast<int64_t>(xv->shape.rank());
@@ -86,36 +86,12 @@ class RmsMatcher {
   }
 
  private:
-  bool plain(size_t i, const char* op, size_t inputs) const {
-    const ir::Node& n = p_.node(i);
-    return n.op_type == op && n.domain.empty() && n.inputs.size() == inputs && n.outputs.size() == 1;
-  }
-
-  // Node i is Pow(x, 2) or Mul(x, x); *x is x.
-  bool square_of(size_t i, std::string* x) const {
-    const ir::Node& n = p_.node(i);
-    if (plain(i, "Pow", 2) && p_.scalar_is(n.inputs[1], 2.0)) {
-      *x = n.inputs[0];
-      return true;
-    }
-    if (plain(i, "Mul", 2) && n.inputs[0] == n.inputs[1]) {
-      *x = n.inputs[0];
-      return true;
-    }
-    return false;
-  }
+  bool plain(size_t i, const char* op, size_t inputs) const { return p_.plain(i, op, inputs); }
 
   // ReduceMean over the last axis alone, keepdims 1; axes as the attribute (opset < 18) or a constant input.
   bool last_axis_only(const ir::Node& mean, int64_t rank) const {
-    if (mean.attr_int("keepdims", 1) != 1) return false;
     std::vector<int64_t> axes;
-    if (mean.inputs.size() > 1 && !mean.inputs[1].empty()) {
-      if (!g_.is_constant(mean.inputs[1])) return false;
-      axes = g_.initializers.at(mean.inputs[1]).to_int_vector();
-    } else {
-      axes = mean.attr_ints("axes");
-    }
-    return axes.size() == 1 && (axes[0] == -1 || axes[0] == rank - 1);
+    return p_.kept_reduce_axes(mean, &axes) && axes.size() == 1 && (axes[0] == -1 || axes[0] == rank - 1);
   }
 
   // w is a float constant of shape [d] or [1, …, 1, d] with at most x's rank: multiplying keeps x's shape.
@@ -133,20 +109,6 @@ class RmsMatcher {
   const PatternGraph& p_;
 };
 
-Tensor ones_like_last_dim(DType dt, int64_t d) {
-  Tensor t(dt, {d});
-  for (int64_t i = 0; i < d; ++i) {
-    switch (dt) {
-      case DType::kF32: t.data<float>()[i] = 1.f; break;
-      case DType::kF64: t.data<double>()[i] = 1.0; break;
-      case DType::kF16: t.data<uint16_t>()[i] = 0x3C00; break;   // 1.0 in IEEE half
-      case DType::kBF16: t.data<uint16_t>()[i] = 0x3F80; break;  // 1.0 in bfloat16
-      default: break;
-    }
-  }
-  return t;
-}
-
 }  // namespace
 
 Status fuse_rms_norm(ir::Graph& g) {
@@ -158,16 +120,12 @@ Status fuse_rms_norm(ir::Graph& g) {
     if (removed[r] || g.nodes[r].op_type != "ReduceMean") continue;
     RmsMatch m;
     if (!matcher.match(r, m)) continue;
-    bool ok = true;
-    for (size_t i : m.nodes) ok &= !removed[i];
-    if (!ok || !pg.only_used_within(m.nodes, m.last)) continue;
+    if (!none_removed(m.nodes, removed) || !pg.only_used_within(m.nodes, m.last)) continue;
     const ir::ValueInfo* xv = g.value(m.x);
     const int64_t d = xv->shape[xv->shape.rank() - 1].value();
     std::string scale = m.scale;
     if (scale.empty()) {
-      scale = g.unique_name(g.nodes[m.last].name + "_rms_scale");
-      g.initializers[scale] = ones_like_last_dim(xv->dtype, d);
-      g.values[scale] = {xv->dtype, Shape::from_dims({d})};
+      scale = add_constant(g, g.nodes[m.last].name + "_rms_scale", float_ones(xv->dtype, d));
     } else if (g.initializers.at(scale).rank() != 1 || g.initializers.at(scale).dtype() != xv->dtype) {
       continue;  // RMSNormalization wants scale [d] in X's dtype; a reshaped or mixed-dtype weight stays unfused
     }
@@ -179,12 +137,7 @@ Status fuse_rms_norm(ir::Graph& g) {
     n.attrs["axis"] = ir::Attribute::of_int(-1);
     n.attrs["epsilon"] = ir::Attribute::of_float(static_cast<float>(m.eps));
     n.attrs["stash_type"] = ir::Attribute::of_int(1);  // accumulate in f32
-    for (size_t i : m.nodes)
-      if (i != m.last) {
-        removed[i] = true;
-        for (const auto& o : g.nodes[i].outputs) g.values.erase(o);
-      }
-    g.nodes[m.last] = std::move(n);
+    replace_chain(g, m.nodes, m.last, std::move(n), removed);
   }
   erase_removed(g, removed);
   return Status();

@@ -152,4 +152,79 @@ std::set<std::string> subgraph_read_names(const ir::Graph& g) {
   return out;
 }
 
+bool PatternGraph::plain(size_t i, const char* op, size_t inputs) const {
+  const ir::Node& n = g_.nodes[i];
+  return n.op_type == op && n.domain.empty() && n.inputs.size() == inputs && n.outputs.size() == 1;
+}
+
+bool PatternGraph::square_of(size_t i, std::string* x) const {
+  const ir::Node& n = g_.nodes[i];
+  if (plain(i, "Pow", 2) && scalar_is(n.inputs[1], 2.0)) {
+    *x = n.inputs[0];
+    return true;
+  }
+  if (plain(i, "Mul", 2) && n.inputs[0] == n.inputs[1]) {
+    *x = n.inputs[0];
+    return true;
+  }
+  return false;
+}
+
+bool PatternGraph::kept_reduce_axes(const ir::Node& n, std::vector<int64_t>* axes) const {
+  if (n.attr_int("keepdims", 1) != 1) return false;
+  if (n.inputs.size() > 1 && !n.inputs[1].empty()) {
+    if (!g_.is_constant(n.inputs[1])) return false;
+    *axes = g_.initializers.at(n.inputs[1]).to_int_vector();
+  } else {
+    *axes = n.attr_ints("axes");
+  }
+  return true;
+}
+
+bool none_removed(const std::set<size_t>& chain, const std::vector<bool>& removed) {
+  for (size_t i : chain)
+    if (removed[i]) return false;
+  return true;
+}
+
+void replace_chain(ir::Graph& g, const std::set<size_t>& chain, size_t last, ir::Node n,
+                   std::vector<bool>& removed) {
+  for (size_t i : chain)
+    if (i != last) {
+      removed[i] = true;
+      for (const auto& o : g.nodes[i].outputs) g.values.erase(o);
+    }
+  g.nodes[last] = std::move(n);
+}
+
+std::string add_constant(ir::Graph& g, const std::string& base, Tensor t) {
+  const std::string name = g.unique_name(base);
+  g.values[name] = {t.dtype(), Shape::from_dims(t.dims())};
+  g.initializers[name] = std::move(t);
+  return name;
+}
+
+Tensor float_ones(DType dt, int64_t n) {
+  Tensor t(dt, {n});
+  for (int64_t i = 0; i < n; ++i) {
+    switch (dt) {
+      case DType::kF32:
+        t.data<float>()[i] = 1.f;
+        break;
+      case DType::kF64:
+        t.data<double>()[i] = 1.0;
+        break;
+      case DType::kF16:
+        t.data<uint16_t>()[i] = 0x3C00;  // 1.0 in IEEE half
+        break;
+      case DType::kBF16:
+        t.data<uint16_t>()[i] = 0x3F80;  // 1.0 in bfloat16
+        break;
+      default:
+        break;
+    }
+  }
+  return t;
+}
+
 }  // namespace kiln::passes

@@ -37,6 +37,14 @@ class PatternGraph {
   // Node i is Div(other, c) with c ≈ target.
   bool const_divisor(size_t i, double target, std::string* other) const;
 
+  // Node i is op (default domain) with exactly `inputs` inputs and one output.
+  bool plain(size_t i, const char* op, size_t inputs) const;
+  // Node i is Pow(x, 2) or Mul(x, x); *x is x.
+  bool square_of(size_t i, std::string* x) const;
+  // Reduce node n keeps its dims (keepdims 1) and reads its axes from a constant input (opset 18+) or the
+  // attribute; *axes as written (empty: none given). False for keepdims 0 or axes computed at run time.
+  bool kept_reduce_axes(const ir::Node& n, std::vector<int64_t>* axes) const;
+
   // Every output of the chain's nodes other than last's is read only by chain nodes and is not external.
   bool only_used_within(const std::set<size_t>& chain, size_t last) const;
   // Every constant input of the chain has one element and a rank no larger than x's (known) rank, so
@@ -56,5 +64,19 @@ std::set<std::string> subgraph_read_names(const ir::Graph& g);
 
 // Drops the nodes marked removed, keeping the order of the rest.
 void erase_removed(ir::Graph& g, const std::vector<bool>& removed);
+
+// No node of the chain is marked removed yet (by an earlier, overlapping match).
+bool none_removed(const std::set<size_t>& chain, const std::vector<bool>& removed);
+
+// Puts n in place of the chain: n takes last's slot; the other nodes are marked removed and their outputs'
+// value infos dropped (erase_removed deletes them once matching is done, so indices stay valid meanwhile).
+void replace_chain(ir::Graph& g, const std::set<size_t>& chain, size_t last, ir::Node n,
+                   std::vector<bool>& removed);
+
+// A new initializer (and its value info) named after `base`, holding t; returns its name.
+std::string add_constant(ir::Graph& g, const std::string& base, Tensor t);
+
+// A float tensor [n] of ones in dt (f32, f64, f16, bf16).
+Tensor float_ones(DType dt, int64_t n);
 
 }  // namespace kiln::passes

@@ -21,17 +21,7 @@
 namespace kiln {
 namespace {
 
-using testing::count_op;
-using testing::find_op;
-using testing::import_inferred;
-using testing::ModelBuilder;
-using testing::random_f32;
-
-std::vector<std::string> sdims(const std::vector<int64_t>& d) {
-  std::vector<std::string> s;
-  for (int64_t v : d) s.push_back(std::to_string(v));
-  return s;
-}
+using namespace testing;  // graph_test_util.h, model_builder.h
 
 // The fused node runs the same reference kernels as the pair: identical outputs.
 ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs) {

@@ -15,19 +15,7 @@
 namespace kiln {
 namespace {
 
-using testing::count_op;
-using testing::f32_tensor;
-using testing::find_op;
-using testing::i64_tensor;
-using testing::import_inferred;
-using testing::ModelBuilder;
-using testing::random_f32;
-
-std::vector<std::string> sdims(const std::vector<int64_t>& d) {
-  std::vector<std::string> s;
-  for (int64_t v : d) s.push_back(std::to_string(v));
-  return s;
-}
+using namespace testing;  // graph_test_util.h, model_builder.h
 
 // The chain rounds to f32 at every step, the fused op once (statistics in double on the CPU).
 ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs) {

@@ -12,14 +12,7 @@
 namespace kiln {
 namespace {
 
-using testing::count_op;
-using testing::f32_tensor;
-using testing::find_op;
-using testing::i64_tensor;
-using testing::import_inferred;
-using testing::ModelBuilder;
-using testing::random_f32;
-using testing::run_cpu;
+using namespace testing;  // graph_test_util.h, model_builder.h
 
 ir::Graph fuse_and_compare(const ModelBuilder& b, const std::map<std::string, Tensor>& inputs) {
   return testing::pass_keeps_outputs(b.bytes(), passes::fuse_rms_norm, inputs, 2e-6);

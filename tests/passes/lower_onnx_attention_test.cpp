@@ -24,9 +24,7 @@
 namespace kiln {
 namespace {
 
-using testing::count_op;
-using testing::find_op;
-using testing::ModelBuilder;
+using namespace testing;  // graph_test_util.h, model_builder.h
 
 struct Case {
   int64_t b = 2, hq = 2, hkv = 2, sq = 3, skv = 7, past = 0, d = 4, dv = 4;

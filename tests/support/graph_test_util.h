@@ -1,5 +1,5 @@
 // Helpers shared by the pass and fusion tests: import a test model with shapes inferred, count or find ops,
-// and run a graph on the CPU reference.
+// run a graph on the CPU reference, and write static dims as ModelBuilder's dim strings.
 #pragma once
 #include <gtest/gtest.h>
 
@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "backends/cpu/executor.h"
 #include "onnx/importer.h"
@@ -21,6 +22,13 @@ inline ir::Graph import_inferred(const std::string& bytes) {
   Status s = passes::infer_shapes(*g);
   EXPECT_TRUE(s.ok()) << s.to_string();
   return std::move(*g);
+}
+
+// Static dims as the strings ModelBuilder takes for a value's shape.
+inline std::vector<std::string> sdims(const std::vector<int64_t>& d) {
+  std::vector<std::string> s;
+  for (int64_t v : d) s.push_back(std::to_string(v));
+  return s;
 }
 
 inline int count_op(const ir::Graph& g, const std::string& op) {

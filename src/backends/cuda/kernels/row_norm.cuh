@@ -1,7 +1,11 @@
-// Row normalization shared by LayerNormalization, RMSNormalization (layer_norm.cu) and InstanceNormalization
-// (batch_norm.cu): X viewed as [rows, d], each row normalized with f32 statistics (two-pass mean and variance
-// from registers when the row fits, else from global memory), then scaled and shifted by parameters of any
-// float dtype broadcast to the row.
+// Row normalization shared by LayerNormalization, RMSNormalization (layer_norm.cu), InstanceNormalization
+// (batch_norm.cu) and FusedAddLayerNorm (fused_add_layer_norm.cu): X viewed as [rows, d], each row normalized
+// with f32 statistics (two-pass mean and variance from registers when the row fits, else from global memory),
+// then scaled and shifted by parameters of any float dtype broadcast to the row.
+// With kAdd (FusedAddLayerNorm only, a template flag so the other ops' kernels are unchanged) the row is
+// S = X + residual, each sum rounded to T (what the unfused Add stored) before it is stored to sum_out and
+// before the statistics read it, so Y is the norm of the S the node writes; longer rows re-add bit for bit
+// each pass.
 //  - d <= 1024: one warp per row (4 rows a block);
 //  - d > 1024: one block per row, up to 16 cached values a thread, else three passes over global memory.
 #pragma once
@@ -52,6 +56,9 @@ struct NormArgs {
   // Set by launch_norm: parameters that are one value per row (scalar or per channel) are read once a row;
   // full-length parameters of X's dtype (aligned for the pack width) are read as packs.
   bool scale_per_row = false, bias_per_row = false, vec_params = false;
+  // kAdd only (see the top of the file): the residual, of X's dtype and shape, and the optional S output.
+  const void* residual = nullptr;
+  void* sum_out = nullptr;
 };
 
 // A parameter of dims `pdims` broadcast one-way (right-aligned, extra leading 1s allowed) to `norm_dims`.
@@ -135,8 +142,67 @@ __device__ __forceinline__ void norm_store_stats(const NormArgs& a, int64_t row,
   if (a.inv_out) store_any(a.inv_out, a.stat_code, row, inv);
 }
 
+// x + r rounded to T, back in f32.
+template <class T>
+__device__ __forceinline__ float rounded_sum(float x, float r) {
+  return to_f<T>(from_f<T>(x + r));
+}
+
+// The row's first value, around which LayerNorm centres it: x[0], or with kAdd the rounded x[0] + r[0].
+template <class T, bool kAdd>
+__device__ __forceinline__ float norm_first(const T* xr, const T* rr) {
+  if constexpr (kAdd)
+    return rounded_sum<T>(to_f<T>(xr[0]), to_f<T>(__ldg(rr)));
+  else
+    return to_f<T>(xr[0]);
+}
+
+// load_pack through the read-only (non-coherent) cache, as loads through a const __restrict__ kernel
+// parameter compile: the residual reaches the kernel inside NormArgs, where the compiler cannot tell it from
+// sum_out.
+template <class T, int P>
+__device__ __forceinline__ void load_pack_ro(const T* base, int64_t pack_index, float (&out)[P]) {
+  constexpr size_t kBytes = sizeof(T) * P;
+  using W = std::conditional_t<
+      kBytes == 16, uint4,
+      std::conditional_t<kBytes == 8, uint2, std::conditional_t<kBytes == 4, unsigned, unsigned short>>>;
+  static_assert(sizeof(W) == kBytes, "no read-only load of this pack width");
+  union {
+    W w;
+    Pack<T, P> p;
+  } u;
+  u.w = __ldg(reinterpret_cast<const W*>(base) + pack_index);
+#pragma unroll
+  for (int j = 0; j < P; ++j) out[j] = to_f<T>(u.p.v[j]);
+}
+
+// The P values of pack p of the row: X, or with kAdd the rounded sums, also stored to sr when it is set.
+template <class T, int P, bool kAdd>
+__device__ __forceinline__ void norm_load_pack(const T* xr, const T* rr, T* sr, int64_t p, float (&t)[P]) {
+  if constexpr (kAdd) {
+    float b[P];
+    load_pack<T, P>(xr, p, t);
+    load_pack_ro<T, P>(rr, p, b);
+#pragma unroll
+    for (int j = 0; j < P; ++j) t[j] = rounded_sum<T>(t[j], b[j]);
+    if (sr) store_pack<T, P>(sr, p, t);
+  } else {
+    load_pack<T, P>(xr, p, t);
+  }
+}
+
+// Row `row` of the residual and of sum_out (null when absent or without kAdd).
+template <class T, bool kAdd>
+__device__ __forceinline__ const T* norm_residual_row(const NormArgs& a, int64_t row) {
+  return kAdd ? static_cast<const T*>(a.residual) + row * a.d : nullptr;
+}
+template <class T, bool kAdd>
+__device__ __forceinline__ T* norm_sum_row(const NormArgs& a, int64_t row) {
+  return kAdd && a.sum_out ? static_cast<T*>(a.sum_out) + row * a.d : nullptr;
+}
+
 // One warp per row of d <= 32 * P * NP elements (d % P == 0 when P > 1).
-template <class T, int P, int NP>
+template <class T, int P, int NP, bool kAdd>
 __global__ void __launch_bounds__(128) norm_warp_kernel(const T* __restrict__ x, T* __restrict__ y, NormArgs a) {
   constexpr int C = P * NP;
   const int lane = threadIdx.x & 31;
@@ -146,9 +212,11 @@ __global__ void __launch_bounds__(128) norm_warp_kernel(const T* __restrict__ x,
   const float df = static_cast<float>(a.d);
   for (int64_t row = blockIdx.x * warps_per_block + (threadIdx.x >> 5); row < a.rows; row += stride) {
     const T* xr = x + row * a.d;
+    const T* rr = norm_residual_row<T, kAdd>(a, row);
+    T* sr = norm_sum_row<T, kAdd>(a, row);
     // LayerNorm works on x - x[0]: exact for nearby values, so a large common offset costs no precision in the
     // f32 mean (the reference computes in double). RMSNorm needs the raw values.
-    const float shift = (a.rms || a.d == 0) ? 0.f : to_f<T>(xr[0]);
+    const float shift = (a.rms || a.d == 0) ? 0.f : norm_first<T, kAdd>(xr, rr);
     const float s_row = norm_row_scale(a, row), b_row = norm_row_bias(a, row);
     T* yr = y + row * a.d;
     float v[C];
@@ -158,7 +226,7 @@ __global__ void __launch_bounds__(128) norm_warp_kernel(const T* __restrict__ x,
       const int p = lane + k * 32;
       float t[P];
       if (p < npacks) {
-        load_pack<T, P>(xr, p, t);
+        norm_load_pack<T, P, kAdd>(xr, rr, sr, p, t);
 #pragma unroll
         for (int j = 0; j < P; ++j) t[j] -= shift;
       } else {
@@ -207,7 +275,7 @@ __global__ void __launch_bounds__(128) norm_warp_kernel(const T* __restrict__ x,
 }
 
 // One block per row; rows of up to blockDim.x * NP packs stay in registers, longer ones are read three times.
-template <class T, int P, int NP>
+template <class T, int P, int NP, bool kAdd>
 __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ x, T* __restrict__ y, NormArgs a) {
   constexpr int C = P * NP;
   __shared__ float sh[32];
@@ -217,9 +285,11 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
   const float df = static_cast<float>(a.d);
   for (int64_t row = blockIdx.x; row < a.rows; row += gridDim.x) {
     const T* xr = x + row * a.d;
+    const T* rr = norm_residual_row<T, kAdd>(a, row);
+    T* sr = norm_sum_row<T, kAdd>(a, row);
     // LayerNorm works on x - x[0]: exact for nearby values, so a large common offset costs no precision in the
     // f32 mean (the reference computes in double). RMSNorm needs the raw values.
-    const float shift = (a.rms || a.d == 0) ? 0.f : to_f<T>(xr[0]);
+    const float shift = (a.rms || a.d == 0) ? 0.f : norm_first<T, kAdd>(xr, rr);
     const float s_row = norm_row_scale(a, row), b_row = norm_row_bias(a, row);
     T* yr = y + row * a.d;
     float mean = 0.f, inv;
@@ -231,7 +301,7 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
         const int64_t p = threadIdx.x + k * nt;
         float t[P];
         if (p < npacks) {
-          load_pack<T, P>(xr, p, t);
+          norm_load_pack<T, P, kAdd>(xr, rr, sr, p, t);
 #pragma unroll
           for (int j = 0; j < P; ++j) t[j] -= shift;
         } else {
@@ -279,7 +349,7 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
       float s = 0.f;
       for (int64_t p = threadIdx.x; p < npacks; p += nt) {
         float t[P];
-        load_pack<T, P>(xr, p, t);
+        norm_load_pack<T, P, kAdd>(xr, rr, sr, p, t);
 #pragma unroll
         for (int j = 0; j < P; ++j) t[j] -= shift;
 #pragma unroll
@@ -293,7 +363,7 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
         float q = 0.f;
         for (int64_t p = threadIdx.x; p < npacks; p += nt) {
           float t[P];
-          load_pack<T, P>(xr, p, t);
+          norm_load_pack<T, P, kAdd>(xr, rr, nullptr, p, t);
 #pragma unroll
           for (int j = 0; j < P; ++j) t[j] -= shift;
 #pragma unroll
@@ -308,7 +378,7 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
       if (threadIdx.x == 0) norm_store_stats(a, row, shift + mean, inv);
       for (int64_t p = threadIdx.x; p < npacks; p += nt) {
         float t[P];
-        load_pack<T, P>(xr, p, t);
+        norm_load_pack<T, P, kAdd>(xr, rr, nullptr, p, t);
 #pragma unroll
         for (int j = 0; j < P; ++j) t[j] -= shift;
         norm_apply_pack<T, P>(a, row, p, s_row, b_row, mean, inv, t);
@@ -318,46 +388,48 @@ __global__ void __launch_bounds__(1024) norm_block_kernel(const T* __restrict__ 
   }
 }
 
-template <class T, int P, int NP>
+template <class T, int P, int NP, bool kAdd>
 void launch_norm_warp_np(const T* x, T* y, const NormArgs& a, cudaStream_t st) {
-  norm_warp_kernel<T, P, NP><<<grid_for(a.rows, 4), 128, 0, st>>>(x, y, a);
+  norm_warp_kernel<T, P, NP, kAdd><<<grid_for(a.rows, 4), 128, 0, st>>>(x, y, a);
 }
 
 // NP: the smallest power of two with 32 * P * NP >= d (d <= 1024, so P * NP <= 32).
-template <class T, int P>
+template <class T, int P, bool kAdd>
 void launch_norm_warp(const T* x, T* y, const NormArgs& a, cudaStream_t st) {
   const int64_t per_lane = ceil_div(ceil_div(a.d, P), 32);
-  if (per_lane <= 1) return launch_norm_warp_np<T, P, 1>(x, y, a, st);
-  if (per_lane <= 2) return launch_norm_warp_np<T, P, 2>(x, y, a, st);
-  if (per_lane <= 4) return launch_norm_warp_np<T, P, 4>(x, y, a, st);
+  if (per_lane <= 1) return launch_norm_warp_np<T, P, 1, kAdd>(x, y, a, st);
+  if (per_lane <= 2) return launch_norm_warp_np<T, P, 2, kAdd>(x, y, a, st);
+  if (per_lane <= 4) return launch_norm_warp_np<T, P, 4, kAdd>(x, y, a, st);
   if constexpr (P <= 4) {
-    if (per_lane <= 8) return launch_norm_warp_np<T, P, 8>(x, y, a, st);
+    if (per_lane <= 8) return launch_norm_warp_np<T, P, 8, kAdd>(x, y, a, st);
   }
   if constexpr (P == 1) {
-    if (per_lane <= 16) return launch_norm_warp_np<T, 1, 16>(x, y, a, st);
-    return launch_norm_warp_np<T, 1, 32>(x, y, a, st);
+    if (per_lane <= 16) return launch_norm_warp_np<T, 1, 16, kAdd>(x, y, a, st);
+    return launch_norm_warp_np<T, 1, 32, kAdd>(x, y, a, st);
   }
 }
 
-template <class T, int P>
+template <class T, int P, bool kAdd>
 void launch_norm_block(const T* x, T* y, const NormArgs& a, cudaStream_t st) {
   constexpr int NP = 16 / P;
   const int64_t npacks = a.d / P;
   int64_t threads = ceil_div(ceil_div(npacks, NP), 32) * 32;
   threads = std::min<int64_t>(1024, std::max<int64_t>(128, threads));
   const unsigned grid = static_cast<unsigned>(std::min<int64_t>(a.rows, int64_t{1} << 20));
-  norm_block_kernel<T, P, NP><<<grid, static_cast<unsigned>(threads), 0, st>>>(x, y, a);
+  norm_block_kernel<T, P, NP, kAdd><<<grid, static_cast<unsigned>(threads), 0, st>>>(x, y, a);
 }
 
-// Launches nothing when there are no rows; with d == 0 only the statistics (NaN, as 0/0) are written.
 template <class T>
 constexpr int kCodeOf = std::is_same_v<T, __half> ? kCodeF16 : (std::is_same_v<T, __nv_bfloat16> ? kCodeBF16 : kCodeF32);
 
-template <class T>
+// Launches nothing when there are no rows; with d == 0 only the statistics (NaN, as 0/0) are written.
+// kAdd: args.residual must be set (sum_out optional); packs need them aligned too.
+template <class T, bool kAdd = false>
 void launch_norm(const T* x, T* y, const NormArgs& args, cudaStream_t st) {
   if (args.rows <= 0) return;
   constexpr int P = 16 / sizeof(T);
-  const bool vec = args.d % P == 0 && aligned16(x) && aligned16(y);
+  bool vec = args.d % P == 0 && aligned16(x) && aligned16(y);
+  if constexpr (kAdd) vec = vec && aligned16(args.residual) && (!args.sum_out || aligned16(args.sum_out));
   NormArgs a = args;
   const auto per_row = [](const ParamMap& m) { return m.mode == ParamMap::kScalar || m.mode == ParamMap::kPerRow; };
   const auto packable = [&](const void* p, int code, const ParamMap& m) {
@@ -368,14 +440,14 @@ void launch_norm(const T* x, T* y, const NormArgs& args, cudaStream_t st) {
   a.vec_params = packable(a.scale, a.scale_code, a.smap) && (!a.bias || packable(a.bias, a.bias_code, a.bmap));
   if (a.d <= 1024) {
     if (vec)
-      launch_norm_warp<T, P>(x, y, a, st);
+      launch_norm_warp<T, P, kAdd>(x, y, a, st);
     else
-      launch_norm_warp<T, 1>(x, y, a, st);
+      launch_norm_warp<T, 1, kAdd>(x, y, a, st);
   } else {
     if (vec)
-      launch_norm_block<T, P>(x, y, a, st);
+      launch_norm_block<T, P, kAdd>(x, y, a, st);
     else
-      launch_norm_block<T, 1>(x, y, a, st);
+      launch_norm_block<T, 1, kAdd>(x, y, a, st);
   }
 }
 
