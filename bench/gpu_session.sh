@@ -2,7 +2,8 @@
 # Everything one GPU-machine session checks, in one command (the machine starts bare each time):
 #   bench/gpu_session.sh [build] [tests] [conformance] [accuracy] [perf] [profile]   (default: build tests
 #   conformance accuracy). profile: f16 engines of the four models, `kiln bench --profile` at batch 1 and 32
-#   (KILN_PROFILE_MODELS, KILN_BATCHES narrow it), one file per config in $OUT.
+#   (KILN_PROFILE_MODELS, KILN_BATCHES narrow it; KILN_CONV_LAYOUT=nchw|nhwc forces the conv layout), one file
+#   per config in $OUT.
 # The GPU machine's copy of .git can be stale: pass KILN_COMMIT=<hash of the tree sent> so results name it.
 # Logs and results go to $OUT (the device tool's output folder) or /tmp/kiln-out.
 set -uo pipefail
@@ -61,7 +62,7 @@ if has profile; then
     shapes=(); for s in ${dims[$m]}; do shapes+=(--shapes "${s%%:*}:1x${s#*:},32x${s#*:},32x${s#*:}"); done
     engine=/tmp/kiln-prof/$m.fp16.kiln
     /usr/bin/time -f "$m build %e s" build/bin/kiln build /tmp/m/$m.onnx -o $engine --backend cuda --fp16 --reduced-precision-io -q \
-      "${shapes[@]}" 2>&1 | tail -3
+      ${KILN_CONV_LAYOUT:+--conv-layout $KILN_CONV_LAYOUT} "${shapes[@]}" 2>&1 | tail -3
     batches=${KILN_BATCHES:-1,32}; for b in ${batches//,/ }; do
       run=(); for s in ${dims[$m]}; do run+=(--shapes "${s%%:*}:${b}x${s#*:}"); done
       build/bin/kiln bench $engine "${run[@]}" --profile --top 40 --max-seconds ${KILN_PROFILE_SECONDS:-20} >"$OUT/profile_${m}_b$b.txt" 2>&1
