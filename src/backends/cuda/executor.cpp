@@ -100,6 +100,8 @@ GraphExecutor::~GraphExecutor() {
   if (res_.stream) cudaStreamSynchronize(res_.stream);
   plans_.clear();
   staging_.clear();
+  // Kernel caches before the handles: cuDNN graph-API plans were made with res_.cudnn and must not outlive it.
+  res_.kernel_state.clear();
   if (ready_) cudaEventDestroy(ready_);
   if (res_.workspace) cudaFree(res_.workspace);
   if (res_.cudnn) cudnnDestroy(res_.cudnn);
