@@ -550,6 +550,7 @@ std::shared_ptr<ConvGraph> make_graph(KernelContext& ctx, DType dt, const Geomet
   cudnnDataType_t t;
   if (!res.cudnn || !convpool::cudnn_dtype(dt, &t) || (dt == DType::kF32 && !res.allow_tf32)) return nullptr;
   if (!aligned16(op) || !g.nhwc() || (g.c / g.group) % 8 != 0 || (g.m / g.group) % 8 != 0) return nullptr;
+  if (op.z && op.z == op.y) return nullptr;  // cuDNN does not promise that its engines may write Y over Z
   ConvGraphSpec s;
   s.dtype = t;
   s.nhwc = g.nhwc();
@@ -729,6 +730,7 @@ Status fused_conv_typed(KernelContext& ctx, DType dt, const Geometry& g, const O
                            ctx.res().allow_tf32,
                            // graph plans are made for 16-byte aligned data (arena and weights always are)
                            aligned16(op),
+                           op.z != nullptr && op.z == op.y,  // residual updated in place: no graph plan
                            g.n,
                            g.c,
                            g.m,
