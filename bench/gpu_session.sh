@@ -50,7 +50,16 @@ if has accuracy; then
 fi
 if has perf; then
   step latency vs torch
+  # KILN_PERF_MODELS splits the run over calls (each under the device's 10 minutes); KILN_PERF_MERGE=1 adds
+  # to the day's result files instead of rewriting them. $OUT starts empty on the device, so the day's files
+  # are taken from bench/results/ (copy the first call's files there before the second call).
+  if [ -n "${KILN_PERF_MERGE:-}" ]; then
+    for f in bench/results/perf-$(date +%F).json bench/results/perf-$(date +%F).md; do
+      [ -f "$f" ] && [ ! -f "$OUT/$(basename "$f")" ] && cp "$f" "$OUT/"
+    done
+  fi
   python3 bench/bench_latency.py --models-dir /tmp/m --kiln build/bin/kiln --out "$OUT" \
+    ${KILN_PERF_MODELS:+--models $KILN_PERF_MODELS} ${KILN_PERF_MERGE:+--merge} \
     --deadline-s ${KILN_PERF_DEADLINE:-540} 2>&1 | tail -60
 fi
 if has profile; then
