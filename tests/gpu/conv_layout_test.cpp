@@ -8,6 +8,7 @@
 #include "kiln/kiln.h"
 #include "runtime/engine_state.h"
 #include "support/skeleton.h"
+#include "support/test_nets.h"
 
 namespace kiln {
 namespace {
@@ -59,48 +60,10 @@ std::map<std::string, Tensor> infer(const Engine& e, const std::map<std::string,
   return out.ok() ? *out : std::map<std::string, Tensor>{};
 }
 
-// Stem (3 -> 7, stride 2), depthwise 3x3 (group 7), 1x1 with residual; strided block 7 -> 6 (group 2) whose
-// residual is a strided 1x1 downsample conv (FusedConv with activation none).
-ModelBuilder residual_net() {
-  ModelBuilder b;
-  b.input("x", DType::kF32, {"batch", "3", "11", "9"})
-      .initializer("w_stem", random_f32({7, 3, 3, 3}, 1))
-      .initializer("b_stem", random_f32({7}, 2))
-      .initializer("w_dw", random_f32({7, 1, 3, 3}, 3))
-      .initializer("w_pw", random_f32({7, 7, 1, 1}, 4))
-      .initializer("b_pw", random_f32({7}, 5))
-      .initializer("w_a", random_f32({6, 7, 3, 3}, 6))
-      .initializer("w_b", random_f32({6, 3, 3, 3}, 7))
-      .initializer("w_down", random_f32({6, 7, 1, 1}, 8))
-      .node("Conv", {"x", "w_stem", "b_stem"}, {"s"}, "stem")
-      .attr("strides", std::vector<int64_t>{2, 2})
-      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
-      .node("Relu", {"s"}, {"s_act"})
-      .node("Conv", {"s_act", "w_dw"}, {"dw"}, "depthwise")
-      .attr("group", int64_t{7})
-      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
-      .node("Relu", {"dw"}, {"dw_act"})
-      .node("Conv", {"dw_act", "w_pw", "b_pw"}, {"pw"}, "pointwise")
-      .node("Add", {"pw", "s_act"}, {"sum1"})
-      .node("Relu", {"sum1"}, {"block1"})
-      .node("Conv", {"block1", "w_a"}, {"a"}, "strided_a")
-      .attr("strides", std::vector<int64_t>{2, 2})
-      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
-      .node("Relu", {"a"}, {"a_act"})
-      .node("Conv", {"a_act", "w_b"}, {"bb"}, "grouped_b")
-      .attr("group", int64_t{2})
-      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
-      .node("Conv", {"block1", "w_down"}, {"down"}, "downsample")
-      .attr("strides", std::vector<int64_t>{2, 2})
-      .node("Add", {"bb", "down"}, {"sum2"})
-      .node("Relu", {"sum2"}, {"y"})
-      .output("y");
-  return b;
-}
 
 TEST(GpuConvLayout, ResidualNetF16AndBf16RunNhwc) {
   KILN_REQUIRE_GPU();
-  const std::string bytes = residual_net().bytes();
+  const std::string bytes = testing::conv_residual_net().bytes();
   auto ref = build(bytes, BackendKind::kCpu, Precision::kF32);
   ASSERT_TRUE(ref.ok()) << ref.status().to_string();
   for (Precision p : {Precision::kF16, Precision::kBF16}) {
@@ -171,7 +134,7 @@ TEST(GpuConvLayout, ConvOutputsReadAsNchwToo) {
 // f32 CUDA engines keep NCHW (the builder only picks NHWC for f16/bf16).
 TEST(GpuConvLayout, F32EnginesKeepNchw) {
   KILN_REQUIRE_GPU();
-  auto e = build(residual_net().bytes(), BackendKind::kCuda, Precision::kF32);
+  auto e = build(testing::conv_residual_net().bytes(), BackendKind::kCuda, Precision::kF32);
   ASSERT_TRUE(e.ok()) << e.status().to_string();
   EXPECT_EQ(count(*e->state()->graph, "FusedConv", "NCHW"), 6);
   EXPECT_EQ(count(*e->state()->graph, "Transpose"), 0);

@@ -14,6 +14,7 @@
 #include "support/graph_test_util.h"
 #include "support/model_builder.h"
 #include "support/skeleton.h"
+#include "support/test_nets.h"
 
 namespace kiln {
 namespace {
@@ -86,47 +87,9 @@ Relaid relayout_and_compare(const ModelBuilder& b, const std::map<std::string, T
   return r;
 }
 
-// Stem (3 -> 7 channels, stride 2) -> depthwise 3x3 (group 7) -> 1x1 with the block input as residual; then a
-// strided block (7 -> 6, then group 2) whose residual comes through a strided 1x1 downsample conv.
-ModelBuilder residual_net() {
-  ModelBuilder b;
-  b.input("x", DType::kF32, {"batch", "3", "11", "9"})
-      .initializer("w_stem", random_f32({7, 3, 3, 3}, 1))
-      .initializer("b_stem", random_f32({7}, 2))
-      .initializer("w_dw", random_f32({7, 1, 3, 3}, 3))
-      .initializer("w_pw", random_f32({7, 7, 1, 1}, 4))
-      .initializer("b_pw", random_f32({7}, 5))
-      .initializer("w_a", random_f32({6, 7, 3, 3}, 6))
-      .initializer("w_b", random_f32({6, 3, 3, 3}, 7))
-      .initializer("w_down", random_f32({6, 7, 1, 1}, 8))
-      .node("Conv", {"x", "w_stem", "b_stem"}, {"s"}, "stem")
-      .attr("strides", std::vector<int64_t>{2, 2})
-      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
-      .node("Relu", {"s"}, {"s_act"})
-      .node("Conv", {"s_act", "w_dw"}, {"dw"}, "depthwise")
-      .attr("group", int64_t{7})
-      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
-      .node("Relu", {"dw"}, {"dw_act"})
-      .node("Conv", {"dw_act", "w_pw", "b_pw"}, {"pw"}, "pointwise")
-      .node("Add", {"pw", "s_act"}, {"sum1"})
-      .node("Relu", {"sum1"}, {"block1"})
-      .node("Conv", {"block1", "w_a"}, {"a"}, "strided_a")
-      .attr("strides", std::vector<int64_t>{2, 2})
-      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
-      .node("Relu", {"a"}, {"a_act"})
-      .node("Conv", {"a_act", "w_b"}, {"bb"}, "grouped_b")
-      .attr("group", int64_t{2})
-      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
-      .node("Conv", {"block1", "w_down"}, {"down"}, "downsample")
-      .attr("strides", std::vector<int64_t>{2, 2})
-      .node("Add", {"bb", "down"}, {"sum2"})
-      .node("Relu", {"sum2"}, {"y"})
-      .output("y");
-  return b;
-}
 
 TEST(ConvLayout, ResidualChainPassesNhwcBetweenConvs) {
-  Relaid r = relayout_and_compare(residual_net(), {{"x", random_f32({2, 3, 11, 9}, 9)}});
+  Relaid r = relayout_and_compare(testing::conv_residual_net(), {{"x", random_f32({2, 3, 11, 9}, 9)}});
   ASSERT_EQ(count_op(r.before, "FusedConv"), 6);
   EXPECT_EQ(count_layout(r.after, "NHWC"), 6);
   EXPECT_EQ(count_layout(r.after, "NCHW"), 0);
@@ -275,7 +238,7 @@ TEST(ConvLayout, TransposeChainsCompose) {
 // bf16, before vs after on the CPU reference.
 TEST(ConvLayout, ReducedPrecisionGraphs) {
   for (DType dt : {DType::kF16, DType::kBF16}) {
-    ir::Graph before = import_inferred(residual_net().bytes());
+    ir::Graph before = import_inferred(testing::conv_residual_net().bytes());
     ASSERT_TRUE(passes::fuse_conv_act(before).ok());
     ASSERT_TRUE(passes::eliminate_dead_code(before).ok());
     passes::PrecisionOptions opt;
