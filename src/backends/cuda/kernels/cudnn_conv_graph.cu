@@ -3,6 +3,7 @@
 // writing Y. cuDNN's heuristics (mode A) rank the engine configurations; FusedConv times the first few.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "backends/cuda/kernels/cudnn_conv_graph.h"
@@ -296,36 +297,49 @@ std::unique_ptr<ConvGraphPlan> ConvGraph::plan(cudnnHandle_t handle, int index, 
 }
 
 ConvGraphPlan::~ConvGraphPlan() {
+  if (pack_) cudnnBackendDestroyDescriptor(pack_);
   if (plan_) cudnnBackendDestroyDescriptor(plan_);
 }
 
 Result<bool> ConvGraphPlan::run(cudnnHandle_t handle, const ConvGraphArgs& a) const {
-  int64_t uids[5];
-  void* ptrs[5];
-  int64_t n = 0;
-  auto add = [&](int64_t uid, const void* p) {
-    uids[n] = uid;
-    ptrs[n] = const_cast<void*>(p);
-    ++n;
-  };
-  add(kX, a.x);
-  add(kW, a.w);
-  if (bias_) add(kB, a.b);
-  if (residual_) add(kZ, a.z);
-  add(kY, a.y);
-  cudnnBackendDescriptor_t pack = nullptr;
-  cudnnStatus_t s = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack);
-  if (s != CUDNN_STATUS_SUCCESS)
-    return Status(StatusCode::kInternal, fmt::format("cuDNN variant pack: {}", cudnnGetErrorString(s)));
-  void* ws = a.workspace;
-  s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids);
-  if (s == CUDNN_STATUS_SUCCESS)
-    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, ptrs);
-  if (s == CUDNN_STATUS_SUCCESS)
-    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws);
-  if (s == CUDNN_STATUS_SUCCESS) s = cudnnBackendFinalize(pack);
-  if (s == CUDNN_STATUS_SUCCESS) s = cudnnBackendExecute(handle, plan_, pack);
-  cudnnBackendDestroyDescriptor(pack);
+  void* const now[6] = {const_cast<void*>(a.x), const_cast<void*>(a.w), const_cast<void*>(a.b),
+                        const_cast<void*>(a.z), a.y, a.workspace};
+  cudnnStatus_t s = CUDNN_STATUS_SUCCESS;
+  if (!pack_ || !std::equal(now, now + 6, pack_ptrs_)) {
+    if (pack_) cudnnBackendDestroyDescriptor(pack_);
+    pack_ = nullptr;
+    int64_t uids[5];
+    void* ptrs[5];
+    int64_t n = 0;
+    auto add = [&](int64_t uid, void* p) {
+      uids[n] = uid;
+      ptrs[n] = p;
+      ++n;
+    };
+    add(kX, now[0]);
+    add(kW, now[1]);
+    if (bias_) add(kB, now[2]);
+    if (residual_) add(kZ, now[3]);
+    add(kY, now[4]);
+    void* ws = a.workspace;
+    cudnnBackendDescriptor_t pack = nullptr;
+    s = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &pack);
+    if (s != CUDNN_STATUS_SUCCESS)
+      return Status(StatusCode::kInternal, fmt::format("cuDNN variant pack: {}", cudnnGetErrorString(s)));
+    s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, n, uids);
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, n, ptrs);
+    if (s == CUDNN_STATUS_SUCCESS)
+      s = cudnnBackendSetAttribute(pack, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &ws);
+    if (s == CUDNN_STATUS_SUCCESS) s = cudnnBackendFinalize(pack);
+    if (s != CUDNN_STATUS_SUCCESS) {
+      cudnnBackendDestroyDescriptor(pack);
+    } else {
+      pack_ = pack;
+      std::copy(now, now + 6, pack_ptrs_);
+    }
+  }
+  if (s == CUDNN_STATUS_SUCCESS) s = cudnnBackendExecute(handle, plan_, pack_);
   if (s == CUDNN_STATUS_SUCCESS) return true;
   const int category = static_cast<int>(s) / 1000;
   if (category == 2 || category == 3) return false;  // BAD_PARAM / NOT_SUPPORTED families: not this plan

@@ -54,6 +54,10 @@ class ConvGraphPlan {
   ConvGraphPlan() = default;
   std::shared_ptr<const ConvGraph> graph_;  // the descriptors the plan was made from stay alive with it
   cudnnBackendDescriptor_t plan_ = nullptr;
+  // The variant pack of the last run, rebuilt only when a pointer changes: a context's arena and weights stay
+  // put, so eager runs (no CUDA graph) do not create and finalize a descriptor per enqueue.
+  mutable cudnnBackendDescriptor_t pack_ = nullptr;
+  mutable void* pack_ptrs_[6] = {};
   size_t workspace_ = 0;
   int index_ = -1;
   int64_t engine_ = -1;
