@@ -68,14 +68,14 @@ constexpr size_t kMaxPadScratchBytes = size_t{256} << 20;
 struct PlanKey {
   DType dtype;
   int64_t m, n, k, batch, stride_a, stride_b, stride_c;
-  // A's and C/D's leading dimensions (elements): a row chunk keeps the whole A's, the padded scratch has its
-  // own.
-  int64_t lda, ldc;
+  // A's, B's and C/D's leading dimensions (elements): a row chunk keeps the whole A's, a column part the
+  // whole B's, the padded scratch has its own.
+  int64_t lda, ldb, ldc;
   bool trans_a, trans_b, bias, tf32;
   LtActivation act;
   uint32_t align_a, align_b, align_c, align_d;
   auto tie() const {
-    return std::tie(dtype, m, n, k, batch, stride_a, stride_b, stride_c, lda, ldc, trans_a, trans_b, bias,
+    return std::tie(dtype, m, n, k, batch, stride_a, stride_b, stride_c, lda, ldb, ldc, trans_a, trans_b, bias,
                     tf32, act, align_a, align_b, align_c, align_d);
   }
   bool operator<(const PlanKey& o) const { return tie() < o.tie(); }
@@ -92,6 +92,7 @@ PlanKey key_of(const Resources& res, const LtMatmul& p, int64_t lda, int64_t ldc
                  p.stride_b,
                  p.stride_c,
                  lda,
+                 p.trans_b ? p.k : p.n,
                  ldc,
                  p.trans_a,
                  p.trans_b,
@@ -106,9 +107,9 @@ PlanKey key_of(const Resources& res, const LtMatmul& p, int64_t lda, int64_t ldc
 
 // The engine-wide tactic cache's key for a plan (kind: "cublasLt" or "cublasLt-pad").
 std::string tactic_key(const char* kind, const PlanKey& k) {
-  return fmt::format("{}:{},{},{},{},{},{},{},{},{},{},{:d},{:d},{:d},{:d},{},{},{},{},{}", kind,
+  return fmt::format("{}:{},{},{},{},{},{},{},{},{},{},{},{:d},{:d},{:d},{:d},{},{},{},{},{}", kind,
                      static_cast<int>(k.dtype), k.m, k.n, k.k, k.batch, k.stride_a, k.stride_b, k.stride_c, k.lda,
-                     k.ldc, k.trans_a, k.trans_b, k.bias, k.tf32, static_cast<int>(k.act), k.align_a, k.align_b,
+                     k.ldb, k.ldc, k.trans_a, k.trans_b, k.bias, k.tf32, static_cast<int>(k.act), k.align_a, k.align_b,
                      k.align_c, k.align_d);
 }
 
@@ -253,10 +254,11 @@ Status make_plan(KernelContext& ctx, const LtMatmul& p, const PlanKey& key, cubl
         cublasLtMatmulDescSetAttribute(plan.op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &p.bias, sizeof(p.bias)));
   }
   // Stored (column-major) shapes: our B [k,n] row-major is [n,k] column-major (ld n); transposed, [k,n] (ld
-  // k). A and C/D take the key's leading dimensions (a chunk of A's rows, or the padded scratch).
+  // k). A, B and C/D take the key's leading dimensions (a chunk of A's rows, a part of B's columns, or the
+  // padded scratch).
   const int64_t b_rows = p.trans_b ? p.k : p.n, b_cols = p.trans_b ? p.n : p.k;
   const int64_t a_rows = p.trans_a ? p.m : p.k, a_cols = p.trans_a ? p.k : p.m;
-  KILN_RETURN_IF_ERROR(layout(&plan.a, t, b_rows, b_cols, b_rows, p.batch, p.stride_b));
+  KILN_RETURN_IF_ERROR(layout(&plan.a, t, b_rows, b_cols, key.ldb, p.batch, p.stride_b));
   KILN_RETURN_IF_ERROR(layout(&plan.b, t, a_rows, a_cols, key.lda, p.batch, p.stride_a));
   KILN_RETURN_IF_ERROR(layout(&plan.c, t, p.n, p.m, key.ldc, p.batch, p.stride_c));
 
@@ -560,12 +562,22 @@ Status copy_rows(KernelContext& ctx, DType dt, LtActivation act, const void* src
 // p through the scratch (choice.pitch elements per row), choice.chunk_rows rows at a time: C's rows (beta !=
 // 0) are copied in, cuBLASLt computes the chunk in place with every operand aligned, and the rows are copied
 // out to D, with any activation the chunk's epilogue lacked applied on the way, so D is always finished.
-// Batched problems go matrix by matrix.
+// An aligned pitch is not enough for cuBLASLt's Hopper kernels: the problem's n must be a multiple of 16
+// bytes too (GPT-2's lm_head, n = 50257 in f16: 12.3 ms at any pitch, 1.6 ms at n = 50264; measured with
+// bench/cublaslt_probe.cu). So the columns are split: the widest aligned part [0, n_main) in one call and the
+// last few (< 16 bytes' worth) in a second, small one. Batched problems go matrix by matrix.
 Status run_padded(KernelContext& ctx, const LtMatmul& p, const PadChoice& choice, void* scratch,
                   const void* a, const void* b, const void* c, void* d, bool capturing) {
   Resources& res = ctx.res();
   const int64_t es = static_cast<int64_t>(dtype_size(p.dtype));
   const int64_t lda = p.trans_a ? p.m : p.k;
+  const int64_t n_main = p.n / (16 / es) * (16 / es);
+  struct Part {
+    int64_t col0, cols;
+  };
+  std::vector<Part> parts;
+  if (n_main > 0) parts.push_back({0, n_main});
+  if (n_main < p.n) parts.push_back({n_main, p.n - n_main});
   // Timing runs may write the scratch freely: C is copied in after them.
   const bool may_time = res.time_tactics && !capturing;
   std::string gemm_tactic;
@@ -576,26 +588,47 @@ Status run_padded(KernelContext& ctx, const LtMatmul& p, const PadChoice& choice
     const char* ci = static_cast<const char*>(c) + i * p.stride_c * es;
     char* di = static_cast<char*>(d) + i * p.stride_c * es;
     for (int64_t r0 = 0; r0 < p.m; r0 += choice.chunk_rows) {
-      LtMatmul sub = p;
-      sub.m = std::min(choice.chunk_rows, p.m - r0);
-      sub.batch = 1;
-      sub.stride_a = sub.stride_b = sub.stride_c = 0;
+      const int64_t rows = std::min(choice.chunk_rows, p.m - r0);
       const char* ar = ai + (p.trans_a ? r0 : r0 * p.k) * es;  // stored [k, m] when trans_a: a column range
-      const PlanKey key = key_of(res, sub, lda, choice.pitch, ar, bi, scratch, scratch);
-      Plan* plan = nullptr;
-      KILN_RETURN_IF_ERROR(get_plan(ctx, sub, key, may_time, ar, bi, scratch, scratch, &plan));
       if (p.beta != 0.f)
         KILN_RETURN_IF_ERROR(copy_rows(ctx, p.dtype, LtActivation::kNone, ci + r0 * p.n * es, p.n, scratch,
-                                       choice.pitch, sub.m, p.n));
-      KILN_RETURN_IF_ERROR(launch_plan(ctx, *plan, sub, ar, bi, scratch, scratch));
-      const LtActivation rest = plan->act_fused ? LtActivation::kNone : p.act;
-      KILN_RETURN_IF_ERROR(
-          copy_rows(ctx, p.dtype, rest, scratch, choice.pitch, di + r0 * p.n * es, p.n, sub.m, p.n));
-      if (gemm_tactic.empty()) gemm_tactic = plan->tactic;
-      ++calls;
+                                       choice.pitch, rows, p.n));
+      bool fused[2] = {false, false};
+      for (size_t j = 0; j < parts.size(); ++j) {
+        LtMatmul sub = p;
+        sub.m = rows;
+        sub.n = parts[j].cols;
+        sub.batch = 1;
+        sub.stride_a = sub.stride_b = sub.stride_c = 0;
+        if (p.bias) sub.bias = static_cast<const char*>(p.bias) + parts[j].col0 * es;
+        // B stored [n, k] when trans_b: a row range; else a column range of the [k, n] rows.
+        const char* bp = bi + (p.trans_b ? parts[j].col0 * p.k : parts[j].col0) * es;
+        char* sp = static_cast<char*>(scratch) + parts[j].col0 * es;
+        PlanKey key = key_of(res, sub, lda, choice.pitch, ar, bp, sp, sp);
+        key.ldb = p.trans_b ? p.k : p.n;
+        Plan* plan = nullptr;
+        KILN_RETURN_IF_ERROR(get_plan(ctx, sub, key, may_time, ar, bp, sp, sp, &plan));
+        KILN_RETURN_IF_ERROR(launch_plan(ctx, *plan, sub, ar, bp, sp, sp));
+        fused[j] = plan->act_fused;
+        if (j == 0 && gemm_tactic.empty()) gemm_tactic = plan->tactic;
+        ++calls;
+      }
+      // One copy when the parts agree on what their epilogues applied, else a copy per part.
+      if (parts.size() == 1 || fused[0] == fused[1]) {
+        const LtActivation rest = fused[0] ? LtActivation::kNone : p.act;
+        KILN_RETURN_IF_ERROR(
+            copy_rows(ctx, p.dtype, rest, scratch, choice.pitch, di + r0 * p.n * es, p.n, rows, p.n));
+      } else {
+        for (size_t j = 0; j < parts.size(); ++j)
+          KILN_RETURN_IF_ERROR(copy_rows(ctx, p.dtype, fused[j] ? LtActivation::kNone : p.act,
+                                         static_cast<char*>(scratch) + parts[j].col0 * es, choice.pitch,
+                                         di + (r0 * p.n + parts[j].col0) * es, p.n, rows, parts[j].cols));
+      }
     }
   }
-  res.tactic = fmt::format("padded ld={} ({} call{} of <= {} rows; {}): {}", choice.pitch, calls,
+  const std::string split =
+      parts.size() == 2 && n_main > 0 ? fmt::format(", n split {}+{}", n_main, p.n - n_main) : std::string();
+  res.tactic = fmt::format("padded ld={}{} ({} call{} of <= {} rows; {}): {}", choice.pitch, split, calls,
                            calls == 1 ? "" : "s", choice.chunk_rows, choice.note, gemm_tactic);
   return Status();
 }
