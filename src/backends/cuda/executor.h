@@ -80,11 +80,16 @@ class GraphExecutor {
 
   Result<Values> execute(Values values, std::vector<LayerTiming>* timings);
   Result<std::shared_ptr<void>> allocate(size_t bytes);
+  // The caller's buffer for graph output `name` of `bytes`, when the producing node may write it there
+  // directly (see execute); null: allocate as usual.
+  void* direct_output(const std::string& name, size_t bytes);
   Status ensure_host(const std::string& name, Slot& s);
   Status ensure_device(const std::string& name, Slot& s);
   // Runs once in `mode` and leaves every graph output on the device (in out).
+  // user_outputs: the caller's buffers, which nodes producing graph outputs write directly when they can.
   Status run_once(Mode mode, Plan* plan, const std::map<std::string, DeviceTensor>& inputs,
-                  std::map<std::string, DeviceTensor>& out, std::vector<LayerTiming>* timings = nullptr);
+                  std::map<std::string, DeviceTensor>& out, std::vector<LayerTiming>* timings = nullptr,
+                  const std::map<std::string, DeviceTensor>* user_outputs = nullptr);
   Status copy_outputs(const std::map<std::string, DeviceTensor>& produced,
                       std::map<std::string, DeviceTensor>& outputs);
   Status check_output_sizes(const std::map<std::string, std::vector<int64_t>>& dims,
@@ -115,6 +120,8 @@ class GraphExecutor {
   Plan* plan_ = nullptr;
   std::shared_ptr<AllocationTrace> trace_;
   size_t arena_cursor_ = 0;
+  const std::map<std::string, DeviceTensor>* run_inputs_ = nullptr;
+  const std::map<std::string, DeviceTensor>* user_outputs_ = nullptr;
   RunStats stats_;
   std::map<std::string, std::vector<int64_t>> last_output_dims_;
 
