@@ -45,6 +45,7 @@
 #include <set>
 
 #include "backends/cpu/executor.h"
+#include "ops/fused_attention.h"
 #include "ops/op.h"
 #include "passes/pass.h"
 #include "util/error.h"
@@ -473,12 +474,15 @@ Status detect_causal_mask(ir::Graph& g, const std::vector<OptimizationProfile>& 
         n.inputs[3].empty())
       continue;
     ++rep.masked;
-    const ir::ValueInfo* q = g.value(n.inputs[0]);
-    const ir::ValueInfo* k = g.value(n.inputs[1]);
+    auto shape_of = [&](size_t slot) {
+      const ir::ValueInfo* vi = slot < n.inputs.size() && !n.inputs[slot].empty() ? g.value(n.inputs[slot]) : nullptr;
+      return vi ? vi->shape : Shape();
+    };
+    const ops::AttentionOperands ops = ops::attention_operands(n, shape_of(0), shape_of(1), shape_of(2));
     Reader rd;
     rd.node = i;
-    if (q && q->shape.has_rank() && q->shape.rank() == 4) rd.sq = q->shape[n.attr_int("q_bshd", 0) ? 1 : 2];
-    if (k && k->shape.has_rank() && k->shape.rank() == 4) rd.sk = k->shape[n.attr_int("k_bshd", 0) ? 1 : 2];
+    if (ops.q.has_rank() && ops.q.rank() == 4) rd.sq = ops.q[ops.q_bshd ? 1 : 2];
+    if (ops.k.has_rank() && ops.k.rank() == 4) rd.sk = ops.k[ops.k_bshd ? 1 : 2];
     by_mask[n.inputs[3]].push_back(rd);
   }
   bool changed = false;

@@ -31,6 +31,10 @@ Status fuse_attention(ir::Graph& g);
 // reader, become the node's q_bshd/k_bshd/v_bshd/y_bshd layout attributes.
 // nn.MultiheadAttention's seq-first chains (batch_first ViT) go too: in_proj split into Q/K/V thirds on X.
 Status fold_attention_layout(ir::Graph& g);
+// FusedAttention whose Q/K/V are head splits of three same-input projections (concatenated into one QKV
+// FusedMatMul) or of one last-axis Split (dropped) reads the packed rows directly (packed=1). Runs after
+// fuse_matmul_epilogue.
+Status pack_qkv(ir::Graph& g);
 // Folds BatchNormalization (inference, constant stats) and per-channel constant Mul/Div/Add/Sub that follow a
 // Conv with constant weights into the Conv's weights and bias.
 Status fold_batch_norm(ir::Graph& g);

@@ -16,6 +16,7 @@ const std::vector<Pass>& default_pipeline() {
       {"fuse_rms_norm", fuse_rms_norm},
       {"fuse_gelu", fuse_gelu},
       {"fuse_matmul_epilogue", fuse_matmul_epilogue},
+      {"pack_qkv", pack_qkv},
       {"fuse_add_layer_norm", fuse_add_layer_norm},
       {"fuse_pointwise", fuse_pointwise},
       {"eliminate_dead_code", eliminate_dead_code},

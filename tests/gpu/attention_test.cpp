@@ -15,6 +15,7 @@
 
 #include "gpu/norm_reduce_test_util.h"
 #include "kiln/kiln.h"
+#include "runtime/tactic_cache.h"
 #include "support/skeleton.h"
 
 namespace kiln {
@@ -297,6 +298,121 @@ TEST(GpuAttentionLayout, EveryBshdCombination) {
         a.causal = bits % 3 == 0;
         check(a, dt, 1100 + bits, /*drop_first_row=*/true);
       }
+}
+
+// packed=1: Q, K and V read from one [B, S, W] tensor at row offsets (what pack_qkv makes of a QKV
+// projection or GPT-2's Split). Offsets in Q, K, V and in other orders; rows exactly as wide as needed or
+// wider, with a width or head dim that is not a multiple of 8 (scalar tile loads); grouped K/V; causal and a
+// mask; head dim 160 for the CUDA-core path.
+TEST(GpuAttentionLayout, PackedQkvRows) {
+  KILN_REQUIRE_GPU();
+  struct Packed {
+    int64_t b, s, h, hk, d, pad;
+    int order;  // 0: Q K V, 1: V Q K, 2: K V Q
+    bool causal, mask;
+  };
+  const std::vector<Packed> cases = {{1, 1, 4, 2, 64, 0, 0, false, false}, {2, 7, 4, 2, 64, 0, 1, true, false},
+                                     {3, 127, 2, 2, 64, 8, 2, false, true},  {2, 129, 4, 4, 64, 3, 0, true, true},
+                                     {2, 70, 4, 2, 6, 0, 1, false, true},    {1, 65, 3, 1, 32, 5, 2, true, false},
+                                     {2, 33, 2, 1, 160, 0, 0, false, false}};
+  for (DType dt : kFloats)
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const Packed& c = cases[i];
+      SCOPED_TRACE(gputest::dname(dt) + " case " + std::to_string(i));
+      const int64_t q = c.h * c.d, kv = c.hk * c.d;
+      int64_t off[3];  // Q, K, V
+      if (c.order == 0) off[0] = 0, off[1] = q, off[2] = q + kv;
+      if (c.order == 1) off[2] = 0, off[0] = kv, off[1] = kv + q;
+      if (c.order == 2) off[1] = 0, off[2] = kv, off[0] = 2 * kv;
+      const int64_t w = q + 2 * kv + c.pad;
+      ModelBuilder b(18);
+      b.input("qkv", dt, sdims({c.b, c.s, w}));
+      std::vector<std::string> ins = {"qkv", "", ""};
+      std::map<std::string, Tensor> in = {{"qkv", gputest::uniform_tensor(dt, {c.b, c.s, w}, 1300 + i, -2, 2)}};
+      if (c.mask) {
+        Attn shape;
+        shape.mask = {c.b, 1, c.s, c.s};
+        b.input("mask", DType::kBool, sdims(shape.mask));
+        ins.push_back("mask");
+        in["mask"] = make_mask(shape, dt, 1350 + i, true);
+      }
+      b.node("FusedAttention", ins, {"y"})
+          .domain("kiln")
+          .attr("packed", int64_t{1})
+          .attr("q_num_heads", c.h)
+          .attr("kv_num_heads", c.hk)
+          .attr("head_size", c.d)
+          .attr("qkv_offsets", std::vector<int64_t>{off[0], off[1], off[2]})
+          .attr("causal", int64_t{c.causal})
+          .attr("nan_to_zero", int64_t{1})
+          .attr("y_bshd", int64_t{static_cast<int64_t>(i % 2)})
+          .output("y");
+      gputest::expect_on_device(b, in, 1, tol_for(dt));
+    }
+}
+
+// The flash kernel's two tactics (registers as ptxas likes, or capped at 128 for 4 blocks an SM): a context
+// times them on first use and stores the winner in its tactic cache; each one, forced through the cache,
+// matches the CPU reference, and the layer profile names the one that ran.
+TEST(GpuAttention, BothFlashTacticsMatchCpu) {
+  KILN_REQUIRE_GPU();
+  struct TacticCase {
+    Attn a;
+    DType dt;
+  };
+  Attn causal{{2, 3, 200, 64}, {2, 3, 200, 64}, {2, 3, 200, 64}};
+  causal.causal = true;
+  Attn masked{{2, 4, 70, 32}, {2, 2, 131, 32}, {2, 2, 131, 32}, {2, 1, 70, 131}};
+  const std::vector<TacticCase> cases = {{causal, DType::kF16}, {masked, DType::kBF16}};
+  for (size_t c = 0; c < cases.size(); ++c) {
+    SCOPED_TRACE(c);
+    const ModelBuilder model = attn_model(cases[c].a, cases[c].dt);
+    const auto inputs = attn_inputs(cases[c].a, cases[c].dt, 1400 + c, true);
+    auto g = onnx::import_model_bytes(model.bytes(), ".", "tactics");
+    ASSERT_TRUE(g.ok());
+    ASSERT_TRUE(passes::infer_shapes(*g).ok());
+    auto graph = std::make_shared<const ir::Graph>(std::move(*g));
+    cpu::GraphExecutor cpu_exec(graph);
+    auto want = cpu_exec.run(inputs);
+    ASSERT_TRUE(want.ok());
+    // Timed on first use.
+    cuda::ExecutorOptions timed;
+    timed.tactics = std::make_shared<TacticCache>();
+    auto first = cuda::GraphExecutor::create(graph, timed);
+    ASSERT_TRUE(first.ok());
+    ASSERT_TRUE((*first)->run(inputs).ok());
+    std::map<std::string, std::string> entries;
+    for (const auto& [key, value] : timed.tactics->entries())
+      if (key.rfind("attn:", 0) == 0) entries[key] = value;
+    ASSERT_EQ(entries.size(), 1u) << "one attention problem, one stored choice";
+    EXPECT_TRUE(entries.begin()->second == "0" || entries.begin()->second == "1") << entries.begin()->second;
+    for (const char* forced : {"0", "1"}) {
+      SCOPED_TRACE(std::string("tactic ") + forced);
+      cuda::ExecutorOptions o;
+      o.tactics = std::make_shared<TacticCache>();
+      o.tactics->put(entries.begin()->first, forced);
+      auto ex = cuda::GraphExecutor::create(graph, o);
+      ASSERT_TRUE(ex.ok());
+      auto got = (*ex)->run(inputs);
+      ASSERT_TRUE(got.ok()) << got.status().to_string();
+      gputest::compare_outputs(*want, *got, tol_for(cases[c].dt));
+      std::map<std::string, cuda::DeviceTensor> din;
+      std::vector<void*> buffers;
+      for (const auto& [name, t] : inputs) {
+        cuda::DeviceTensor d{t.dtype(), t.dims(), nullptr, nullptr};
+        ASSERT_EQ(cudaMalloc(&d.data, t.nbytes()), cudaSuccess);
+        buffers.push_back(d.data);
+        cudaMemcpy(d.data, t.raw(), t.nbytes(), cudaMemcpyHostToDevice);
+        din[name] = d;
+      }
+      auto layers = (*ex)->profile(din, nullptr);
+      for (void* p : buffers) cudaFree(p);
+      ASSERT_TRUE(layers.ok());
+      bool capped = false;
+      for (const auto& l : *layers) capped = capped || l.tactic.find("128 registers") != std::string::npos;
+      EXPECT_EQ(capped, std::string(forced) == "1");
+    }
+  }
 }
 
 // The fused real models on the CUDA engine against the CPU engine (both f32, both fused).

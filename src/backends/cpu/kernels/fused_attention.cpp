@@ -3,12 +3,13 @@
 // unfused graph: a row whose scores are all -inf gives NaN (softmax of -inf - -inf), or 0 with nan_to_zero
 // (there any NaN probability becomes 0, as torch's IsNaN/Where guard does); Sk == 0 gives zeros (an empty
 // sum). Q, K, V and Y may each be stored [B, S, H, X] (the op's *_bshd attributes): rows are addressed
-// through per-operand strides.
+// through per-operand strides; packed=1 reads all three from one [B, S, W] tensor at their row offsets.
 #include <cmath>
 #include <limits>
 
 #include "backends/cpu/dispatch.h"
 #include "backends/cpu/kernel_list.h"
+#include "ops/fused_attention.h"
 
 namespace kiln::cpu {
 
@@ -32,14 +33,34 @@ Operand operand(const Tensor& t, bool bshd) {
   return o;
 }
 
+// One of Q/K/V inside packed rows of [B, S, W]: `heads` x `x` values from the row's element `offset` on.
+Operand packed_operand(const Tensor& t, int64_t heads, int64_t x) {
+  Operand o;
+  o.heads = heads;
+  o.seq = t.dim(1);
+  o.x = x;
+  o.s = t.dim(2);
+  o.h = heads == 1 ? 0 : x;
+  o.b = t.dim(0) == 1 ? 0 : o.seq * o.s;
+  return o;
+}
+
 Status run_fused_attention(KernelContext& ctx) {
-  const Tensor &q = ctx.input(0), &k = ctx.input(1), &v = ctx.input(2);
-  Tensor& y = ctx.output(0);
   const ir::Node& node = ctx.node();
-  const Operand sq = operand(q, node.attr_int("q_bshd", 0) != 0),
-                sk = operand(k, node.attr_int("k_bshd", 0) != 0),
-                sv = operand(v, node.attr_int("v_bshd", 0) != 0),
+  const std::optional<ops::PackedQkv> packed = ops::packed_qkv(node);
+  const Tensor& q = ctx.input(0);
+  const Tensor& k = packed ? q : ctx.input(1);
+  const Tensor& v = packed ? q : ctx.input(2);
+  Tensor& y = ctx.output(0);
+  const Operand sq = packed ? packed_operand(q, packed->q_heads, packed->head_size)
+                            : operand(q, node.attr_int("q_bshd", 0) != 0),
+                sk = packed ? packed_operand(q, packed->kv_heads, packed->head_size)
+                            : operand(k, node.attr_int("k_bshd", 0) != 0),
+                sv = packed ? packed_operand(q, packed->kv_heads, packed->head_size)
+                            : operand(v, node.attr_int("v_bshd", 0) != 0),
                 sy = operand(y, node.attr_int("y_bshd", 0) != 0);
+  const int64_t q_off = packed ? packed->q_off : 0, k_off = packed ? packed->k_off : 0,
+                v_off = packed ? packed->v_off : 0;
   const int64_t B = y.dim(0), H = sy.heads, Sq = sq.seq, D = sq.x, Sk = sk.seq, Dv = sv.x;
   const int64_t Hk = sk.heads, Hv = sv.heads;
   const double scale = ctx.node().has_attr("scale") ? static_cast<double>(ctx.node().attr_float("scale", 1.f))
@@ -55,7 +76,7 @@ Status run_fused_attention(KernelContext& ctx) {
   std::vector<double> s(static_cast<size_t>(Sk)), acc(static_cast<size_t>(Dv));
   bool ok = dispatch_float(q.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    const T *pq = q.data<T>(), *pk = k.data<T>(), *pv = v.data<T>();
+    const T *pq = q.data<T>() + q_off, *pk = k.data<T>() + k_off, *pv = v.data<T>() + v_off;
     T* py = y.data<T>();
     for (int64_t b = 0; b < B; ++b)
       for (int64_t h = 0; h < H; ++h) {

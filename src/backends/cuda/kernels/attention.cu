@@ -22,10 +22,15 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
 #include <type_traits>
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernel_list.h"
+#include "ops/fused_attention.h"
+#include "runtime/tactic_cache.h"
 
 namespace kiln::cuda {
 
@@ -247,8 +252,10 @@ __device__ __forceinline__ void load_mask_tile(T* sM, const AttnParams& p, int b
   }
 }
 
-template <class T, int DP, bool VEC>
-__global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnParams p) {
+// kMinBlocks 4 caps registers at 128 (4 blocks, 16 warps an SM); 1 lets ptxas use what it likes (185 for
+// head dim 64: 2 blocks an SM). Which is faster depends on the shape, so both compete as tactics.
+template <class T, int DP, bool VEC, int kMinBlocks>
+__global__ void __launch_bounds__(kThreads, kMinBlocks) flash_attention_kernel(const AttnParams p) {
   constexpr int BM = kTile, BN = kTile, LDS = DP + 8, KSTEPS = DP / 16, NT = BN / 8, OT = DP / 8;
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* sQ = reinterpret_cast<T*>(smem_raw);
@@ -257,14 +264,17 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(const AttnPar
   T* sM = sV + 2 * BN * LDS;  // the staged mask tile (only allocated when there is a mask)
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
-  const int m0 = blockIdx.y * BM;
+  // Causal: the last query tiles have the most key tiles, so they go first (blocks start in y order) and the
+  // short ones fill the tail.
+  const int qtile = p.causal ? static_cast<int>(gridDim.y) - 1 - static_cast<int>(blockIdx.y) : blockIdx.y;
+  const int m0 = qtile * BM;
   const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
   const T* k = static_cast<const T*>(p.k) + b * p.k_sb + (h / p.k_group) * p.k_sh;
   const T* v = static_cast<const T*>(p.v) + b * p.v_sb + (h / p.v_group) * p.v_sh;
   // Causal: keys past the block's last row are masked for every row, so those blocks are skipped.
   const int n_end = p.causal ? min(p.Sk, m0 + BM) : p.Sk;
   const int nblocks = (n_end + BN - 1) / BN;
-  const uint8_t* cls_row = p.tiles ? p.tiles + b * p.t_sb + h * p.t_sh + blockIdx.y * p.t_sq : nullptr;
+  const uint8_t* cls_row = p.tiles ? p.tiles + b * p.t_sb + h * p.t_sh + qtile * p.t_sq : nullptr;
   const uint8_t cls_default = p.mask_kind != 0 ? kTileMixed : kTileOpen;
   // The first key tile at or after nb that has an unmasked score (block-uniform).
   auto next_live = [&](int nb) {
@@ -418,7 +428,10 @@ __global__ void __launch_bounds__(kThreads) simt_attention_kernel(const AttnPara
   float* sV = sK + KC * LDK;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
-  const int m0 = blockIdx.y * BM;
+  // Causal: the last query tiles have the most key tiles, so they go first (blocks start in y order) and the
+  // short ones fill the tail.
+  const int qtile = p.causal ? static_cast<int>(gridDim.y) - 1 - static_cast<int>(blockIdx.y) : blockIdx.y;
+  const int m0 = qtile * BM;
   const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
   const T* k = static_cast<const T*>(p.k) + b * p.k_sb + (h / p.k_group) * p.k_sh;
   const T* v = static_cast<const T*>(p.v) + b * p.v_sb + (h / p.v_group) * p.v_sh;
@@ -507,12 +520,12 @@ Status allow_smem(K kernel, size_t bytes, bool& done) {
   return Status();
 }
 
-template <class T, int DP, bool VEC>
+template <class T, int DP, bool VEC, int kMinBlocks>
 Status launch_flash(const AttnParams& p, int bh, cudaStream_t st) {
   constexpr size_t kBase = static_cast<size_t>(kTile + 4 * kTile) * (DP + 8) * sizeof(T);
   constexpr size_t kMaskTile = static_cast<size_t>(kTile) * kMaskLd * sizeof(T);
   static bool opted = false;
-  auto kernel = flash_attention_kernel<T, DP, VEC>;
+  auto kernel = flash_attention_kernel<T, DP, VEC, kMinBlocks>;
   KILN_RETURN_IF_ERROR(allow_smem(kernel, kBase + kMaskTile, opted));
   // Only a masked launch pays for the mask tile (it would cost unmasked ones occupancy).
   const size_t smem = kBase + (p.mask_kind != 0 ? kMaskTile : 0);
@@ -573,14 +586,67 @@ Status dispatch_simt(const AttnParams& p, int bh, cudaStream_t st) {
   return launch_simt<T, 16>(p, bh, st);
 }
 
+// Tactic 1 (128 registers, 4 blocks an SM) exists for head dims up to 64; above, it spills.
+template <class T, int DP, bool VEC>
+Status launch_flash_tactic(const AttnParams& p, int bh, cudaStream_t st, int tactic) {
+  if constexpr (DP <= 64)
+    if (tactic == 1) return launch_flash<T, DP, VEC, 4>(p, bh, st);
+  return launch_flash<T, DP, VEC, 1>(p, bh, st);
+}
+
+// Times both tactics on the real buffers (a warm-up and 3 runs each) and returns the faster; Y is rewritten
+// with the same values each run.
+template <class T, int DP, bool VEC>
+Result<int> time_flash_tactics(const AttnParams& p, int bh, cudaStream_t st) {
+  cudaEvent_t start = nullptr, stop = nullptr;
+  KILN_CUDA_CHECK(cudaEventCreate(&start));
+  std::unique_ptr<CUevent_st, decltype(&cudaEventDestroy)> start_guard(start, cudaEventDestroy);
+  KILN_CUDA_CHECK(cudaEventCreate(&stop));
+  std::unique_ptr<CUevent_st, decltype(&cudaEventDestroy)> stop_guard(stop, cudaEventDestroy);
+  float ms[2] = {0, 0};
+  for (int t = 0; t < 2; ++t) {
+    KILN_RETURN_IF_ERROR((launch_flash_tactic<T, DP, VEC>(p, bh, st, t)));
+    KILN_CUDA_CHECK(cudaEventRecord(start, st));
+    for (int r = 0; r < 3; ++r) KILN_RETURN_IF_ERROR((launch_flash_tactic<T, DP, VEC>(p, bh, st, t)));
+    KILN_CUDA_CHECK(cudaEventRecord(stop, st));
+    KILN_CUDA_CHECK(cudaEventSynchronize(stop));
+    KILN_CUDA_CHECK(cudaEventElapsedTime(&ms[t], start, stop));
+  }
+  return ms[1] < ms[0] ? 1 : 0;
+}
+
+// The flash kernel with the tactic the engine's cache holds for this problem; when it holds none and tactics
+// are timed (never during capture), both are timed and the winner stored. Untimed: tactic 0.
+template <class T, int DP, bool VEC>
+Status run_flash(const AttnParams& p, int64_t B, int bh, Resources& res) {
+  int tactic = 0;
+  if constexpr (DP <= 64) {
+    const std::string key = fmt::format("attn:{},{},{:d},{},{},{},{},{},{:d}", std::is_same_v<T, __half> ? "f16" : "bf16",
+                                        DP, VEC, B, p.H, p.Sq, p.Sk, p.mask_kind, p.causal != 0);
+    std::optional<std::string> stored = res.tactics ? res.tactics->find(key) : std::nullopt;
+    if (stored && (*stored == "0" || *stored == "1")) {
+      tactic = *stored == "1";
+    } else if (res.time_tactics) {
+      cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+      KILN_CUDA_CHECK(cudaStreamIsCapturing(res.stream, &capture));
+      if (capture == cudaStreamCaptureStatusNone) {
+        KILN_ASSIGN_OR_RETURN(tactic, (time_flash_tactics<T, DP, VEC>(p, bh, res.stream)));
+        if (res.tactics) res.tactics->put(key, tactic ? "1" : "0");
+      }
+    }
+  }
+  res.tactic = tactic ? "flash, 128 registers (4 blocks/SM)" : "flash";
+  return launch_flash_tactic<T, DP, VEC>(p, bh, res.stream, tactic);
+}
+
 template <class T, int DP>
-Status dispatch_flash_vec(AttnParams p, int64_t B, int bh, bool vec, const Resources& res) {
+Status dispatch_flash_vec(AttnParams p, int64_t B, int bh, bool vec, Resources& res) {
   KILN_RETURN_IF_ERROR(classify_mask_tiles<T>(p, B, p.H, res));
-  return vec ? launch_flash<T, DP, true>(p, bh, res.stream) : launch_flash<T, DP, false>(p, bh, res.stream);
+  return vec ? run_flash<T, DP, true>(p, B, bh, res) : run_flash<T, DP, false>(p, B, bh, res);
 }
 
 template <class T>
-Status dispatch(const AttnParams& p, int64_t B, int bh, bool vec, const Resources& res) {
+Status dispatch(const AttnParams& p, int64_t B, int bh, bool vec, Resources& res) {
   if constexpr (std::is_same_v<T, float>) {
     return dispatch_simt<T>(p, bh, res.stream);
   } else {
@@ -615,16 +681,41 @@ Operand operand(const DeviceTensor& t, bool bshd) {
   return o;
 }
 
+// One of Q/K/V inside packed rows of [B, S, W] (packed=1): `heads` x `x` values at a row offset.
+Operand packed_operand(const DeviceTensor& t, int64_t heads, int64_t x) {
+  Operand o;
+  o.b = t.dims[0];
+  o.s = t.dims[1];
+  o.h = heads;
+  o.x = x;
+  o.ss = t.dims[2];
+  o.sh = heads == 1 ? 0 : x;
+  o.sb = o.b == 1 ? 0 : o.s * o.ss;
+  return o;
+}
+
 Status run_attention(KernelContext& ctx) {
-  const DeviceTensor &qt = ctx.input(0), &kt = ctx.input(1), &vt = ctx.input(2);
-  DeviceTensor& y = ctx.output(0);
-  if (qt.rank() != 4 || kt.rank() != 4 || vt.rank() != 4 || y.rank() != 4)
-    return ctx.error("needs 4-D Q, K, V; got ranks {}, {}, {}", qt.rank(), kt.rank(), vt.rank());
   const ir::Node& node = ctx.node();
-  const Operand q = operand(qt, node.attr_int("q_bshd", 0) != 0),
-                k = operand(kt, node.attr_int("k_bshd", 0) != 0),
-                v = operand(vt, node.attr_int("v_bshd", 0) != 0);
+  const std::optional<ops::PackedQkv> packed = ops::packed_qkv(node);
+  const DeviceTensor& qt = ctx.input(0);
+  const DeviceTensor& kt = packed ? qt : ctx.input(1);
+  const DeviceTensor& vt = packed ? qt : ctx.input(2);
+  DeviceTensor& y = ctx.output(0);
+  if (packed ? (qt.rank() != 3 || y.rank() != 4) : (qt.rank() != 4 || kt.rank() != 4 || vt.rank() != 4 || y.rank() != 4))
+    return ctx.error("needs 4-D Q, K, V (or one 3-D packed QKV); got ranks {}, {}, {}", qt.rank(), kt.rank(),
+                     vt.rank());
+  const Operand q = packed ? packed_operand(qt, packed->q_heads, packed->head_size)
+                           : operand(qt, node.attr_int("q_bshd", 0) != 0),
+                k = packed ? packed_operand(qt, packed->kv_heads, packed->head_size)
+                           : operand(kt, node.attr_int("k_bshd", 0) != 0),
+                v = packed ? packed_operand(qt, packed->kv_heads, packed->head_size)
+                           : operand(vt, node.attr_int("v_bshd", 0) != 0);
   Operand o = operand(y, node.attr_int("y_bshd", 0) != 0);
+  const size_t es = dtype_size(qt.dtype);
+  const char* const base = static_cast<const char*>(qt.data);
+  const void* q_data = packed ? base + packed->q_off * es : qt.data;
+  const void* k_data = packed ? base + packed->k_off * es : kt.data;
+  const void* v_data = packed ? base + packed->v_off * es : vt.data;
   const int64_t B = o.b, H = o.h, Sq = q.s, D = q.x, Sk = k.s, Dv = v.x;
   if (y.numel() == 0) return Status();
   if (Sk == 0) {  // softmax over no keys, then an empty sum: zeros, as the CPU reference
@@ -638,9 +729,9 @@ Status run_attention(KernelContext& ctx) {
   if (k.h == 0 || v.h == 0 || H % k.h != 0 || H % v.h != 0)
     return ctx.error("K/V head counts {} and {} do not divide the query's {}", k.h, v.h, H);
   AttnParams p;
-  p.q = qt.data;
-  p.k = kt.data;
-  p.v = vt.data;
+  p.q = q_data;
+  p.k = k_data;
+  p.v = v_data;
   p.o = y.data;
   p.H = static_cast<int>(H);
   p.Sq = static_cast<int>(Sq);
@@ -675,11 +766,12 @@ Status run_attention(KernelContext& ctx) {
   p.scale_log2 = static_cast<float>(scale * 1.4426950408889634);
   p.causal = node.attr_int("causal", 0) != 0;
   p.nan_to_zero = node.attr_int("nan_to_zero", 0) != 0;
-  // 16-byte rows: head dims (hence every row stride, BSHD's H*X included) multiples of 8 elements.
-  const bool vec =
-      D % 8 == 0 && Dv % 8 == 0 && aligned16(qt.data) && aligned16(kt.data) && aligned16(vt.data);
+  // 16-byte rows: head dims (hence every row stride, BSHD's H*X included) multiples of 8 elements; a packed
+  // row's width too.
+  const bool vec = D % 8 == 0 && Dv % 8 == 0 && aligned16(q_data) && aligned16(k_data) && aligned16(v_data) &&
+                   (!packed || qt.dims[2] % 8 == 0);
   const int bh = static_cast<int>(B * H);
-  const Resources& res = ctx.res();
+  Resources& res = ctx.res();
   switch (qt.dtype) {
     case DType::kF32:
       return dispatch<float>(p, B, bh, vec, res);
@@ -692,12 +784,12 @@ Status run_attention(KernelContext& ctx) {
   }
 }
 
-// Q, K, V of one float dtype the kernels know; a mask of bool or that dtype.
-bool attention_supported(const ir::Node&, const std::vector<DType>& dts) {
-  if (dts.size() < 3) return false;
+// Q, K, V of one float dtype the kernels know (packed: one input); a mask of bool or that dtype.
+bool attention_supported(const ir::Node& n, const std::vector<DType>& dts) {
+  if (dts.empty()) return false;
   const DType t = dts[0];
   if (t != DType::kF32 && t != DType::kF16 && t != DType::kBF16) return false;
-  if (dts[1] != t || dts[2] != t) return false;
+  if (!ops::packed_qkv(n) && (dts.size() < 3 || dts[1] != t || dts[2] != t)) return false;
   return dts.size() < 4 || dts[3] == DType::kUndefined || dts[3] == DType::kBool || dts[3] == t;
 }
 
