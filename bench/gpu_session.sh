@@ -3,7 +3,8 @@
 #   bench/gpu_session.sh [build] [tests] [conformance] [accuracy] [perf] [profile]   (default: build tests
 #   conformance accuracy). profile: f16 engines of the four models, `kiln bench --profile` at batch 1 and 32
 #   (KILN_PROFILE_MODELS, KILN_BATCHES narrow it; KILN_CONV_LAYOUT=nchw|nhwc forces the conv layout), one file
-#   per config in $OUT.
+#   per config in $OUT. KILN_BUILD_TARGETS (e.g. "kiln_gpu_tests kiln_cli") builds only those; KILN_ACCURACY_MODELS
+#   narrows the accuracy step.
 # The GPU machine's copy of .git can be stale: pass KILN_COMMIT=<hash of the tree sent> so results name it.
 # Logs and results go to $OUT (the device tool's output folder) or /tmp/kiln-out.
 set -uo pipefail
@@ -46,7 +47,7 @@ fi
 if has accuracy; then
   step accuracy vs torch
   python3 bench/compare_torch.py --models-dir /tmp/m --kiln build/bin/kiln --precisions ${KILN_PRECISIONS:-f32,f16} --batches ${KILN_BATCHES:-1,7,32} \
-    --out "$OUT" 2>&1 | tail -40
+    ${KILN_ACCURACY_MODELS:+--models $KILN_ACCURACY_MODELS} --out "$OUT" 2>&1 | tail -40
 fi
 if has perf; then
   step latency vs torch

@@ -38,4 +38,5 @@ if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
   cmake -S . -B "$BUILD_DIR" "${GEN[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CUDA_ARCHITECTURES=90 "$CUDA_FLAG" >/dev/null
 fi
 JOBS=${KILN_JOBS:-$(nproc)}
-cmake --build "$BUILD_DIR" -j "$JOBS"
+# KILN_BUILD_TARGETS: only these targets (a GPU session that needs the tests and the CLI, not everything).
+cmake --build "$BUILD_DIR" -j "$JOBS" ${KILN_BUILD_TARGETS:+--target $KILN_BUILD_TARGETS}
