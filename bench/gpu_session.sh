@@ -4,7 +4,7 @@
 #   conformance accuracy). profile: f16 engines of the four models, `kiln bench --profile` at batch 1 and 32
 #   (KILN_PROFILE_MODELS, KILN_BATCHES narrow it; KILN_CONV_LAYOUT=nchw|nhwc forces the conv layout), one file
 #   per config in $OUT. KILN_BUILD_TARGETS (e.g. "kiln_gpu_tests kiln_cli") builds only those; KILN_ACCURACY_MODELS
-#   narrows the accuracy step.
+#   narrows the accuracy step, KILN_EXPORT_MODELS the export (gpt2 must be among them).
 # The GPU machine's copy of .git can be stale: pass KILN_COMMIT=<hash of the tree sent> so results name it.
 # Logs and results go to $OUT (the device tool's output folder) or /tmp/kiln-out.
 set -uo pipefail
@@ -42,7 +42,8 @@ if has conformance; then
 fi
 if has accuracy || has perf || has profile; then
   step export models
-  [ -f /tmp/m/gpt2.onnx ] || python3 bench/export_models.py --out /tmp/m 2>&1 | grep -E "exported|references|Error"
+  [ -f /tmp/m/gpt2.onnx ] || python3 bench/export_models.py --out /tmp/m ${KILN_EXPORT_MODELS:+--models $KILN_EXPORT_MODELS} 2>&1 |
+    grep -E "exported|references|Error"
 fi
 if has accuracy; then
   step accuracy vs torch
