@@ -33,9 +33,12 @@ def run(cmd):
 def write(args, rows):
     os.makedirs(args.out, exist_ok=True)
     stamp = datetime.date.today().isoformat()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip() if os.path.isdir(".git") else ""
+    # KILN_COMMIT first: the GPU machine's copy of .git can be stale (bench/gpu_session.sh passes the real one).
+    commit = os.environ.get("KILN_COMMIT", "")
+    if not commit and os.path.isdir(".git"):
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True).stdout.strip()
-    doc = {"date": stamp, "gpu": gpu, "commit": commit or os.environ.get("KILN_COMMIT", "?"), "rows": rows}
+    doc = {"date": stamp, "gpu": gpu, "commit": commit or "?", "rows": rows}
     with open(os.path.join(args.out, f"accuracy-{stamp}.json"), "w") as f:
         json.dump(doc, f, indent=2)
     with open(os.path.join(args.out, f"accuracy-{stamp}.md"), "w") as f:
