@@ -369,9 +369,9 @@ class Report:
                 sp = [fmt(x / kms, 2) if x is not None and kms else "—" for x in t]
                 note = " (time-capped: %d iters)" % k["iterations"] if k.get("time_limited") else ""
                 lines.append(f"| {name} | {b} | {fmt(kms)}{note} | {' | '.join(fmt(x) for x in t)} | {' | '.join(sp)} |")
-        lines += ["", "| model | batch | kiln build s | engine MB | kiln device MB (process / engine+context+I/O) |"
+        lines += ["", "| model | batch | kiln build s | engine MB | kiln load ms | kiln device MB (process / engine+context+I/O) |"
                   " eager peak MB | compile peak MB | reduce-overhead peak MB | compile s (first call) |"
-                  " reduce-overhead s (first call) |", "|---|---|---|---|---|---|---|---|---|---|"]
+                  " reduce-overhead s (first call) |", "|---|---|---|---|---|---|---|---|---|---|---|"]
         for name, m in d["models"].items():
             for b in d["batches"]:
                 k = m["kiln"].get(str(b), {})
@@ -379,12 +379,15 @@ class Report:
                 peaks = [self.torch_row(name, mode, b) for mode in TORCH_MODES]
                 lines.append(
                     f"| {name} | {b} | {fmt(m.get('build_s'), 1)} | {mb(m.get('engine_bytes'))} | "
+                    f"{fmt(k.get('load_ms', {}).get('total'), 0)} | "
                     f"{mb(mem.get('process_delta_bytes'))} / {mb(mem.get('total_bytes'))} | "
                     + " | ".join(mb(r.get("peak_memory_bytes")) if r else "—" for r in peaks) + " | "
                     + " | ".join(fmt(r.get("first_call_s"), 1) if r else "—" for r in peaks[1:]) + " |")
         lines += ["", "Peak memory: torch.cuda.max_memory_allocated (weights + activations, allocator view) after the"
                   " first call; kiln: GPU memory the bench process took from before the engine was loaded to after"
                   " the run (weights, arena, I/O, library workspaces; not the CUDA context) / the engine's own count.",
+                  "Load ms: `kiln bench`'s engine file load plus its first context (which uploads the weights), the CUDA"
+                  " runtime already started.",
                   "Compile s: wall time of the first call per batch, i.e. what torch.compile costs before the first"
                   " result (inductor's cache in /tmp makes a second run of this script cheaper; first-run numbers"
                   " are the honest ones)."]

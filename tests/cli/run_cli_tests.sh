@@ -99,6 +99,7 @@ check doctor_bad_engine 1 "cannot run here" -- "$KILN" doctor "$W/trunc.kiln"
 check bench_help 0 "--iters.*--warmup|--warmup" -- "$KILN" bench --help
 check bench_text 0 "latency over 5 iterations \(1 warm-up, steady_clock\): median [0-9.]+ ms" -- "$KILN" bench "$W/cnn.kiln" --iters 5 --warmup 1
 check bench_text_shapes 0 "shapes: image=4x3x32x32" -- "$KILN" bench "$W/cnn.kiln" --iters 2 --warmup 0
+check bench_text_load 0 "load: [0-9.]+ ms \(engine file [0-9.]+ ms \+ first context [0-9.]+ ms\)" -- "$KILN" bench "$W/cnn.kiln" --iters 2 --warmup 0
 check bench_json 0 "\"latency_ms\"" -- bash -c "\"$KILN\" bench \"$W/cnn.kiln\" --json --iters 7 --warmup 2 --shapes image:8x3x32x32 | tee \"$W/bench.json\""
 check bench_input 0 "\"batch\": 3," -- "$KILN" bench "$W/cnn.kiln" --json --iters 2 --input image="$ROOT/models/tiny_cnn.input.npy"
 check bench_max_seconds 0 "\"time_limited\": true" -- "$KILN" bench "$W/cnn.kiln" --json --iters 100000000 --warmup 0 --max-seconds 0.3
@@ -122,6 +123,8 @@ assert abs(t["samples_per_s"] - 8 * t["inferences_per_s"]) < 1e-6 * t["samples_p
 assert j["engine"]["backend"] == "cpu" and j["engine"]["nodes"] > 0 and j["engine"]["file_bytes"] > 0, j["engine"]
 assert j["timer"] == "steady_clock" and j["time_limited"] is False
 assert "context_bytes" in j["device_memory"] and j["build"]["kiln_version"]
+ld = j["load_ms"]
+assert ld["engine_file"] > 0 and ld["context"] >= 0 and abs(ld["total"] - ld["engine_file"] - ld["context"]) < 1e-9, ld
 print("ok")' "$W/bench.json"
   check bench_profile_fields 0 "^ok$" -- python3 -c '
 import json, sys
