@@ -152,30 +152,40 @@ TEST(GpuRuntime, NoCudaGraphRunsNodeByNodeInTheArena) {
 }
 
 // enqueue() lets the nodes that produce graph outputs write the caller's buffers directly (no arena space, no
-// copy at the end), also for an output that later nodes read ("r" feeds the second MatMul). Each output gets a
-// buffer of exactly its size with guard bytes after it; runs are traced, captured and replayed, with graphs on
-// and off; a buffer that overlaps the input falls back to the copy and is still right.
+// copy at the end), also for an output that later nodes read ("r" feeds the second MatMul) and for the value a
+// view turns into an output ("ob", read by the Softmax too, is written straight into "ob_flat"'s buffer). Each
+// output gets a buffer of exactly its size with guard bytes after it; runs are traced, captured and replayed,
+// with graphs on and off; a buffer that overlaps the input falls back to the copy and is still right.
 TEST(GpuRuntime, EnqueueWritesGraphOutputsDirectly) {
   KILN_REQUIRE_GPU();
   ModelBuilder m = mlp();
   m.output("r", DType::kF32, {"batch", "64"});
+  m.node("Flatten", {"ob"}, {"ob_flat"}).attr("axis", int64_t{1}).output("ob_flat", DType::kF32, {"batch", "16"});
   Engine cpu = build(m, BackendKind::kCpu, {batch_profile(1, 8)});
   Engine gpu = build(m, BackendKind::kCuda, {batch_profile(1, 8)});
   auto cctx = cpu.create_context();
   ASSERT_TRUE(cctx.ok());
   constexpr int64_t kBatch = 7;
   constexpr size_t kGuard = 4096;
-  const size_t x_bytes = kBatch * 64 * 4, y_bytes = kBatch * 16 * 4, r_bytes = kBatch * 64 * 4;
+  const std::map<std::string, int64_t> widths = {{"y", 16}, {"r", 64}, {"ob_flat", 16}};
+  const size_t x_bytes = kBatch * 64 * 4;
+  size_t total = x_bytes;
+  for (const auto& [name, w] : widths) total += kBatch * w * 4 + kGuard;
   char* mem = nullptr;
-  ASSERT_EQ(cudaMalloc(&mem, x_bytes + y_bytes + r_bytes + 2 * kGuard), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&mem, total), cudaSuccess);
   char* x = mem;
-  char* y = x + x_bytes;
-  char* r = y + y_bytes + kGuard;  // y's guard, then r and its guard
+  std::map<std::string, char*> out;  // each output's buffer, its guard right after it
+  char* at = x + x_bytes;
+  for (const auto& [name, w] : widths) {
+    out[name] = at;
+    at += kBatch * w * 4 + kGuard;
+  }
+  auto bytes_of = [&](const std::string& name) { return static_cast<size_t>(kBatch * widths.at(name) * 4); };
   auto guards_intact = [&] {
     std::vector<unsigned char> g(kGuard);
     bool ok = true;
-    for (char* at : {y + y_bytes, r + r_bytes}) {
-      cudaMemcpy(g.data(), at, kGuard, cudaMemcpyDeviceToHost);
+    for (const auto& [name, p] : out) {
+      cudaMemcpy(g.data(), p + bytes_of(name), kGuard, cudaMemcpyDeviceToHost);
       for (unsigned char c : g) ok = ok && c == 0xA5;
     }
     return ok;
@@ -185,31 +195,30 @@ TEST(GpuRuntime, EnqueueWritesGraphOutputsDirectly) {
     auto ctx = gpu.create_context();
     ASSERT_TRUE(ctx.ok());
     ctx->set_cuda_graphs(graphs);
-    cudaMemset(y + y_bytes, 0xA5, kGuard);
-    cudaMemset(r + r_bytes, 0xA5, kGuard);
     ASSERT_TRUE(ctx->set_tensor_address("x", x, x_bytes).ok());
-    ASSERT_TRUE(ctx->set_tensor_address("y", y, y_bytes).ok());
-    ASSERT_TRUE(ctx->set_tensor_address("r", r, r_bytes).ok());
+    for (const auto& [name, p] : out) {
+      cudaMemset(p + bytes_of(name), 0xA5, kGuard);
+      ASSERT_TRUE(ctx->set_tensor_address(name, p, bytes_of(name)).ok());
+    }
     ASSERT_TRUE(ctx->set_input_shape("x", {kBatch, 64}).ok());
     for (int run = 0; run < 3; ++run) {
       Tensor in = testing::random_f32({kBatch, 64}, 900 + run);
       cudaMemcpy(x, in.raw(), x_bytes, cudaMemcpyHostToDevice);
-      cudaMemset(y, 0, y_bytes);
-      cudaMemset(r, 0, r_bytes);
+      for (const auto& [name, p] : out) cudaMemset(p, 0, bytes_of(name));
       Status st = ctx->enqueue(nullptr);
       ASSERT_TRUE(st.ok()) << st.to_string();
       ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
       auto want = cctx->infer({{"x", in}});
       ASSERT_TRUE(want.ok());
-      Tensor got_y(DType::kF32, {kBatch, 16}), got_r(DType::kF32, {kBatch, 64});
-      cudaMemcpy(got_y.raw(), y, y_bytes, cudaMemcpyDeviceToHost);
-      cudaMemcpy(got_r.raw(), r, r_bytes, cudaMemcpyDeviceToHost);
-      EXPECT_LT(max_abs_diff(got_y, want->at("y")), 1e-5) << "run " << run;
-      EXPECT_LT(max_abs_diff(got_r, want->at("r")), 1e-5) << "run " << run;
+      for (const auto& [name, p] : out) {
+        Tensor got(DType::kF32, {kBatch, widths.at(name)});
+        cudaMemcpy(got.raw(), p, bytes_of(name), cudaMemcpyDeviceToHost);
+        EXPECT_LT(max_abs_diff(got, want->at(name)), 1e-5) << name << " run " << run;
+      }
       EXPECT_TRUE(guards_intact()) << "run " << run;
       if (run > 0) EXPECT_EQ(ctx->last_run_info().cuda_graph, graphs);
     }
-    // The arena holds neither output: infer() (outputs in the arena, then read back) needs more.
+    // The arena holds no output: infer() (outputs in the arena, then read back) needs more.
     const size_t direct_arena = ctx->last_run_info().arena_bytes;
     auto host = gpu.create_context();
     ASSERT_TRUE(host.ok());
@@ -221,8 +230,9 @@ TEST(GpuRuntime, EnqueueWritesGraphOutputsDirectly) {
   auto ctx = gpu.create_context();
   ASSERT_TRUE(ctx.ok());
   ASSERT_TRUE(ctx->set_tensor_address("x", x, x_bytes).ok());
-  ASSERT_TRUE(ctx->set_tensor_address("y", x, y_bytes).ok());
-  ASSERT_TRUE(ctx->set_tensor_address("r", r, r_bytes).ok());
+  ASSERT_TRUE(ctx->set_tensor_address("y", x, bytes_of("y")).ok());
+  ASSERT_TRUE(ctx->set_tensor_address("r", out["r"], bytes_of("r")).ok());
+  ASSERT_TRUE(ctx->set_tensor_address("ob_flat", out["ob_flat"], bytes_of("ob_flat")).ok());
   ASSERT_TRUE(ctx->set_input_shape("x", {kBatch, 64}).ok());
   for (int run = 0; run < 3; ++run) {
     Tensor in = testing::random_f32({kBatch, 64}, 950 + run);
@@ -232,7 +242,7 @@ TEST(GpuRuntime, EnqueueWritesGraphOutputsDirectly) {
     auto want = cctx->infer({{"x", in}});
     ASSERT_TRUE(want.ok());
     Tensor got_y(DType::kF32, {kBatch, 16});
-    cudaMemcpy(got_y.raw(), x, y_bytes, cudaMemcpyDeviceToHost);
+    cudaMemcpy(got_y.raw(), x, bytes_of("y"), cudaMemcpyDeviceToHost);
     EXPECT_LT(max_abs_diff(got_y, want->at("y")), 1e-5) << "overlapping, run " << run;
   }
   cudaFree(mem);

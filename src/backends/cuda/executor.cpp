@@ -96,6 +96,24 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<con
   ex->release_after_.resize(ex->graph_->nodes.size());
   for (const auto& [name, i] : last_use)
     if (!keep.count(name) && !ex->graph_->is_constant(name)) ex->release_after_[i].push_back(name);
+  // Values a chain of views (kernels/views.cpp: same bytes, new dims) turns into a graph output: their producer
+  // may write that output's buffer directly (GPT-2's logits are a Reshape of the lm_head GEMM's output).
+  std::set<std::string> external(ex->graph_->inputs.begin(), ex->graph_->inputs.end());
+  for (const auto& o : ex->graph_->outputs) {
+    std::string v = o;
+    std::set<std::string> seen;
+    while (seen.insert(v).second) {
+      const ir::Node* producer = nullptr;
+      for (const auto& n : ex->graph_->nodes)
+        if (!n.outputs.empty() && n.outputs[0] == v) producer = &n;
+      if (!producer || !producer->domain.empty() || producer->inputs.empty() ||
+          !std::set<std::string>{"Identity", "Flatten", "Reshape", "Squeeze", "Unsqueeze"}.count(producer->op_type))
+        break;
+      v = producer->inputs[0];
+      if (v.empty() || keep.count(v) || external.count(v) || ex->graph_->is_constant(v)) break;
+      ex->output_alias_.emplace(v, o);
+    }
+  }
   return ex;
 }
 
@@ -150,6 +168,10 @@ Result<std::shared_ptr<void>> GraphExecutor::allocate(size_t bytes) {
 void* GraphExecutor::direct_output(const std::string& name, size_t bytes) {
   if (!user_outputs_) return nullptr;
   auto it = user_outputs_->find(name);
+  if (it == user_outputs_->end()) {
+    auto alias = output_alias_.find(name);
+    if (alias != output_alias_.end()) it = user_outputs_->find(alias->second);
+  }
   if (it == user_outputs_->end() || !it->second.data) return nullptr;
   if (mode_ == Mode::kArena) return plan_ && plan_->direct_outputs.count(name) ? it->second.data : nullptr;
   if (it->second.nbytes() < bytes) return nullptr;  // copy_outputs reports it
@@ -163,7 +185,7 @@ void* GraphExecutor::direct_output(const std::string& name, size_t bytes) {
       if (a < hi && lo < a + t.nbytes()) return nullptr;
     }
   for (const auto& [other, t] : *user_outputs_)
-    if (other != name && t.data == it->second.data) return nullptr;
+    if (other != it->first && t.data == it->second.data) return nullptr;
   if (mode_ == Mode::kTrace && plan_) plan_->direct_outputs.insert(name);
   return it->second.data;
 }

@@ -113,6 +113,8 @@ class GraphExecutor {
   bool cuda_graphs_ = true;
   size_t memory_limit_ = 0;
   std::vector<std::vector<std::string>> release_after_;
+  // Value -> the graph output that views of it become (see create): direct_output gives it that output's buffer.
+  std::map<std::string, std::string> output_alias_;
   std::map<std::string, DeviceTensor> staging_;  // run(): host inputs uploaded here (stable addresses)
 
   // Per-run state.
