@@ -38,6 +38,9 @@ Status pack_qkv(ir::Graph& g);
 // Folds BatchNormalization (inference, constant stats) and per-channel constant Mul/Div/Add/Sub that follow a
 // Conv with constant weights into the Conv's weights and bias.
 Status fold_batch_norm(ir::Graph& g);
+// Patchify Convs (2-D, kernel == stride > 1x1, no pads or dilation, one group, constant weight: ViT's patch
+// embedding) into Reshape -> Transpose -> MatMul [+ Add bias], with ViT's flatten-and-transpose tail absorbed.
+Status lower_patch_conv(ir::Graph& g);
 // Conv -> [Add(residual)] -> Relu, Conv -> Sigmoid and Conv -> SiLU into one FusedConv (kiln domain) where the
 // intermediates have no other reader.
 // Every other Conv becomes FusedConv too (activation none; Conv -> Add(same-shape residual) takes Z).

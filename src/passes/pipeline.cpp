@@ -11,6 +11,7 @@ const std::vector<Pass>& default_pipeline() {
       {"fuse_attention", fuse_attention},
       {"fold_attention_layout", fold_attention_layout},
       {"fold_batch_norm", fold_batch_norm},
+      {"lower_patch_conv", lower_patch_conv},
       {"fuse_conv_act", fuse_conv_act},
       {"fuse_layer_norm", fuse_layer_norm},
       {"fuse_rms_norm", fuse_rms_norm},
