@@ -303,10 +303,7 @@ TEST(ConvLayout, ResNet50Skeleton) {
 TEST(ConvLayout, VitSkeleton) {
   ir::Graph before = import_inferred(testing::load_skeleton("vit_b_16"));
   // Without lower_patch_conv, which makes this conv a GEMM: here it stands for any strided conv.
-  std::vector<passes::Pass> pipeline;
-  for (const auto& p : passes::default_pipeline())
-    if (p.name != "lower_patch_conv") pipeline.push_back(p);
-  ASSERT_TRUE(passes::run_pipeline(before, pipeline).ok());
+  ASSERT_TRUE(passes::run_pipeline(before, testing::pipeline_without({"lower_patch_conv"})).ok());
   ir::Graph after = before;
   Status s = passes::conv_layout(after);
   ASSERT_TRUE(s.ok()) << s.to_string();

@@ -389,13 +389,6 @@ TEST(FoldAttentionLayout, MultiheadAttentionDeviationsStay) {
   }
 }
 
-std::vector<passes::Pass> pipeline_without(std::initializer_list<std::string_view> names) {
-  std::vector<passes::Pass> out;
-  for (const auto& p : passes::default_pipeline())
-    if (std::find(names.begin(), names.end(), p.name) == names.end()) out.push_back(p);
-  return out;
-}
-
 // Transposes whose input or output is FusedAttention's (the ones this pass may take).
 int attention_transposes(const ir::Graph& g) {
   std::set<std::string> attn_io;
@@ -411,11 +404,6 @@ int attention_transposes(const ir::Graph& g) {
 }
 
 TEST(FoldAttentionLayout, RealSkeletonsLoseTheirHeadTransposes) {
-  Tensor ids(DType::kI64, {2, 7}), mask(DType::kI64, {2, 7});
-  for (int64_t i = 0; i < 14; ++i) {
-    ids.data<int64_t>()[i] = (i * 131) % 30000;
-    mask.data<int64_t>()[i] = i < 7 || i % 7 < 4 ? 1 : 0;  // the second row padded after 4 tokens
-  }
   struct SkeletonCase {
     const char* name;
     int folded_per_layer;  // Transposes this pass removes from each of the 12 layers
@@ -426,25 +414,21 @@ TEST(FoldAttentionLayout, RealSkeletonsLoseTheirHeadTransposes) {
   // seq-first Transposes before in_proj and after out_proj, the 5-D head split, Q/K/V's [1,0,2] and Y's
   // [2,0,1,3]; only the patch embedding's [0,2,1] is left.
   const std::vector<SkeletonCase> cases = {
-      {"bert_base", 4, 0, {{"input_ids", ids}, {"attention_mask", mask}}},
-      {"gpt2", 4, 0, {{"input_ids", ids}}},
+      {"bert_base", 4, 0, testing::token_inputs(true)},
+      {"gpt2", 4, 0, testing::token_inputs(false)},
       {"vit_b_16", 7, 1, {{"image", testing::random_f32({2, 3, 224, 224}, 5)}}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     const std::string bytes = testing::load_skeleton(c.name);
-    auto import = [&] {
-      auto g = onnx::import_model_bytes(bytes, ".", c.name);
-      EXPECT_TRUE(g.ok()) << g.status().to_string();
-      return g.ok() ? std::move(*g) : ir::Graph();
-    };
-    ir::Graph folded = import(), unfolded = import(), plain = import();
+    ir::Graph folded = testing::import_plain(bytes, c.name), unfolded = testing::import_plain(bytes, c.name),
+              plain = testing::import_plain(bytes, c.name);
     // Without pack_qkv, which turns the Q/K/V layouts into one packed input.
-    Status st = passes::run_pipeline(folded, pipeline_without({"pack_qkv"}));
+    Status st = passes::run_pipeline(folded, testing::pipeline_without({"pack_qkv"}));
     ASSERT_TRUE(st.ok()) << st.to_string();
-    ASSERT_TRUE(passes::run_pipeline(unfolded, pipeline_without({"fold_attention_layout"})).ok());
+    ASSERT_TRUE(passes::run_pipeline(unfolded, testing::pipeline_without({"fold_attention_layout"})).ok());
     ASSERT_TRUE(
-        passes::run_pipeline(plain, pipeline_without({"fuse_attention", "fold_attention_layout"})).ok());
+        passes::run_pipeline(plain, testing::pipeline_without({"fuse_attention", "fold_attention_layout"})).ok());
     EXPECT_EQ(count_op(folded, "FusedAttention"), 12);
     EXPECT_EQ(count_op(unfolded, "Transpose") - count_op(folded, "Transpose"), 12 * c.folded_per_layer);
     EXPECT_EQ(attention_transposes(folded), 0);

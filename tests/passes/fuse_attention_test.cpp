@@ -462,22 +462,10 @@ struct SkeletonCase {
   std::map<std::string, Tensor> inputs;
 };
 
-std::vector<passes::Pass> pipeline_without_attention() {
-  std::vector<passes::Pass> out;
-  for (const auto& p : passes::default_pipeline())
-    if (p.name != "fuse_attention") out.push_back(p);
-  return out;
-}
-
 TEST(FuseAttention, RealSkeletonsFuseEveryLayer) {
-  Tensor ids(DType::kI64, {2, 7}), mask(DType::kI64, {2, 7});
-  for (int64_t i = 0; i < 14; ++i) {
-    ids.data<int64_t>()[i] = (i * 131) % 30000;
-    mask.data<int64_t>()[i] = i < 7 || i % 7 < 4 ? 1 : 0;  // the second row padded after 4 tokens
-  }
   std::vector<SkeletonCase> cases = {
-      {"bert_base", 12, {{"input_ids", ids}, {"attention_mask", mask}}},
-      {"gpt2", 12, {{"input_ids", ids}}},
+      {"bert_base", 12, testing::token_inputs(true)},
+      {"gpt2", 12, testing::token_inputs(false)},
       {"vit_b_16", 12, {{"image", testing::random_f32({1, 3, 224, 224}, 5)}}},
   };
   for (const auto& c : cases) {
@@ -485,7 +473,7 @@ TEST(FuseAttention, RealSkeletonsFuseEveryLayer) {
     const std::string bytes = testing::load_skeleton(c.name);
     ir::Graph fused = import(bytes), plain = import(bytes);
     ASSERT_TRUE(passes::run_pipeline(fused, passes::default_pipeline()).ok());
-    ASSERT_TRUE(passes::run_pipeline(plain, pipeline_without_attention()).ok());
+    ASSERT_TRUE(passes::run_pipeline(plain, testing::pipeline_without({"fuse_attention"})).ok());
     EXPECT_EQ(count_op(fused, "FusedAttention"), c.layers);
     EXPECT_EQ(count_op(fused, "Softmax"), 0);
     EXPECT_EQ(count_op(plain, "Softmax"), c.layers);

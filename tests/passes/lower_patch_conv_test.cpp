@@ -136,23 +136,11 @@ TEST(LowerPatchConv, OtherConvsStay) {
   EXPECT_EQ(count_op(og, "Conv"), 1);
 }
 
-std::vector<passes::Pass> pipeline_without(std::string_view name) {
-  std::vector<passes::Pass> out;
-  for (const auto& p : passes::default_pipeline())
-    if (p.name != name) out.push_back(p);
-  return out;
-}
-
 TEST(LowerPatchConv, VitSkeletonPatchEmbeddingBecomesAGemm) {
   const std::string bytes = testing::load_skeleton("vit_b_16");
-  auto import = [&] {
-    auto g = onnx::import_model_bytes(bytes, ".", "vit");
-    EXPECT_TRUE(g.ok());
-    return g.ok() ? std::move(*g) : ir::Graph();
-  };
-  ir::Graph lowered = import(), conv = import();
+  ir::Graph lowered = testing::import_plain(bytes, "vit"), conv = testing::import_plain(bytes, "vit");
   ASSERT_TRUE(passes::run_pipeline(lowered, passes::default_pipeline()).ok());
-  ASSERT_TRUE(passes::run_pipeline(conv, pipeline_without("lower_patch_conv")).ok());
+  ASSERT_TRUE(passes::run_pipeline(conv, testing::pipeline_without({"lower_patch_conv"})).ok());
   EXPECT_EQ(count_op(conv, "FusedConv") + count_op(conv, "Conv"), 1);
   EXPECT_EQ(count_op(lowered, "FusedConv") + count_op(lowered, "Conv"), 0);
   // The model's own [0, 2, 1] permute is absorbed; the patch gather's Transpose takes its place.

@@ -32,6 +32,26 @@ std::string str(int64_t v) {
   return std::to_string(v);
 }
 
+// Reshape "<t>_flat" [B, S, H*D] -> "<t>" [B, S, H, D] for t in q, k, v, then FusedAttention (q/k/v_bshd = 1)
+// of them (and "mask") into "y".
+void head_splits_and_attention(ModelBuilder& b, const Case& c) {
+  for (const char* t : {"q", "k", "v"}) {
+    const std::string s = t;
+    b.initializer(s + "_shape", testing::i64_tensor({4}, {0, 0, s == "q" ? c.h : c.hk, c.d}));
+    b.node("Reshape", {s + "_flat", s + "_shape"}, {s});
+  }
+  std::vector<std::string> ins = {"q", "k", "v"};
+  if (c.mask) ins.push_back("mask");
+  b.node("FusedAttention", ins, {"y"}, "attn")
+      .domain("kiln")
+      .attr("q_bshd", int64_t{1})
+      .attr("k_bshd", int64_t{1})
+      .attr("v_bshd", int64_t{1})
+      .attr("y_bshd", int64_t{c.y_bshd ? 1 : 0})
+      .attr("nan_to_zero", int64_t{1})
+      .output("y");
+}
+
 // x [B, S, E] -> FusedMatMul per Q/K/V -> Reshape [B, S, H, D] -> FusedAttention (q/k/v_bshd = 1).
 ModelBuilder projection_model(const Case& c, bool extra_reader = false) {
   ModelBuilder b(18);
@@ -49,19 +69,8 @@ ModelBuilder projection_model(const Case& c, bool extra_reader = false) {
       ins.push_back("b_" + t);
     }
     b.node("FusedMatMul", ins, {t + "_flat"}).domain("kiln").attr("trans_b", int64_t{c.trans_b ? 1 : 0});
-    b.initializer(t + "_shape", testing::i64_tensor({4}, {0, 0, i == 0 ? c.h : c.hk, c.d}));
-    b.node("Reshape", {t + "_flat", t + "_shape"}, {t});
   }
-  std::vector<std::string> ins = {"q", "k", "v"};
-  if (c.mask) ins.push_back("mask");
-  b.node("FusedAttention", ins, {"y"}, "attn")
-      .domain("kiln")
-      .attr("q_bshd", int64_t{1})
-      .attr("k_bshd", int64_t{1})
-      .attr("v_bshd", int64_t{1})
-      .attr("y_bshd", int64_t{c.y_bshd ? 1 : 0})
-      .attr("nan_to_zero", int64_t{1})
-      .output("y");
+  head_splits_and_attention(b, c);
   if (extra_reader) b.output("k_flat");
   return b;
 }
@@ -147,20 +156,7 @@ TEST(PackQkv, SplitPartsInAnyOrderGoAway) {
     if (c.mask) b.input("mask", DType::kBool, sdims({c.b, 1, c.s, c.s}));
     b.initializer("sizes", testing::i64_tensor({3}, sizes));
     b.node("Split", {"x", "sizes"}, {roles[0] + "_flat", roles[1] + "_flat", roles[2] + "_flat"}).attr("axis", int64_t{-1});
-    for (const char* t : {"q", "k", "v"}) {
-      const std::string s = t;
-      b.initializer(s + "_shape", testing::i64_tensor({4}, {0, 0, s == "q" ? c.h : c.hk, c.d}));
-      b.node("Reshape", {s + "_flat", s + "_shape"}, {s});
-    }
-    std::vector<std::string> ins = {"q", "k", "v"};
-    if (c.mask) ins.push_back("mask");
-    b.node("FusedAttention", ins, {"y"}, "attn")
-        .domain("kiln")
-        .attr("q_bshd", int64_t{1})
-        .attr("k_bshd", int64_t{1})
-        .attr("v_bshd", int64_t{1})
-        .attr("y_bshd", int64_t{1})
-        .output("y");
+    head_splits_and_attention(b, c);
     SCOPED_TRACE(order);
     ir::Graph g = pack_and_compare(b, inputs_for(c, q + 2 * kv, 200 + order));
     EXPECT_EQ(count_op(g, "Split"), 0);
@@ -241,41 +237,24 @@ TEST(PackQkv, BadPackedAttributesAreErrorsNamingTheNode) {
   EXPECT_NE(st.message().find("K is missing"), std::string::npos) << st.message();
 }
 
-std::vector<passes::Pass> pipeline_without(std::string_view name) {
-  std::vector<passes::Pass> out;
-  for (const auto& p : passes::default_pipeline())
-    if (p.name != name) out.push_back(p);
-  return out;
-}
-
 TEST(PackQkv, RealSkeletonsPackEveryLayer) {
-  Tensor ids(DType::kI64, {2, 7}), mask(DType::kI64, {2, 7});
-  for (int64_t i = 0; i < 14; ++i) {
-    ids.data<int64_t>()[i] = (i * 131) % 30000;
-    mask.data<int64_t>()[i] = i < 7 || i % 7 < 4 ? 1 : 0;
-  }
   struct SkeletonCase {
     const char* name;
     int gemms_saved, splits_saved;  // per layer
     std::map<std::string, Tensor> inputs;
   };
   const std::vector<SkeletonCase> cases = {
-      {"bert_base", 2, 0, {{"input_ids", ids}, {"attention_mask", mask}}},
-      {"gpt2", 0, 1, {{"input_ids", ids}}},
+      {"bert_base", 2, 0, testing::token_inputs(true)},
+      {"gpt2", 0, 1, testing::token_inputs(false)},
       {"vit_b_16", 2, 0, {{"image", testing::random_f32({2, 3, 224, 224}, 5)}}},
   };
   for (const auto& c : cases) {
     SCOPED_TRACE(c.name);
     const std::string bytes = testing::load_skeleton(c.name);
-    auto import = [&] {
-      auto g = onnx::import_model_bytes(bytes, ".", c.name);
-      EXPECT_TRUE(g.ok()) << g.status().to_string();
-      return g.ok() ? std::move(*g) : ir::Graph();
-    };
-    ir::Graph packed = import(), unpacked = import();
+    ir::Graph packed = testing::import_plain(bytes, c.name), unpacked = testing::import_plain(bytes, c.name);
     Status st = passes::run_pipeline(packed, passes::default_pipeline());
     ASSERT_TRUE(st.ok()) << st.to_string();
-    ASSERT_TRUE(passes::run_pipeline(unpacked, pipeline_without("pack_qkv")).ok());
+    ASSERT_TRUE(passes::run_pipeline(unpacked, testing::pipeline_without({"pack_qkv"})).ok());
     int n_packed = 0;
     for (const auto& n : packed.nodes) n_packed += n.op_type == "FusedAttention" && n.attr_int("packed", 0) == 1;
     EXPECT_EQ(n_packed, 12);

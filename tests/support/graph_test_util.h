@@ -3,10 +3,13 @@
 #pragma once
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "backends/cpu/executor.h"
@@ -79,6 +82,33 @@ ir::Graph pass_keeps_outputs(const std::string& bytes, Pass&& pass, const std::m
   EXPECT_TRUE(s.ok()) << s.to_string();
   expect_same_outputs(want, run_cpu(g, inputs), rtol);
   return g;
+}
+
+// The default pipeline without the passes named.
+inline std::vector<passes::Pass> pipeline_without(std::initializer_list<std::string_view> names) {
+  std::vector<passes::Pass> out;
+  for (const auto& p : passes::default_pipeline())
+    if (std::find(names.begin(), names.end(), p.name) == names.end()) out.push_back(p);
+  return out;
+}
+
+// A model imported as it is (no passes run), for comparing pipelines on it.
+inline ir::Graph import_plain(const std::string& bytes, const std::string& name) {
+  auto g = onnx::import_model_bytes(bytes, ".", name);
+  EXPECT_TRUE(g.ok()) << g.status().to_string();
+  return g.ok() ? std::move(*g) : ir::Graph();
+}
+
+// input_ids and attention_mask [2, 7] for the BERT/GPT-2 skeletons: the second row padded after 4 tokens.
+inline std::map<std::string, Tensor> token_inputs(bool with_mask) {
+  Tensor ids(DType::kI64, {2, 7}), mask(DType::kI64, {2, 7});
+  for (int64_t i = 0; i < 14; ++i) {
+    ids.data<int64_t>()[i] = (i * 131) % 30000;
+    mask.data<int64_t>()[i] = i < 7 || i % 7 < 4 ? 1 : 0;
+  }
+  std::map<std::string, Tensor> in = {{"input_ids", ids}};
+  if (with_mask) in["attention_mask"] = mask;
+  return in;
 }
 
 }  // namespace kiln::testing
