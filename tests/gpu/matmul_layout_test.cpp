@@ -218,14 +218,19 @@ TEST(GpuMatmulLayout, PaddedResidualInPlaceAndBatched) {
   KILN_REQUIRE_GPU();
   Fixture fx;
   for (DType dt : {DType::kF32, DType::kF16, DType::kBF16}) {
-    // C is D (c = null): the chunk of D is read into the scratch before it is overwritten.
-    Problem pr = make_problem(dt, 1, 11, 127, 32, false, true, true, 100);
-    pr.p.beta = 1.f;
-    pr.p.bias = kBiasMarker;
-    pr.p.act = LtActivation::kRelu;
-    pr.p.padding = LtPadding::kPadded;
-    pr.p.max_chunk_rows = 4;
-    expect_matches(pr, run(fx, pr, true), std::string(dtype_name(dt)) + " in place");
+    // C is D (c = null): the chunk of D is read into the scratch before it is overwritten. Also with timed
+    // plans (a fresh context each time): timing runs the candidates on the scratch, before C goes in.
+    for (bool timed : {false, true}) {
+      Fixture fresh;
+      fresh.res.time_tactics = timed;
+      Problem pr = make_problem(dt, 1, 11, 127, 32, false, true, true, 100);
+      pr.p.beta = 1.f;
+      pr.p.bias = kBiasMarker;
+      pr.p.act = LtActivation::kRelu;
+      pr.p.padding = LtPadding::kPadded;
+      pr.p.max_chunk_rows = 4;
+      expect_matches(pr, run(fresh, pr, true), std::string(dtype_name(dt)) + (timed ? " in place, timed" : " in place"));
+    }
     // Strided batches: each matrix its own A, B and C; and a B shared by all (stride 0).
     for (bool shared : {false, true}) {
       Problem bp = make_problem(dt, 3, 7, 33, 24, false, !shared, shared, 110 + shared);

@@ -590,27 +590,39 @@ Status run_padded(KernelContext& ctx, const LtMatmul& p, const PadChoice& choice
     for (int64_t r0 = 0; r0 < p.m; r0 += choice.chunk_rows) {
       const int64_t rows = std::min(choice.chunk_rows, p.m - r0);
       const char* ar = ai + (p.trans_a ? r0 : r0 * p.k) * es;  // stored [k, m] when trans_a: a column range
+      LtMatmul sub[2];
+      const char* bp[2] = {nullptr, nullptr};
+      char* sp[2] = {nullptr, nullptr};
+      Plan* plan[2] = {nullptr, nullptr};
+      bool fused[2] = {false, false};
+      for (size_t j = 0; j < parts.size(); ++j) {
+        sub[j] = p;
+        sub[j].m = rows;
+        sub[j].n = parts[j].cols;
+        sub[j].batch = 1;
+        sub[j].stride_a = sub[j].stride_b = sub[j].stride_c = 0;
+        if (p.bias) sub[j].bias = static_cast<const char*>(p.bias) + parts[j].col0 * es;
+        // B stored [n, k] when trans_b: a row range; else a column range of the [k, n] rows.
+        bp[j] = bi + (p.trans_b ? parts[j].col0 * p.k : parts[j].col0) * es;
+        sp[j] = static_cast<char*>(scratch) + parts[j].col0 * es;
+        PlanKey key = key_of(res, sub[j], lda, choice.pitch, ar, bp[j], sp[j], sp[j]);
+        key.ldb = p.trans_b ? p.k : p.n;
+        // Plans first: timing their candidates runs them on the scratch, which C must only fill afterwards.
+        KILN_RETURN_IF_ERROR(get_plan(ctx, sub[j], key, may_time, ar, bp[j], sp[j], sp[j], &plan[j]));
+        fused[j] = plan[j]->act_fused;
+        if (j == 0 && gemm_tactic.empty()) gemm_tactic = plan[j]->tactic;
+      }
+      // A full plan cache starts over on insert, which may have dropped the first part's plan: look it up again.
+      if (parts.size() == 2) {
+        PlanKey key = key_of(res, sub[0], lda, choice.pitch, ar, bp[0], sp[0], sp[0]);
+        key.ldb = p.trans_b ? p.k : p.n;
+        KILN_RETURN_IF_ERROR(get_plan(ctx, sub[0], key, may_time, ar, bp[0], sp[0], sp[0], &plan[0]));
+      }
       if (p.beta != 0.f)
         KILN_RETURN_IF_ERROR(copy_rows(ctx, p.dtype, LtActivation::kNone, ci + r0 * p.n * es, p.n, scratch,
                                        choice.pitch, rows, p.n));
-      bool fused[2] = {false, false};
       for (size_t j = 0; j < parts.size(); ++j) {
-        LtMatmul sub = p;
-        sub.m = rows;
-        sub.n = parts[j].cols;
-        sub.batch = 1;
-        sub.stride_a = sub.stride_b = sub.stride_c = 0;
-        if (p.bias) sub.bias = static_cast<const char*>(p.bias) + parts[j].col0 * es;
-        // B stored [n, k] when trans_b: a row range; else a column range of the [k, n] rows.
-        const char* bp = bi + (p.trans_b ? parts[j].col0 * p.k : parts[j].col0) * es;
-        char* sp = static_cast<char*>(scratch) + parts[j].col0 * es;
-        PlanKey key = key_of(res, sub, lda, choice.pitch, ar, bp, sp, sp);
-        key.ldb = p.trans_b ? p.k : p.n;
-        Plan* plan = nullptr;
-        KILN_RETURN_IF_ERROR(get_plan(ctx, sub, key, may_time, ar, bp, sp, sp, &plan));
-        KILN_RETURN_IF_ERROR(launch_plan(ctx, *plan, sub, ar, bp, sp, sp));
-        fused[j] = plan->act_fused;
-        if (j == 0 && gemm_tactic.empty()) gemm_tactic = plan->tactic;
+        KILN_RETURN_IF_ERROR(launch_plan(ctx, *plan[j], sub[j], ar, bp[j], sp[j], sp[j]));
         ++calls;
       }
       // One copy when the parts agree on what their epilogues applied, else a copy per part.
