@@ -9,8 +9,8 @@
 //    capture). The flash kernel skips class-0 tiles (no K/V load, no MMA: torch's causal mask given as a
 //    tensor costs what causal=1 does), adds nothing on class-2 tiles, and stages class-1 mask tiles in shared
 //    memory with coalesced loads instead of reading an element per score.
-//  - f32 (exact f32 math, as TF32 is off by default) and head dims 129..512 of any dtype: the same online
-//    softmax on CUDA cores, 16 query rows a block, 32-key chunks in shared memory, a lane per key then a lane
+//  - f32 (exact f32 math, as TF32 is off by default) and head dims 129..512 of any dtype (attention_simt.cuh;
+//    what both kernels share is in attention_common.cuh): the same online softmax on CUDA cores, 16 query rows a block, 32-key chunks in shared memory, a lane per key then a lane
 //    per output column; it reads the mask per score.
 // Both skip key blocks above the diagonal when causal, give NaN for rows with no unmasked key (0 with
 // nan_to_zero), and zeros when Sk == 0, like the CPU reference. Q, K, V and Y each come as [B, H, S, X] or,
@@ -29,6 +29,8 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernel_list.h"
+#include "backends/cuda/kernels/attention_common.cuh"
+#include "backends/cuda/kernels/attention_simt.cuh"
 #include "ops/fused_attention.h"
 #include "runtime/tactic_cache.h"
 
@@ -36,76 +38,6 @@ namespace kiln::cuda {
 
 namespace {
 
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr int kThreads = 128;  // 4 warps, both kernels
-
-struct AttnParams {
-  const void* q = nullptr;
-  const void* k = nullptr;
-  const void* v = nullptr;
-  const void* mask = nullptr;
-  void* o = nullptr;
-  int H = 0, Sq = 0, Sk = 0, D = 0, Dv = 0;
-  int k_group = 1, v_group = 1;  // query heads per K / V head
-  // Element strides of batch, head and row (sequence); batch/head ones are 0 when broadcast.
-  int64_t q_sb = 0, q_sh = 0, q_ss = 0, k_sb = 0, k_sh = 0, k_ss = 0, v_sb = 0, v_sh = 0, v_ss = 0;
-  int64_t o_sb = 0, o_sh = 0, o_ss = 0;
-  int mask_kind = 0;  // 0 none, 1 bool (false: -inf), 2 additive in Q's dtype
-  int64_t m_sb = 0, m_sh = 0, m_sq = 0, m_sk = 0;
-  // Mask tile classes (0 all masked, 1 mixed, 2 none masked), one byte per 64x64 tile, a row of key tiles per
-  // (mask batch, mask head, query tile); strides in bytes, 0 on broadcast dims. Null: every tile counts as
-  // mixed when there is a mask.
-  const uint8_t* tiles = nullptr;
-  int64_t t_sb = 0, t_sh = 0, t_sq = 0;
-  float scale_log2 = 0.f;  // scale * log2(e)
-  int causal = 0, nan_to_zero = 0;
-};
-
-template <class T>
-__device__ __forceinline__ float to_f(T v);
-template <>
-__device__ __forceinline__ float to_f<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ float to_f<__half>(__half v) {
-  return __half2float(v);
-}
-template <>
-__device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 v) {
-  return __bfloat162float(v);
-}
-
-template <class T>
-__device__ __forceinline__ T from_f(float v);
-template <>
-__device__ __forceinline__ float from_f<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ __half from_f<__half>(float v) {
-  return __float2half_rn(v);
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-
-// Two floats as one 32-bit MMA operand register (the lower column in the low half).
-template <class T>
-__device__ __forceinline__ uint32_t pack2(float lo, float hi);
-template <>
-__device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
-  __half2 h = __floats2half2_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&h);
-}
-template <>
-__device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
-  __nv_bfloat162 h = __floats2bfloat162_rn(lo, hi);
-  return *reinterpret_cast<uint32_t*>(&h);
-}
-
-// D += A (16x16, row) * B (16x8, col), f32 accumulators.
 template <class T>
 __device__ __forceinline__ void mma16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1);
 template <>
@@ -174,17 +106,6 @@ __device__ __forceinline__ void load_tile(T* s, const T* g, int row0, int rows, 
       s[r * LDS + col] = gr < rows && col < cols ? g[gr * ld + col] : from_f<T>(0.f);
     }
   }
-}
-
-// The additive (log2 units) or masking contribution for score (row, col); -inf when masked.
-__device__ __forceinline__ bool masked_out(const AttnParams& p, int row, int col) {
-  return col >= p.Sk || (p.causal && col > row);
-}
-template <class T>
-__device__ __forceinline__ float apply_mask(const AttnParams& p, int b, int h, int row, int col, float x) {
-  const int64_t mi = b * p.m_sb + h * p.m_sh + row * p.m_sq + col * p.m_sk;
-  if (p.mask_kind == 1) return static_cast<const uint8_t*>(p.mask)[mi] ? x : -INFINITY;
-  return x + to_f<T>(static_cast<const T*>(p.mask)[mi]) * kLog2e;
 }
 
 // Tile classes of the mask (AttnParams::tiles).
@@ -416,110 +337,6 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) flash_attention_kernel(c
   }
 }
 
-// CUDA-core path: 4 warps x 4 query rows; per 32-key chunk a lane scores one key, then each lane accumulates
-// output columns lane, lane + 32, … (DVL of them) in f32.
-template <class T, int DVL>
-__global__ void __launch_bounds__(kThreads) simt_attention_kernel(const AttnParams p) {
-  constexpr int RPW = 4, BM = 4 * RPW, KC = 32;
-  extern __shared__ __align__(16) float smem_f[];
-  const int D = p.D, Dv = p.Dv, LDK = D + 1;  // +1: lane j reads row j of K without bank conflicts
-  float* sQ = smem_f;
-  float* sK = sQ + BM * D;
-  float* sV = sK + KC * LDK;
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
-  // Causal: the last query tiles have the most key tiles, so they go first (blocks start in y order) and the
-  // short ones fill the tail.
-  const int qtile = p.causal ? static_cast<int>(gridDim.y) - 1 - static_cast<int>(blockIdx.y) : blockIdx.y;
-  const int m0 = qtile * BM;
-  const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const T* k = static_cast<const T*>(p.k) + b * p.k_sb + (h / p.k_group) * p.k_sh;
-  const T* v = static_cast<const T*>(p.v) + b * p.v_sb + (h / p.v_group) * p.v_sh;
-  for (int e = tid; e < BM * D; e += kThreads) {
-    const int row = m0 + e / D;
-    sQ[e] = row < p.Sq ? to_f<T>(q[row * p.q_ss + e % D]) : 0.f;
-  }
-  float o[RPW][DVL], row_m[RPW], row_l[RPW];
-#pragma unroll
-  for (int r = 0; r < RPW; ++r) {
-    row_m[r] = -INFINITY;
-    row_l[r] = 0.f;
-#pragma unroll
-    for (int u = 0; u < DVL; ++u) o[r][u] = 0.f;
-  }
-  const int n_end = p.causal ? min(p.Sk, m0 + BM) : p.Sk;
-  for (int j0 = 0; j0 < n_end; j0 += KC) {
-    __syncthreads();
-    for (int e = tid; e < KC * D; e += kThreads) {
-      const int j = j0 + e / D;
-      sK[(e / D) * LDK + e % D] = j < p.Sk ? to_f<T>(k[j * p.k_ss + e % D]) : 0.f;
-    }
-    for (int e = tid; e < KC * Dv; e += kThreads) {
-      const int j = j0 + e / Dv;
-      sV[e] = j < p.Sk ? to_f<T>(v[j * p.v_ss + e % Dv]) : 0.f;
-    }
-    __syncthreads();
-    const int live = min(KC, n_end - j0);
-#pragma unroll
-    for (int r = 0; r < RPW; ++r) {
-      const int row = m0 + warp * RPW + r;
-      if (row >= p.Sq) continue;  // warp-uniform
-      const float* qr = sQ + (warp * RPW + r) * D;
-      const float* kr = sK + lane * LDK;
-      float dot = 0.f;
-      for (int d = 0; d < D; ++d) dot = fmaf(qr[d], kr[d], dot);
-      const int col = j0 + lane;
-      float x = dot * p.scale_log2;
-      if (masked_out(p, row, col))
-        x = -INFINITY;
-      else if (p.mask_kind != 0)
-        x = apply_mask<T>(p, b, h, row, col, x);
-      float mx = x;
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, off));
-      const float m_new = fmaxf(row_m[r], mx);
-      const float m_use = m_new == -INFINITY ? 0.f : m_new;
-      const float alpha = exp2f(row_m[r] - m_use);
-      const float pj = exp2f(x - m_use);
-      float sum = pj;
-#pragma unroll
-      for (int off = 16; off > 0; off >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, off);
-      row_m[r] = m_new;
-      row_l[r] = row_l[r] * alpha + sum;
-#pragma unroll
-      for (int u = 0; u < DVL; ++u) o[r][u] *= alpha;
-      for (int jj = 0; jj < live; ++jj) {
-        const float pv = __shfl_sync(0xffffffffu, pj, jj);
-        const float* vr = sV + jj * Dv;
-#pragma unroll
-        for (int u = 0; u < DVL; ++u)
-          if (lane + 32 * u < Dv) o[r][u] = fmaf(pv, vr[lane + 32 * u], o[r][u]);
-      }
-    }
-  }
-#pragma unroll
-  for (int r = 0; r < RPW; ++r) {
-    const int row = m0 + warp * RPW + r;
-    if (row >= p.Sq) continue;
-    const float l = row_l[r];
-    const float inv = l > 0.f ? 1.f / l : (p.nan_to_zero ? 0.f : __int_as_float(0x7fc00000));
-    T* out = static_cast<T*>(p.o) + b * p.o_sb + h * p.o_sh + row * p.o_ss;
-#pragma unroll
-    for (int u = 0; u < DVL; ++u)
-      if (lane + 32 * u < Dv) out[lane + 32 * u] = from_f<T>(o[r][u] * inv);
-  }
-}
-
-// Opts a kernel into more than 48 KB of dynamic shared memory (once per instantiation).
-template <class K>
-Status allow_smem(K kernel, size_t bytes, bool& done) {
-  if (done || bytes <= 48 * 1024) return Status();
-  KILN_CUDA_CHECK(
-      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes)));
-  done = true;
-  return Status();
-}
-
 template <class T, int DP, bool VEC, int kMinBlocks>
 Status launch_flash(const AttnParams& p, int bh, cudaStream_t st) {
   constexpr size_t kBase = static_cast<size_t>(kTile + 4 * kTile) * (DP + 8) * sizeof(T);
@@ -558,32 +375,6 @@ Status classify_mask_tiles(AttnParams& p, int64_t B, int64_t H, const Resources&
   p.t_sh = MH == 1 ? 0 : QF * KT;
   p.t_sb = MB == 1 ? 0 : MH * QF * KT;
   return Status();
-}
-
-template <class T, int DVL>
-Status launch_simt(const AttnParams& p, int bh, cudaStream_t st) {
-  constexpr int kMaxD = 512;
-  static bool opted = false;
-  auto kernel = simt_attention_kernel<T, DVL>;
-  // Opt in once to the largest size this instantiation can need, then launch with what this call needs.
-  KILN_RETURN_IF_ERROR(
-      allow_smem(kernel, (16 * kMaxD + 32 * (kMaxD + 1) + 32 * 32 * DVL) * sizeof(float), opted));
-  const size_t smem =
-      (16 * static_cast<size_t>(p.D) + 32 * static_cast<size_t>(p.D + 1) + 32 * static_cast<size_t>(p.Dv)) *
-      sizeof(float);
-  const dim3 grid(static_cast<unsigned>(bh), static_cast<unsigned>((p.Sq + 15) / 16));
-  kernel<<<grid, kThreads, smem, st>>>(p);
-  KILN_CUDA_CHECK_LAUNCH();
-  return Status();
-}
-
-template <class T>
-Status dispatch_simt(const AttnParams& p, int bh, cudaStream_t st) {
-  if (p.Dv <= 32) return launch_simt<T, 1>(p, bh, st);
-  if (p.Dv <= 64) return launch_simt<T, 2>(p, bh, st);
-  if (p.Dv <= 128) return launch_simt<T, 4>(p, bh, st);
-  if (p.Dv <= 256) return launch_simt<T, 8>(p, bh, st);
-  return launch_simt<T, 16>(p, bh, st);
 }
 
 // Tactic 1 (128 registers, 4 blocks an SM) exists for head dims up to 64; above, it spills.
