@@ -22,9 +22,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <type_traits>
 
 #include "backends/cuda/cuda_check.h"
@@ -184,14 +186,10 @@ __global__ void __launch_bounds__(kThreads, kMinBlocks) flash_attention_kernel(c
   T* sV = sK + 2 * BN * LDS;  // two stages
   T* sM = sV + 2 * BN * LDS;  // the staged mask tile (only allocated when there is a mask)
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
-  // Causal: the last query tiles have the most key tiles, so they go first (blocks start in y order) and the
-  // short ones fill the tail.
-  const int qtile = p.causal ? static_cast<int>(gridDim.y) - 1 - static_cast<int>(blockIdx.y) : blockIdx.y;
-  const int m0 = qtile * BM;
-  const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const T* k = static_cast<const T*>(p.k) + b * p.k_sb + (h / p.k_group) * p.k_sh;
-  const T* v = static_cast<const T*>(p.v) + b * p.v_sb + (h / p.v_group) * p.v_sh;
+  const HeadSlices<T> hs = head_slices<T>(p);
+  const int b = hs.b, h = hs.h;
+  const T *q = hs.q, *k = hs.k, *v = hs.v;
+  const int qtile = query_tile(p), m0 = qtile * BM;
   // Causal: keys past the block's last row are masked for every row, so those blocks are skipped.
   const int n_end = p.causal ? min(p.Sk, m0 + BM) : p.Sk;
   const int nblocks = (n_end + BN - 1) / BN;
@@ -406,23 +404,40 @@ Result<int> time_flash_tactics(const AttnParams& p, int bh, cudaStream_t st) {
   return ms[1] < ms[0] ? 1 : 0;
 }
 
+// Per-context memo of the flash tactic per problem (Resources::kernel_state["FusedAttention"]): an eager run
+// then neither formats the engine cache's key nor takes its lock on every call.
+using FlashKey = std::tuple<bool, int, bool, int64_t, int, int, int, int, bool>;
+struct FlashTactics : KernelState {
+  std::map<FlashKey, int> chosen;
+};
+
 // The flash kernel with the tactic the engine's cache holds for this problem; when it holds none and tactics
 // are timed (never during capture), both are timed and the winner stored. Untimed: tactic 0.
 template <class T, int DP, bool VEC>
 Status run_flash(const AttnParams& p, int64_t B, int bh, Resources& res) {
   int tactic = 0;
   if constexpr (DP <= 64) {
-    const std::string key = fmt::format("attn:{},{},{:d},{},{},{},{},{},{:d}", std::is_same_v<T, __half> ? "f16" : "bf16",
-                                        DP, VEC, B, p.H, p.Sq, p.Sk, p.mask_kind, p.causal != 0);
-    std::optional<std::string> stored = res.tactics ? res.tactics->find(key) : std::nullopt;
-    if (stored && (*stored == "0" || *stored == "1")) {
-      tactic = *stored == "1";
-    } else if (res.time_tactics) {
-      cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
-      KILN_CUDA_CHECK(cudaStreamIsCapturing(res.stream, &capture));
-      if (capture == cudaStreamCaptureStatusNone) {
-        KILN_ASSIGN_OR_RETURN(tactic, (time_flash_tactics<T, DP, VEC>(p, bh, res.stream)));
-        if (res.tactics) res.tactics->put(key, tactic ? "1" : "0");
+    auto& slot = res.kernel_state["FusedAttention"];
+    if (!slot) slot = std::make_shared<FlashTactics>();
+    auto& memo = static_cast<FlashTactics&>(*slot).chosen;
+    const FlashKey fk{std::is_same_v<T, __half>, DP, VEC, B, p.H, p.Sq, p.Sk, p.mask_kind, p.causal != 0};
+    if (auto it = memo.find(fk); it != memo.end()) {
+      tactic = it->second;
+    } else {
+      const std::string key = fmt::format("attn:{},{},{:d},{},{},{},{},{},{:d}", std::get<0>(fk) ? "f16" : "bf16",
+                                          DP, VEC, B, p.H, p.Sq, p.Sk, p.mask_kind, p.causal != 0);
+      std::optional<std::string> stored = res.tactics ? res.tactics->find(key) : std::nullopt;
+      if (stored && (*stored == "0" || *stored == "1")) {
+        tactic = *stored == "1";
+        memo[fk] = tactic;
+      } else if (res.time_tactics) {
+        cudaStreamCaptureStatus capture = cudaStreamCaptureStatusNone;
+        KILN_CUDA_CHECK(cudaStreamIsCapturing(res.stream, &capture));
+        if (capture == cudaStreamCaptureStatusNone) {
+          KILN_ASSIGN_OR_RETURN(tactic, (time_flash_tactics<T, DP, VEC>(p, bh, res.stream)));
+          if (res.tactics) res.tactics->put(key, tactic ? "1" : "0");
+          memo[fk] = tactic;
+        }
       }
     }
   }

@@ -10,6 +10,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernel.h"
+#include "backends/cuda/kernels/norm_reduce_common.cuh"
 
 namespace kiln::cuda {
 
@@ -40,35 +41,29 @@ struct AttnParams {
   int causal = 0, nan_to_zero = 0;
 };
 
-template <class T>
-__device__ __forceinline__ float to_f(T v);
-template <>
-__device__ __forceinline__ float to_f<float>(float v) {
-  return v;
-}
-template <>
-__device__ __forceinline__ float to_f<__half>(__half v) {
-  return __half2float(v);
-}
-template <>
-__device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 v) {
-  return __bfloat162float(v);
+// This block's query tile: grid y walks the query tiles. Causal: the last tiles have the most key tiles, so they
+// go first (blocks start in y order) and the short ones fill the tail.
+__device__ __forceinline__ int query_tile(const AttnParams& p) {
+  return p.causal ? static_cast<int>(gridDim.y) - 1 - static_cast<int>(blockIdx.y) : static_cast<int>(blockIdx.y);
 }
 
+// This block's (batch, head) slices of Q, K and V: grid x walks batch x heads; K/V heads may be fewer (GQA).
 template <class T>
-__device__ __forceinline__ T from_f(float v);
-template <>
-__device__ __forceinline__ float from_f<float>(float v) {
-  return v;
+struct HeadSlices {
+  int b, h;
+  const T *q, *k, *v;
+};
+template <class T>
+__device__ __forceinline__ HeadSlices<T> head_slices(const AttnParams& p) {
+  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
+  return {b, h, static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh,
+          static_cast<const T*>(p.k) + b * p.k_sb + (h / p.k_group) * p.k_sh,
+          static_cast<const T*>(p.v) + b * p.v_sb + (h / p.v_group) * p.v_sh};
 }
-template <>
-__device__ __forceinline__ __half from_f<__half>(float v) {
-  return __float2half_rn(v);
-}
-template <>
-__device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
+
+// Element <-> f32 conversions: the row kernels' own.
+using nrk::from_f;
+using nrk::to_f;
 
 // Two floats as one 32-bit MMA operand register (the lower column in the low half).
 template <class T>

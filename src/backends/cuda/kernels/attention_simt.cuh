@@ -18,14 +18,10 @@ __global__ void __launch_bounds__(kThreads) simt_attention_kernel(const AttnPara
   float* sK = sQ + BM * D;
   float* sV = sK + KC * LDK;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int bh = blockIdx.x, b = bh / p.H, h = bh % p.H;
-  // Causal: the last query tiles have the most key tiles, so they go first (blocks start in y order) and the
-  // short ones fill the tail.
-  const int qtile = p.causal ? static_cast<int>(gridDim.y) - 1 - static_cast<int>(blockIdx.y) : blockIdx.y;
-  const int m0 = qtile * BM;
-  const T* q = static_cast<const T*>(p.q) + b * p.q_sb + h * p.q_sh;
-  const T* k = static_cast<const T*>(p.k) + b * p.k_sb + (h / p.k_group) * p.k_sh;
-  const T* v = static_cast<const T*>(p.v) + b * p.v_sb + (h / p.v_group) * p.v_sh;
+  const HeadSlices<T> hs = head_slices<T>(p);
+  const int b = hs.b, h = hs.h;
+  const T *q = hs.q, *k = hs.k, *v = hs.v;
+  const int qtile = query_tile(p), m0 = qtile * BM;
   for (int e = tid; e < BM * D; e += kThreads) {
     const int row = m0 + e / D;
     sQ[e] = row < p.Sq ? to_f<T>(q[row * p.q_ss + e % D]) : 0.f;
