@@ -15,6 +15,9 @@ class Tensor {
   Tensor() = default;
   // Zero-filled storage of the right size.
   Tensor(DType dtype, std::vector<int64_t> dims);
+  // Storage of the right size whose contents are unspecified, for callers that write every byte (a weight
+  // read from a file): zero-filling hundreds of MB first costs load time.
+  static Tensor uninitialized(DType dtype, std::vector<int64_t> dims);
   // Wraps caller memory without copying; the caller keeps it alive.
   static Tensor wrap(DType dtype, std::vector<int64_t> dims, void* data);
   template <class T>

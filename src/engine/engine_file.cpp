@@ -83,12 +83,41 @@ Status check_gpu_compatibility(const json& built) {
 
 }  // namespace
 
+namespace {
+constexpr uint64_t kFnvBasis = 1469598103934665603ull;
+constexpr uint64_t kFnvPrime = 1099511628211ull;
+}  // namespace
+
 uint64_t fnv1a64(std::string_view bytes) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = kFnvBasis;
   for (unsigned char c : bytes) {
     h ^= c;
-    h *= 1099511628211ull;
+    h *= kFnvPrime;
   }
+  return h;
+}
+
+// One multiply per byte in a single dependent chain made the byte-wise checksum a quarter of an engine's load
+// time (250 ms for 170 MB). Four independent lanes of 8-byte words keep its property that any one corrupted
+// word changes the result (each step is a bijection of the lane), at memory speed. Words are read
+// little-endian, as the rest of the format.
+uint64_t fnv1a64x4(std::string_view bytes) {
+  uint64_t lane[4] = {kFnvBasis, kFnvBasis ^ 1, kFnvBasis ^ 2, kFnvBasis ^ 3};
+  const char* p = bytes.data();
+  const size_t n = bytes.size();
+  size_t i = 0;
+  for (; i + 32 <= n; i += 32)
+    for (int l = 0; l < 4; ++l) {
+      uint64_t w;
+      std::memcpy(&w, p + i + 8 * l, 8);
+      lane[l] = (lane[l] ^ w) * kFnvPrime;
+    }
+  uint64_t h = fnv1a64(bytes.substr(i)) ^ n;
+  for (uint64_t v : lane) h = (h ^ v) * kFnvPrime;
+  // Fold the high bits down (a multiply only carries upwards), as murmur's finalizer does.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
   return h;
 }
 
@@ -114,6 +143,7 @@ Result<std::string> serialize(const EngineState& state) {
       {"outputs", io_out},
       {"profiles", profiles_json(state.profiles)},
       {"tactics", state.tactics ? state.tactics->entries() : std::map<std::string, std::string>{}},
+      {"checksum", kChecksum},
       {"sections", json::array({{{"name", "graph"}, {"offset", 0}, {"size", graph.size()}},
                                 {{"name", "weights"}, {"offset", graph.size()}, {"size", weights.size()}}})},
   };
@@ -127,7 +157,7 @@ Result<std::string> serialize(const EngineState& state) {
   out += m;
   out += graph;
   out += weights;
-  put<uint64_t>(out, fnv1a64(out));
+  put<uint64_t>(out, fnv1a64x4(out));
   return out;
 }
 
@@ -168,8 +198,15 @@ Result<EngineState> deserialize(std::string_view bytes) {
   if (bytes.size() > expected_size)
     return engine_error(fmt::format("engine file has {} trailing bytes beyond its {} bytes (corrupted); {}",
                                     bytes.size() - expected_size, expected_size, rebuild));
+  // Files from before the manifest named its checksum use byte-wise FNV-1a; they still load.
+  const std::string algorithm = manifest.value("checksum", std::string("fnv1a64"));
+  if (algorithm != kChecksum && algorithm != "fnv1a64")
+    return engine_error(fmt::format("engine file uses checksum '{}', which this kiln ({}) does not know; {} using "
+                                    "this kiln",
+                                    algorithm, kVersion, rebuild));
+  const std::string_view covered = bytes.substr(0, bytes.size() - kTrailerSize);
   const uint64_t stored = get<uint64_t>(bytes, bytes.size() - kTrailerSize);
-  const uint64_t actual = fnv1a64(bytes.substr(0, bytes.size() - kTrailerSize));
+  const uint64_t actual = algorithm == kChecksum ? fnv1a64x4(covered) : fnv1a64(covered);
   if (stored != actual)
     return engine_error(fmt::format("engine file is corrupted: checksum {:016x} does not match the stored {:016x}; {}",
                                     actual, stored, rebuild));

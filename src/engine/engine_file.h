@@ -5,7 +5,8 @@
 //   16  u64      manifest length M
 //   24  M bytes  manifest JSON: kiln version, backend, precision, compatibility, I/O, profiles, sections
 //   ..  sections, each at the offset/size the manifest lists (graph: ONNX ModelProto; weights: raw, aligned)
-//   end u64      FNV-1a 64 checksum of every byte before it
+//   end u64      checksum of every byte before it: the manifest's "checksum" names it ("fnv1a64x4"); files
+//                without that key use byte-wise FNV-1a 64
 // All integers little-endian. Loading checks size, magic, version, checksum, then the backend.
 #pragma once
 #include <string>
@@ -20,6 +21,8 @@ inline constexpr uint32_t kFormatVersion = 1;
 
 Result<std::string> serialize(const EngineState& state);
 Result<EngineState> deserialize(std::string_view bytes);
-uint64_t fnv1a64(std::string_view bytes);
+inline constexpr const char* kChecksum = "fnv1a64x4";
+uint64_t fnv1a64(std::string_view bytes);    // byte-wise FNV-1a 64: files without a "checksum" key
+uint64_t fnv1a64x4(std::string_view bytes);  // four lanes of 8-byte words (kChecksum)
 
 }  // namespace kiln::engine_file

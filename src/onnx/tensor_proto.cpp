@@ -64,7 +64,9 @@ Result<Tensor> tensor_from_proto(const kiln_onnx::TensorProto& p, const std::str
   std::vector<int64_t> dims(p.dims().begin(), p.dims().end());
   for (int64_t d : dims)
     if (d < 0) return invalid_model("{}: negative dim {}", what, d);
-  Tensor t(*dt, dims);
+  // External and raw data fill every byte (or fail, and t goes): no zero-fill first.
+  const bool filled_whole = p.data_location() == kiln_onnx::TensorProto::EXTERNAL || p.has_raw_data();
+  Tensor t = filled_whole ? Tensor::uninitialized(*dt, dims) : Tensor(*dt, dims);
   const int64_t n = t.numel();
   if (p.data_location() == kiln_onnx::TensorProto::EXTERNAL) {
     KILN_RETURN_IF_ERROR(read_external(p, base_dir, what, weights, t));

@@ -142,6 +142,13 @@ Result<std::vector<int64_t>> ExecutionContext::output_shape(const std::string& n
   for (auto& [k, v] : g.values)
     if (!g.is_constant(k) && std::find(g.inputs.begin(), g.inputs.end(), k) == g.inputs.end()) v.shape = Shape();
   KILN_RETURN_IF_ERROR(passes::infer_shapes(g));
+  if (!g.values[name].shape.is_static()) {
+    // Shape math the engine kept (GPT-2's Reshape targets read Shape of the input) folds once the input dims
+    // are concrete. Without this, callers sizing buffers need a whole run first, and its plan (every output in
+    // the arena: 1.6 GB of logits at batch 32) stays with the context.
+    // Best effort: where folding stops short, the last run's dims below still answer.
+    (void)passes::fold_shape_subgraphs(g);
+  }
   const Shape& shape = g.values[name].shape;
   if (shape.is_static()) return shape.static_dims();
   const auto* last_dims = &state_->last_output_dims;

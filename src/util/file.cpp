@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "util/error.h"
 
@@ -12,10 +13,21 @@ Result<std::string> read_file(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) return not_found("file '{}' does not exist", path);
   if (std::filesystem::is_directory(path, ec)) return invalid_argument("'{}' is a directory, not a file", path);
-  std::ifstream f(path, std::ios::binary);
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) return make_error(StatusCode::kIoError, "cannot open '{}' for reading", path);
-  std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-  if (f.bad()) return make_error(StatusCode::kIoError, "reading '{}' failed", path);
+  // One read of the known size: an engine file is hundreds of MB, and reading it a character at a time took
+  // most of a second.
+  const std::streamoff size = f.tellg();
+  if (size < 0) {  // not seekable (a pipe): read to the end
+    f.clear();
+    std::string data((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+    if (f.bad()) return make_error(StatusCode::kIoError, "reading '{}' failed", path);
+    return data;
+  }
+  std::string data(static_cast<size_t>(size), '\0');
+  f.seekg(0);
+  f.read(data.data(), size);
+  if (f.gcount() != size) return make_error(StatusCode::kIoError, "reading '{}' failed", path);
   return data;
 }
 

@@ -16,6 +16,17 @@ Tensor::Tensor(DType dtype, std::vector<int64_t> dims) : dtype_(dtype), dims_(st
   data_ = p;
 }
 
+Tensor Tensor::uninitialized(DType dtype, std::vector<int64_t> dims) {
+  Tensor t;
+  t.dtype_ = dtype;
+  t.dims_ = std::move(dims);
+  const size_t bytes = t.nbytes();
+  auto* p = new std::byte[bytes ? bytes : 1];
+  t.storage_ = std::shared_ptr<void>(p, [](void* q) { delete[] static_cast<std::byte*>(q); });
+  t.data_ = p;
+  return t;
+}
+
 Tensor Tensor::wrap(DType dtype, std::vector<int64_t> dims, void* data) {
   Tensor t;
   t.dtype_ = dtype;

@@ -3,6 +3,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <set>
 
 #include "backends/device_probe.h"
 #include "engine/engine_file.h"
@@ -76,6 +79,81 @@ TEST(EngineFile, FlippedByteFailsChecksum) {
   EXPECT_NE(r.status().message().find("kiln build"), std::string::npos);
 }
 
+// Every part of the file is covered: a flip in the reserved header field, in the graph, in the weights or in
+// the last byte before the trailer fails the check (the manifest's JSON would fail its own parse first).
+TEST(EngineFile, FlipAnywhereAfterTheManifestFailsChecksum) {
+  const std::string good = *build_small().serialize();
+  uint64_t mlen = 0;
+  std::memcpy(&mlen, good.data() + 16, 8);
+  const size_t body = 24 + mlen;
+  ASSERT_LT(body + 8, good.size());
+  for (size_t pos : {size_t{13}, body, body + 1, (body + good.size()) / 2, good.size() - 9}) {
+    for (unsigned char bit : {0x01, 0x80}) {
+      std::string bytes = good;
+      bytes[pos] = static_cast<char>(bytes[pos] ^ bit);
+      auto r = Engine::deserialize(bytes);
+      ASSERT_FALSE(r.ok()) << pos;
+      EXPECT_NE(r.status().message().find("checksum"), std::string::npos) << pos << ": " << r.status().message();
+    }
+  }
+}
+
+// The manifest without the "checksum" key of a file written by a kiln from before it, the trailer byte-wise
+// FNV-1a: it still loads and runs.
+std::string with_manifest(const std::string& bytes, const std::function<void(nlohmann::json&)>& edit,
+                          uint64_t (*checksum)(std::string_view)) {
+  uint64_t mlen = 0;
+  std::memcpy(&mlen, bytes.data() + 16, 8);
+  nlohmann::json m = nlohmann::json::parse(bytes.substr(24, mlen));
+  edit(m);
+  const std::string ms = m.dump();
+  std::string out = bytes.substr(0, 16);
+  const uint64_t n = ms.size();
+  out.append(reinterpret_cast<const char*>(&n), 8);
+  out += ms;
+  out += bytes.substr(24 + mlen, bytes.size() - 24 - mlen - 8);
+  const uint64_t sum = checksum(out);
+  out.append(reinterpret_cast<const char*>(&sum), 8);
+  return out;
+}
+
+TEST(EngineFile, FileWithoutChecksumNameLoadsWithByteWiseFnv) {
+  const std::string bytes = with_manifest(
+      *build_small().serialize(), [](nlohmann::json& m) { m.erase("checksum"); }, engine_file::fnv1a64);
+  auto e = Engine::deserialize(bytes);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  auto ctx = e->create_context();
+  ASSERT_TRUE(ctx.ok());
+  auto out = ctx->infer({{"x", testing::f32_tensor({1, 3}, {1, 1, 1})}});
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_FLOAT_EQ(out->at("y").data<float>()[2], 3.f);
+  // The same file with the new checksum in its trailer but no name for it is corrupted.
+  const std::string mixed = with_manifest(
+      *build_small().serialize(), [](nlohmann::json& m) { m.erase("checksum"); }, engine_file::fnv1a64x4);
+  auto r = Engine::deserialize(mixed);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("checksum"), std::string::npos) << r.status().message();
+}
+
+TEST(EngineFile, UnknownChecksumNameSaysRebuild) {
+  const std::string bytes = with_manifest(
+      *build_small().serialize(), [](nlohmann::json& m) { m["checksum"] = "sha3"; }, engine_file::fnv1a64x4);
+  auto r = Engine::deserialize(bytes);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("checksum 'sha3'"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("kiln build"), std::string::npos);
+}
+
+// Lanes of 8-byte words plus a byte-wise tail: lengths around the 32-byte block edge all hash, differently.
+TEST(EngineFile, LaneChecksumCoversTailBytesAndLength) {
+  std::string data(70, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 37 + 11);
+  std::set<uint64_t> seen;
+  for (size_t n = 0; n <= data.size(); ++n) seen.insert(engine_file::fnv1a64x4(std::string_view(data).substr(0, n)));
+  EXPECT_EQ(seen.size(), data.size() + 1);
+  EXPECT_NE(engine_file::fnv1a64x4(std::string(40, '\0')), engine_file::fnv1a64x4(std::string(41, '\0')));
+}
+
 TEST(EngineFile, OtherFormatVersionSaysWhatDiffers) {
   std::string bytes = *build_small().serialize();
   uint32_t v = 7;
@@ -92,7 +170,7 @@ TEST(EngineFile, UnknownBackendIsRefusedWithRebuildHint) {
   size_t pos = bytes.find("\"backend\":\"cpu\"");
   ASSERT_NE(pos, std::string::npos);
   bytes.replace(pos, 15, "\"backend\":\"tpu\"");
-  uint64_t sum = engine_file::fnv1a64(std::string_view(bytes).substr(0, bytes.size() - 8));
+  uint64_t sum = engine_file::fnv1a64x4(std::string_view(bytes).substr(0, bytes.size() - 8));
   std::memcpy(bytes.data() + bytes.size() - 8, &sum, 8);
   auto r = Engine::deserialize(bytes);
   ASSERT_FALSE(r.ok());

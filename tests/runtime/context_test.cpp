@@ -88,6 +88,38 @@ TEST(Context, OutputShapeFollowsInputShape) {
   EXPECT_FALSE(ctx->output_shape("nope").ok());
 }
 
+// Reshape to [Shape(x)[0], 2, 3], as torch exports a view with a dynamic batch: the output's dims come from
+// shape math the engine keeps, and output_shape folds it for the set input dims without a run (a run would
+// leave a second plan with every output in its arena).
+TEST(Context, OutputShapeThroughShapeMathBeforeAnyRun) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"batch", "6"})
+      .initializer("zero", Tensor::from_vector<int64_t>(DType::kI64, {1}, {0}))
+      .initializer("tail", Tensor::from_vector<int64_t>(DType::kI64, {2}, {2, 3}))
+      .node("Shape", {"x"}, {"sx"})
+      .node("Gather", {"sx", "zero"}, {"n"})
+      .attr("axis", int64_t{0})
+      .node("Concat", {"n", "tail"}, {"target"})
+      .attr("axis", int64_t{0})
+      .node("Reshape", {"x", "target"}, {"y"})
+      .output("y");
+  BuildConfig cfg;
+  cfg.backend = BackendKind::kCpu;
+  OptimizationProfile p;
+  p.inputs["x"] = {{1, 6}, {2, 6}, {8, 6}};
+  cfg.profiles.push_back(p);
+  auto e = Builder::build_from_bytes(b.bytes(), cfg);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  auto ctx = e->create_context();
+  ASSERT_TRUE(ctx.ok());
+  for (int64_t n : {5, 3}) {
+    ASSERT_TRUE(ctx->set_input_shape("x", {n, 6}).ok());
+    auto dims = ctx->output_shape("y");
+    ASSERT_TRUE(dims.ok()) << dims.status().to_string();
+    EXPECT_EQ(*dims, (std::vector<int64_t>{n, 2, 3}));
+  }
+}
+
 TEST(Context, EnqueueWithCallerBuffers) {
   auto ctx = build_mul(true).create_context();
   std::vector<float> in = {1, 1, 1, 2, 2, 2}, out(6, -1.f);
