@@ -248,6 +248,44 @@ TEST(GpuRuntime, EnqueueWritesGraphOutputsDirectly) {
   cudaFree(mem);
 }
 
+// GPT-2's lm_head shape (n = 50257: cuBLASLt's fast kernels need n 16-byte aligned) goes through the padded
+// cuBLASLt scratch; the context's memory count includes that scratch, which lives in the kernel's per-context
+// state rather than in the arena or the pool.
+TEST(GpuRuntime, MemoryCountIncludesKernelScratch) {
+  KILN_REQUIRE_GPU();
+  constexpr int64_t kM = 512, kK = 768, kN = 50257, kPitch = 50264;
+  ModelBuilder b(17);
+  b.input("x", DType::kF32, {std::to_string(kM), std::to_string(kK)});
+  b.initializer("w", testing::random_f32({kK, kN}, 7));
+  b.node("MatMul", {"x", "w"}, {"y"});
+  b.output("y", DType::kF32, {std::to_string(kM), std::to_string(kN)});
+  BuildConfig cfg;
+  cfg.backend = BackendKind::kCuda;
+  cfg.precision = Precision::kF16;
+  cfg.reduced_precision_io = true;
+  auto e = Builder::build_from_bytes(b.bytes(), cfg);
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  auto ctx = e->create_context();
+  ASSERT_TRUE(ctx.ok());
+  void *x = nullptr, *y = nullptr;
+  ASSERT_EQ(cudaMalloc(&x, kM * kK * 2), cudaSuccess);
+  ASSERT_EQ(cudaMalloc(&y, kM * kN * 2), cudaSuccess);
+  ASSERT_EQ(cudaMemset(x, 0, kM * kK * 2), cudaSuccess);
+  ASSERT_TRUE(ctx->set_tensor_address("x", x, kM * kK * 2).ok());
+  ASSERT_TRUE(ctx->set_tensor_address("y", y, kM * kN * 2).ok());
+  ASSERT_TRUE(ctx->enqueue(nullptr).ok());
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  auto layers = ctx->profile_layers(nullptr);
+  ASSERT_TRUE(layers.ok()) << layers.status().to_string();
+  bool padded = false;
+  for (const auto& l : *layers) padded |= l.tactic.find("padded") != std::string::npos;
+  ASSERT_TRUE(padded) << "the lm_head GEMM no longer goes through the padded scratch";
+  const size_t outside_arena = ctx->device_memory_bytes() - ctx->last_run_info().arena_bytes;
+  EXPECT_GE(outside_arena, static_cast<size_t>(kM * kPitch * 2));
+  cudaFree(x);
+  cudaFree(y);
+}
+
 TEST(GpuRuntime, EnqueueDoesNotWaitForTheGpu) {
   KILN_REQUIRE_GPU();
   Engine gpu = build(mlp(), BackendKind::kCuda, {batch_profile(1, 8)});

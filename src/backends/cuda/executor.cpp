@@ -139,6 +139,7 @@ size_t GraphExecutor::device_bytes() const {
   size_t n = pool_->bytes_held() + res_.workspace_bytes;
   for (const auto& p : plans_) n += p->arena ? p->layout.total : 0;
   for (const auto& [name, s] : staging_) n += s.nbytes();
+  for (const auto& [name, state] : res_.kernel_state) n += state ? state->device_bytes() : 0;
   return n;
 }
 

@@ -68,6 +68,8 @@ class GraphExecutor {
   void set_cuda_graphs(bool on) { cuda_graphs_ = on; }
   bool cuda_graphs() const { return cuda_graphs_; }
   void set_memory_limit(size_t bytes);
+  // GPU memory the context holds: every shape plan's arena, the pool, the workspace, staging buffers and the
+  // kernels' own scratch (KernelState::device_bytes). Weights are the engine's.
   size_t device_bytes() const;
   MemoryPool& pool() { return *pool_; }
 

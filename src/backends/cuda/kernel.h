@@ -24,6 +24,8 @@ namespace kiln::cuda {
 // Base of the per-context state a kernel may keep in Resources::kernel_state.
 struct KernelState {
   virtual ~KernelState() = default;
+  // GPU memory the state holds (scratch buffers), so the context's memory count includes it.
+  virtual size_t device_bytes() const { return 0; }
 };
 
 // Handles and scratch shared by the kernels of one context (one stream).

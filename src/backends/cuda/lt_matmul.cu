@@ -173,6 +173,7 @@ struct LtPlanCache : KernelState {
   void* scratch = nullptr;
   size_t scratch_bytes = 0;
   std::vector<void*> outgrown;
+  size_t outgrown_bytes = 0;
   LtPlanCache() = default;
   LtPlanCache(const LtPlanCache&) = delete;
   LtPlanCache& operator=(const LtPlanCache&) = delete;
@@ -180,6 +181,7 @@ struct LtPlanCache : KernelState {
     if (scratch) cudaFree(scratch);
     for (void* q : outgrown) cudaFree(q);
   }
+  size_t device_bytes() const override { return scratch_bytes + outgrown_bytes; }
 };
 
 LtPlanCache& plan_cache(Resources& res) {
@@ -200,7 +202,10 @@ void* pad_scratch(LtPlanCache& cache, size_t bytes, bool capturing) {
     cudaGetLastError();  // clear the sticky-free allocation error
     return nullptr;
   }
-  if (cache.scratch) cache.outgrown.push_back(cache.scratch);
+  if (cache.scratch) {
+    cache.outgrown.push_back(cache.scratch);
+    cache.outgrown_bytes += cache.scratch_bytes;
+  }
   cache.scratch = q;
   cache.scratch_bytes = want;
   return q;

@@ -73,6 +73,7 @@ struct PlanCache : KernelState {
   ~PlanCache() override {
     if (extra) cudaFree(extra);
   }
+  size_t device_bytes() const override { return extra_bytes; }
 };
 
 PlanCache& plan_cache(Resources& res) {
