@@ -17,6 +17,8 @@ using json = nlohmann::json;
 
 constexpr size_t kHeaderSize = 24;
 constexpr size_t kTrailerSize = 8;
+constexpr uint64_t kFnvBasis = 1469598103934665603ull;
+constexpr uint64_t kFnvPrime = 1099511628211ull;
 
 template <class T>
 void put(std::string& out, T v) {
@@ -81,11 +83,6 @@ Status check_gpu_compatibility(const json& built) {
   return Status();
 }
 
-}  // namespace
-
-namespace {
-constexpr uint64_t kFnvBasis = 1469598103934665603ull;
-constexpr uint64_t kFnvPrime = 1099511628211ull;
 }  // namespace
 
 uint64_t fnv1a64(std::string_view bytes) {
