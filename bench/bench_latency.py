@@ -508,6 +508,7 @@ def main_parent(args):
         cmd[cmd.index(engine)] = again
         rc, _, err, secs = run_cmd(cmd, min(args.build_timeout, max(remaining(args), 30)))
         if rc == 0:
+            report.clear(name, "kiln rebuild")
             m["rebuild_s"] = round(secs, 2)
             with open(engine, "rb") as f1, open(again, "rb") as f2:
                 m["rebuild_identical"] = f1.read() == f2.read()

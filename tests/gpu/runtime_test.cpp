@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <thread>
 
 #include "gpu/gpu_harness.h"
@@ -269,7 +270,9 @@ TEST(GpuRuntime, MemoryCountIncludesKernelScratch) {
   ASSERT_TRUE(ctx.ok());
   void *x = nullptr, *y = nullptr;
   ASSERT_EQ(cudaMalloc(&x, kM * kK * 2), cudaSuccess);
+  std::unique_ptr<void, decltype(&cudaFree)> x_guard(x, cudaFree);
   ASSERT_EQ(cudaMalloc(&y, kM * kN * 2), cudaSuccess);
+  std::unique_ptr<void, decltype(&cudaFree)> y_guard(y, cudaFree);
   ASSERT_EQ(cudaMemset(x, 0, kM * kK * 2), cudaSuccess);
   ASSERT_TRUE(ctx->set_tensor_address("x", x, kM * kK * 2).ok());
   ASSERT_TRUE(ctx->set_tensor_address("y", y, kM * kN * 2).ok());
@@ -282,8 +285,6 @@ TEST(GpuRuntime, MemoryCountIncludesKernelScratch) {
   ASSERT_TRUE(padded) << "the lm_head GEMM no longer goes through the padded scratch";
   const size_t outside_arena = ctx->device_memory_bytes() - ctx->last_run_info().arena_bytes;
   EXPECT_GE(outside_arena, static_cast<size_t>(kM * kPitch * 2));
-  cudaFree(x);
-  cudaFree(y);
 }
 
 TEST(GpuRuntime, EnqueueDoesNotWaitForTheGpu) {
