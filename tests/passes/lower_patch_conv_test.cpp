@@ -111,29 +111,21 @@ TEST(LowerPatchConv, OtherConvsStay) {
     ASSERT_TRUE(passes::lower_patch_conv(g).ok());
     EXPECT_EQ(count_op(g, "Conv"), 1);
   }
-  // Grouped: 4 channels in 2 groups.
-  ModelBuilder b(17);
-  b.input("x", DType::kF32, sdims({1, 4, 6, 9}));
-  b.initializer("w", testing::random_f32({4, 2, 2, 3}, 1));
-  b.node("Conv", {"x", "w"}, {"y"})
-      .attr("kernel_shape", std::vector<int64_t>{2, 3})
-      .attr("strides", std::vector<int64_t>{2, 3})
-      .attr("group", int64_t{2})
-      .output("y");
-  ir::Graph g = testing::import_inferred(b.bytes());
-  ASSERT_TRUE(passes::lower_patch_conv(g).ok());
-  EXPECT_EQ(count_op(g, "Conv"), 1);
-  // Stride 2 with a 3x3 kernel (overlapping windows).
-  ModelBuilder o(17);
-  o.input("x", DType::kF32, sdims({1, 3, 7, 7}));
-  o.initializer("w", testing::random_f32({2, 3, 3, 3}, 2));
-  o.node("Conv", {"x", "w"}, {"y"})
-      .attr("kernel_shape", std::vector<int64_t>{3, 3})
-      .attr("strides", std::vector<int64_t>{2, 2})
-      .output("y");
-  ir::Graph og = testing::import_inferred(o.bytes());
-  ASSERT_TRUE(passes::lower_patch_conv(og).ok());
-  EXPECT_EQ(count_op(og, "Conv"), 1);
+  // A conv built from its dims directly, for the cases patch_model cannot express.
+  const auto stays = [](const char* what, std::vector<int64_t> x, std::vector<int64_t> w,
+                        std::vector<int64_t> kernel, std::vector<int64_t> strides, int64_t group) {
+    SCOPED_TRACE(what);
+    ModelBuilder b(17);
+    b.input("x", DType::kF32, sdims(x));
+    b.initializer("w", testing::random_f32(w, 1));
+    b.node("Conv", {"x", "w"}, {"y"}).attr("kernel_shape", kernel).attr("strides", strides).attr("group", group);
+    b.output("y");
+    ir::Graph g = testing::import_inferred(b.bytes());
+    ASSERT_TRUE(passes::lower_patch_conv(g).ok());
+    EXPECT_EQ(count_op(g, "Conv"), 1);
+  };
+  stays("grouped: 4 channels in 2 groups", {1, 4, 6, 9}, {4, 2, 2, 3}, {2, 3}, {2, 3}, 2);
+  stays("stride 2 with a 3x3 kernel (overlapping windows)", {1, 3, 7, 7}, {2, 3, 3, 3}, {3, 3}, {2, 2}, 1);
 }
 
 TEST(LowerPatchConv, VitSkeletonPatchEmbeddingBecomesAGemm) {
