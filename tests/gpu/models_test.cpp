@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "engine/engine_file.h"
 #include "gpu/gpu_harness.h"
 #include "io/npy.h"
 #include "kiln/kiln.h"
@@ -103,11 +104,7 @@ TEST(GpuModels, EngineForAnotherSmIsRefused) {
   auto pos = bytes.find("\"sm\":\"9.0\"");
   ASSERT_NE(pos, std::string::npos);
   bytes.replace(pos, 10, "\"sm\":\"8.0\"");
-  uint64_t sum = 1469598103934665603ull;
-  for (size_t i = 0; i + 8 < bytes.size(); ++i) {
-    sum ^= static_cast<unsigned char>(bytes[i]);
-    sum *= 1099511628211ull;
-  }
+  const uint64_t sum = engine_file::fnv1a64x4(std::string_view(bytes).substr(0, bytes.size() - 8));
   std::memcpy(bytes.data() + bytes.size() - 8, &sum, 8);
   auto r = Engine::deserialize(bytes);
   ASSERT_FALSE(r.ok());

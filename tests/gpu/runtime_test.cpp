@@ -254,7 +254,9 @@ TEST(GpuRuntime, EnqueueWritesGraphOutputsDirectly) {
 // state rather than in the arena or the pool.
 TEST(GpuRuntime, MemoryCountIncludesKernelScratch) {
   KILN_REQUIRE_GPU();
-  constexpr int64_t kM = 512, kK = 768, kN = 50257, kPitch = 50264;
+  // m = 2048 (GPT-2 at batch 4): there the padded way times ~4x faster than the direct one; at m = 512 the
+  // timing can go either way.
+  constexpr int64_t kM = 2048, kK = 768, kN = 50257, kPitch = 50264;
   ModelBuilder b(17);
   b.input("x", DType::kF32, {std::to_string(kM), std::to_string(kK)});
   b.initializer("w", testing::random_f32({kK, kN}, 7));
@@ -281,8 +283,12 @@ TEST(GpuRuntime, MemoryCountIncludesKernelScratch) {
   auto layers = ctx->profile_layers(nullptr);
   ASSERT_TRUE(layers.ok()) << layers.status().to_string();
   bool padded = false;
-  for (const auto& l : *layers) padded |= l.tactic.find("padded") != std::string::npos;
-  ASSERT_TRUE(padded) << "the lm_head GEMM no longer goes through the padded scratch";
+  std::string tactics;
+  for (const auto& l : *layers) {
+    padded |= l.tactic.find("padded") != std::string::npos;
+    tactics += l.tactic + "; ";
+  }
+  ASSERT_TRUE(padded) << "the lm_head GEMM no longer goes through the padded scratch: " << tactics;
   const size_t outside_arena = ctx->device_memory_bytes() - ctx->last_run_info().arena_bytes;
   EXPECT_GE(outside_arena, static_cast<size_t>(kM * kPitch * 2));
 }
