@@ -1,5 +1,6 @@
 #include "engine/engine_file.h"
 
+#include <algorithm>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -158,33 +159,23 @@ Result<std::string> serialize(const EngineState& state) {
   return out;
 }
 
-Result<EngineState> deserialize(std::string_view bytes) {
-  const std::string rebuild = "rebuild it with `kiln build MODEL.onnx -o FILE.kiln`";
-  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
-    return engine_error(fmt::format("not a kiln engine file (the first 8 bytes are not the kiln magic{}); {}",
-                                    bytes.size() < 8 ? ", file is shorter than 8 bytes" : "", rebuild));
-  if (bytes.size() < kHeaderSize + kTrailerSize)
-    return engine_error(fmt::format("engine file is truncated: {} bytes, the header alone needs {}; {}", bytes.size(),
-                                    kHeaderSize + kTrailerSize, rebuild));
-  const uint32_t version = get<uint32_t>(bytes, 8);
-  if (version != kFormatVersion)
-    return engine_error(fmt::format("engine file format version {} but this kiln ({}) reads version {}; {} using "
-                                    "this kiln",
-                                    version, kVersion, kFormatVersion, rebuild));
-  const uint64_t mlen = get<uint64_t>(bytes, 16);
-  if (mlen > bytes.size() - kHeaderSize - kTrailerSize)
-    return engine_error(fmt::format("engine file is truncated: its manifest claims {} bytes but the file has {}; {}",
-                                    mlen, bytes.size(), rebuild));
-  json manifest = json::parse(bytes.substr(kHeaderSize, mlen), nullptr, false);
-  if (manifest.is_discarded() || !manifest.is_object())
-    return engine_error("engine manifest is not valid JSON (corrupted file); " + rebuild);
+namespace {
+
+// Everything after the manifest parsed: sections, size, checksum, backend, graph, profiles. The manifest's
+// fields are read with json's checked accessors; a field of the wrong type throws, and deserialize turns
+// that into an error.
+Result<EngineState> deserialize_parsed(std::string_view bytes, const json& manifest, uint64_t mlen,
+                                      uint32_t version, const std::string& rebuild) {
   uint64_t expected_size = kHeaderSize + mlen + kTrailerSize;
   const size_t body = kHeaderSize + mlen;
   std::map<std::string, std::pair<uint64_t, uint64_t>> sections;
   try {
     for (const auto& s : manifest.at("sections")) {
-      sections[s.at("name").get<std::string>()] = {s.at("offset").get<uint64_t>(), s.at("size").get<uint64_t>()};
-      expected_size += s.at("size").get<uint64_t>();
+      const uint64_t size = s.at("size").get<uint64_t>();
+      if (size > bytes.size()) return engine_error(fmt::format("engine manifest claims a section of {} bytes in a "
+                                                               "file of {}; {}", size, bytes.size(), rebuild));
+      sections[s.at("name").get<std::string>()] = {s.at("offset").get<uint64_t>(), size};
+      expected_size += size;  // each size is at most the file's, so this cannot wrap for any real section count
     }
   } catch (const std::exception& e) {
     return engine_error(std::string("engine manifest is missing fields (") + e.what() + "); " + rebuild);
@@ -195,6 +186,19 @@ Result<EngineState> deserialize(std::string_view bytes) {
   if (bytes.size() > expected_size)
     return engine_error(fmt::format("engine file has {} trailing bytes beyond its {} bytes (corrupted); {}",
                                     bytes.size() - expected_size, expected_size, rebuild));
+  const uint64_t region = bytes.size() - body - kTrailerSize;
+  for (const auto& [name, span] : sections)
+    if (span.first > region || span.second > region - span.first)
+      return engine_error(fmt::format("engine section '{}' (offset {}, {} bytes) lies outside the {} bytes of "
+                                      "sections; {}",
+                                      name, span.first, span.second, region, rebuild));
+  std::vector<std::pair<std::pair<uint64_t, uint64_t>, std::string>> by_offset;
+  for (const auto& [name, span] : sections) by_offset.push_back({span, name});
+  std::sort(by_offset.begin(), by_offset.end());
+  for (size_t i = 1; i < by_offset.size(); ++i)
+    if (by_offset[i].first.first < by_offset[i - 1].first.first + by_offset[i - 1].first.second)
+      return engine_error(fmt::format("engine sections '{}' and '{}' overlap; {}", by_offset[i - 1].second,
+                                      by_offset[i].second, rebuild));
   // Files from before the manifest named its checksum use byte-wise FNV-1a; they still load.
   const std::string algorithm = manifest.value("checksum", std::string("fnv1a64"));
   if (algorithm != kChecksum && algorithm != "fnv1a64")
@@ -213,7 +217,7 @@ Result<EngineState> deserialize(std::string_view bytes) {
     state.info.backend = BackendKind::kCpu;
   } else if (backend == "cuda") {
     state.info.backend = BackendKind::kCuda;
-    KILN_RETURN_IF_ERROR(check_gpu_compatibility(manifest["compatibility"].value("gpu", json::object())));
+    KILN_RETURN_IF_ERROR(check_gpu_compatibility(manifest.value("compatibility", json::object()).value("gpu", json::object())));
   } else {
     return engine_error(fmt::format("engine is for an unknown backend '{}'; {}", backend, rebuild));
   }
@@ -241,7 +245,7 @@ Result<EngineState> deserialize(std::string_view bytes) {
   state.info.tactics = state.tactics->size();
   state.info.manifest_json = manifest.dump(2);
   if (state.info.backend == BackendKind::kCuda)
-    state.info.gpu_json = manifest["compatibility"].value("gpu", json::object()).dump();
+    state.info.gpu_json = manifest.value("compatibility", json::object()).value("gpu", json::object()).dump();
   try {
     for (const auto& p : manifest.at("profiles")) {
       OptimizationProfile prof;
@@ -255,6 +259,35 @@ Result<EngineState> deserialize(std::string_view bytes) {
   }
   KILN_RETURN_IF_ERROR(finalize_engine_state(state));
   return state;
+}
+
+}  // namespace
+
+Result<EngineState> deserialize(std::string_view bytes) {
+  const std::string rebuild = "rebuild it with `kiln build MODEL.onnx -o FILE.kiln`";
+  if (bytes.size() < 8 || std::memcmp(bytes.data(), kMagic, 8) != 0)
+    return engine_error(fmt::format("not a kiln engine file (the first 8 bytes are not the kiln magic{}); {}",
+                                    bytes.size() < 8 ? ", file is shorter than 8 bytes" : "", rebuild));
+  if (bytes.size() < kHeaderSize + kTrailerSize)
+    return engine_error(fmt::format("engine file is truncated: {} bytes, the header alone needs {}; {}", bytes.size(),
+                                    kHeaderSize + kTrailerSize, rebuild));
+  const uint32_t version = get<uint32_t>(bytes, 8);
+  if (version != kFormatVersion)
+    return engine_error(fmt::format("engine file format version {} but this kiln ({}) reads version {}; {} using "
+                                    "this kiln",
+                                    version, kVersion, kFormatVersion, rebuild));
+  const uint64_t mlen = get<uint64_t>(bytes, 16);
+  if (mlen > bytes.size() - kHeaderSize - kTrailerSize)
+    return engine_error(fmt::format("engine file is truncated: its manifest claims {} bytes but the file has {}; {}",
+                                    mlen, bytes.size(), rebuild));
+  json manifest = json::parse(bytes.substr(kHeaderSize, mlen), nullptr, false);
+  if (manifest.is_discarded() || !manifest.is_object())
+    return engine_error("engine manifest is not valid JSON (corrupted file); " + rebuild);
+  try {
+    return deserialize_parsed(bytes, manifest, mlen, version, rebuild);
+  } catch (const json::exception& e) {
+    return engine_error(fmt::format("engine manifest has a malformed field ({}); {}", e.what(), rebuild));
+  }
 }
 
 }  // namespace kiln::engine_file

@@ -1,10 +1,15 @@
 #include "onnx/tensor_proto.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <fstream>
 #include <kiln_onnx/onnx.pb.h>
 
+#include "kiln/shape.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/half.h"
@@ -19,38 +24,97 @@ void copy_field(const Src& field, Tensor& t) {
   for (int64_t i = 0; i < t.numel(); ++i) d[i] = static_cast<Dst>(field.Get(static_cast<int>(i)));
 }
 
-Status read_external(const kiln_onnx::TensorProto& p, const std::string& base_dir, const std::string& what,
-                     std::string_view weights, Tensor& t) {
+// Where external data lives and how much of it the tensor takes, checked before anything is allocated.
+struct ExternalSpan {
   std::string location;
-  int64_t offset = 0, length = -1;
+  int64_t offset = 0;
+};
+
+Result<ExternalSpan> external_span(const kiln_onnx::TensorProto& p, const std::string& what, int64_t want) {
+  ExternalSpan span;
+  int64_t length = -1;
   for (const auto& kv : p.external_data()) {
-    if (kv.key() == "location") location = kv.value();
-    else if (kv.key() == "offset") offset = std::stoll(kv.value());
-    else if (kv.key() == "length") length = std::stoll(kv.value());
+    int64_t* field = kv.key() == "offset" ? &span.offset : kv.key() == "length" ? &length : nullptr;
+    if (kv.key() == "location") span.location = kv.value();
+    if (!field) continue;
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(kv.value().c_str(), &end, 10);
+    if (kv.value().empty() || *end != '\0' || errno == ERANGE || v < 0)
+      return invalid_model("{}: external data {} '{}' is not a byte count", what, kv.key(), kv.value());
+    *field = v;
   }
-  if (location.empty()) return invalid_model("{}: external data has no 'location'", what);
-  if (location == "@weights") {
-    const int64_t want = static_cast<int64_t>(t.nbytes());
-    if (offset < 0 || offset + want > static_cast<int64_t>(weights.size()))
+  if (span.location.empty()) return invalid_model("{}: external data has no 'location'", what);
+  if (length >= 0 && length != want)
+    return invalid_model("{}: external data length {} does not match the {} bytes its dims need", what, length,
+                         want);
+  return span;
+}
+
+// An external-data file must sit in the model's folder or below it: a model is not allowed to read
+// /etc/passwd or ../../secrets into its weights.
+Result<std::filesystem::path> external_path(const std::string& base_dir, const std::string& location,
+                                            const std::string& what) {
+  const std::filesystem::path rel(location);
+  bool escapes = rel.is_absolute() || rel.has_root_name();
+  int depth = 0;
+  for (const auto& part : rel.lexically_normal()) {
+    if (part == "..") escapes |= --depth < 0;
+    else if (part != "." && !part.empty()) ++depth;
+  }
+  if (escapes)
+    return invalid_model("{}: external data location '{}' points outside the model's folder (it must be a path "
+                         "relative to the model, inside its folder)",
+                         what, location);
+  return std::filesystem::path(base_dir) / rel;
+}
+
+Status read_external(const kiln_onnx::TensorProto& p, const std::string& base_dir, const std::string& what,
+                     std::string_view weights, DType dt, const std::vector<int64_t>& dims, int64_t want,
+                     Tensor& t) {
+  KILN_ASSIGN_OR_RETURN(ExternalSpan span, external_span(p, what, want));
+  if (span.location == "@weights") {
+    if (span.offset > static_cast<int64_t>(weights.size()) ||
+        want > static_cast<int64_t>(weights.size()) - span.offset)
       return make_error(StatusCode::kInvalidEngine, "{}: weights section too short for offset {} + {} bytes", what,
-                        offset, want);
-    if (want) std::memcpy(t.raw(), weights.data() + offset, static_cast<size_t>(want));
+                        span.offset, want);
+    t = Tensor::uninitialized(dt, dims);
+    if (want) std::memcpy(t.raw(), weights.data() + span.offset, static_cast<size_t>(want));
     return Status();
   }
-  std::filesystem::path path = std::filesystem::path(base_dir) / location;
+  KILN_ASSIGN_OR_RETURN(std::filesystem::path path, external_path(base_dir, span.location, what));
   std::ifstream f(path, std::ios::binary);
   if (!f) return not_found("{}: external data file '{}' not found (it must sit next to the model)", what, path.string());
   f.seekg(0, std::ios::end);
   const int64_t size = f.tellg();
-  const int64_t want = static_cast<int64_t>(t.nbytes());
-  if (length >= 0 && length != want)
-    return invalid_model("{}: external data length {} does not match {} ({} bytes)", what, length, t.describe(), want);
-  if (offset < 0 || offset + want > size)
+  if (size < 0 || span.offset > size || want > size - span.offset)
     return invalid_model("{}: external data '{}' is {} bytes, too short for offset {} + {} bytes", what,
-                         path.string(), size, offset, want);
-  f.seekg(offset);
+                         path.string(), size, span.offset, want);
+  t = Tensor::uninitialized(dt, dims);
+  f.seekg(span.offset);
   f.read(static_cast<char*>(t.raw()), want);
   if (!f) return make_error(StatusCode::kIoError, "{}: reading '{}' failed", what, path.string());
+  return Status();
+}
+
+// Elements and bytes of a tensor of these dims, or an error when either does not fit in int64.
+Status checked_size(DType dt, const std::vector<int64_t>& dims, const std::string& what, int64_t* elements,
+                    int64_t* bytes) {
+  const int64_t es = std::max<int64_t>(1, static_cast<int64_t>(dtype_size(dt)));
+  int64_t n = 1;
+  bool zero = false;
+  for (int64_t d : dims) {
+    if (d < 0) return invalid_model("{}: negative dim {}", what, d);
+    zero |= d == 0;
+  }
+  if (!zero)
+    for (int64_t d : dims) {
+      if (n > std::numeric_limits<int64_t>::max() / es / d)
+        return invalid_model("{}: dims {} hold more bytes than fit in 64 bits", what, dims_to_string(dims));
+      n *= d;
+    }
+  *elements = zero ? 0 : n;
+  *bytes = *elements * es;
   return Status();
 }
 
@@ -62,26 +126,28 @@ Result<Tensor> tensor_from_proto(const kiln_onnx::TensorProto& p, const std::str
   if (!dt) return unsupported("{}: ONNX data type {} is not supported", what, p.data_type());
   if (*dt == DType::kString) return unsupported("{}: string tensors are not supported", what);
   std::vector<int64_t> dims(p.dims().begin(), p.dims().end());
-  for (int64_t d : dims)
-    if (d < 0) return invalid_model("{}: negative dim {}", what, d);
-  // External and raw data fill every byte (or fail, and t goes): no zero-fill first.
-  const bool filled_whole = p.data_location() == kiln_onnx::TensorProto::EXTERNAL || p.has_raw_data();
-  Tensor t = filled_whole ? Tensor::uninitialized(*dt, dims) : Tensor(*dt, dims);
-  const int64_t n = t.numel();
+  int64_t n = 0, want = 0;
+  KILN_RETURN_IF_ERROR(checked_size(*dt, dims, what, &n, &want));
+  // The data's size is checked before the tensor is allocated, so wrong dims give an error, not a huge
+  // allocation. External and raw data fill every byte: no zero-fill first.
+  Tensor t;
   if (p.data_location() == kiln_onnx::TensorProto::EXTERNAL) {
-    KILN_RETURN_IF_ERROR(read_external(p, base_dir, what, weights, t));
+    KILN_RETURN_IF_ERROR(read_external(p, base_dir, what, weights, *dt, dims, want, t));
     return t;
   }
   if (p.has_raw_data()) {
-    if (p.raw_data().size() != t.nbytes())
-      return invalid_model("{}: raw_data has {} bytes but {} needs {}", what, p.raw_data().size(), t.describe(),
-                           t.nbytes());
-    if (t.nbytes()) std::memcpy(t.raw(), p.raw_data().data(), t.nbytes());
+    if (static_cast<int64_t>(p.raw_data().size()) != want)
+      return invalid_model("{}: raw_data has {} bytes but {} {} needs {}", what, p.raw_data().size(),
+                           dtype_name(*dt), dims_to_string(dims), want);
+    t = Tensor::uninitialized(*dt, dims);
+    if (want) std::memcpy(t.raw(), p.raw_data().data(), static_cast<size_t>(want));
     return t;
   }
   auto check = [&](int have) -> Status {
-    if (have != n && !(have == 0 && n == 0))
-      return invalid_model("{}: has {} values but {} needs {}", what, have, t.describe(), n);
+    if (have != n)
+      return invalid_model("{}: has {} values but {} {} needs {}", what, have, dtype_name(*dt),
+                           dims_to_string(dims), n);
+    t = Tensor(*dt, dims);
     return Status();
   };
   switch (*dt) {

@@ -45,10 +45,16 @@ Status infer_constant_of_shape(InferContext& ctx) {
   if (in.has_rank() && in.rank() != 1) return ctx.error("input must be 1-D, got {}", in.to_string());
   std::vector<int64_t> dims;
   if (constant_ints(ctx, 0, dims)) {
+    if (static_cast<int64_t>(dims.size()) > kMaxTensorRank)
+      return ctx.error("the shape input has {} elements; kiln supports tensors of up to {} dims", dims.size(),
+                       kMaxTensorRank);
     for (int64_t d : dims)
       if (d < 0) return ctx.error("shape has a negative dim {}", d);
     ctx.set_output(0, dt, Shape::from_dims(dims));
   } else if (in.has_rank() && in[0].is_static()) {
+    if (in[0].value() > kMaxTensorRank)
+      return ctx.error("the shape input has {} elements; kiln supports tensors of up to {} dims", in[0].value(),
+                       kMaxTensorRank);
     ctx.set_output(0, dt, Shape(std::vector<Dim>(in[0].value(), Dim::unknown())));
   } else {
     ctx.set_output(0, dt, Shape::unknown_rank());

@@ -52,6 +52,8 @@ Status infer_loop(InferContext& ctx) {
   if (body->inputs.size() != n_carried + 2)
     return ctx.error("body takes {} inputs but the Loop passes iteration, condition and {} carried values",
                      body->inputs.size(), n_carried);
+  for (size_t i = 2; i < ctx.num_inputs(); ++i)
+    if (!ctx.has_input(i)) return ctx.error("carried value {} (input {}) is left empty ('')", i - 2, i);
   if (body->outputs.size() < n_carried + 1)
     return ctx.error("body returns {} outputs, needs at least condition + {} carried", body->outputs.size(), n_carried);
   for (size_t i = 0; i < ctx.num_outputs(); ++i) {
@@ -77,10 +79,22 @@ Status infer_scan(InferContext& ctx) {
   const ir::Graph* body = body_of(ctx, "body");
   if (!body) return ctx.error("needs a graph attribute 'body'");
   if (ctx.opset() < 9) {
+    // Scan-8: sequence_lens, then the states and scan inputs the body takes.
+    if (ctx.num_inputs() == 0 || body->inputs.size() != ctx.num_inputs() - 1)
+      return ctx.error("body takes {} inputs but the Scan passes {} after sequence_lens", body->inputs.size(),
+                       ctx.num_inputs() == 0 ? 0 : ctx.num_inputs() - 1);
+    if (body->outputs.size() != ctx.num_outputs())
+      return ctx.error("body returns {} outputs but the Scan has {}", body->outputs.size(), ctx.num_outputs());
     for (size_t i = 0; i < ctx.num_outputs(); ++i)
       ctx.set_output(i, declared(*body, body->outputs[i]).dtype, Shape::unknown_rank());
     return Status();
   }
+  for (size_t i = 0; i < ctx.num_inputs(); ++i)
+    if (!ctx.has_input(i)) return ctx.error("input {} is required, but the model leaves it empty ('')", i);
+  if (body->inputs.size() != ctx.num_inputs())
+    return ctx.error("body takes {} inputs but the Scan passes {}", body->inputs.size(), ctx.num_inputs());
+  if (body->outputs.size() != ctx.num_outputs())
+    return ctx.error("body returns {} outputs but the Scan has {}", body->outputs.size(), ctx.num_outputs());
   const int64_t m = ctx.node().attr_int("num_scan_inputs", -1);
   const int64_t n_states = static_cast<int64_t>(ctx.num_inputs()) - m;
   if (m < 1 || n_states < 0) return ctx.error("attribute 'num_scan_inputs' = {} does not fit {} inputs", m, ctx.num_inputs());
@@ -96,8 +110,8 @@ Status infer_scan(InferContext& ctx) {
 
 void register_control_flow(OpRegistry& r) {
   r.add({"If", 1, 1, 1, -1, infer_if});
-  r.add({"Loop", 2, -1, 1, -1, infer_loop});
-  r.add({"Scan", 1, -1, 1, -1, infer_scan});
+  r.add({"Loop", 2, -1, 1, -1, infer_loop, "", 0b11});  // M and cond may be left empty
+  r.add({"Scan", 1, -1, 1, -1, infer_scan, "", 0b1});  // opset 8: sequence_lens may be left empty
 }
 
 }  // namespace kiln::ops

@@ -62,6 +62,7 @@ Status infer_conv_transpose(InferContext& ctx) {
   for (size_t i = 0; i < n_sp; ++i) {
     if (out_pad[i] < 0) return ctx.error("output_padding {} must not be negative", dims_to_string(out_pad));
     if (!out_shape.empty()) {
+      if (out_shape[i] < 0) return ctx.error("output_shape {} has a negative dim", dims_to_string(out_shape));
       out.push_back(Dim(out_shape[i]));
       continue;
     }

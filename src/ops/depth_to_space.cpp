@@ -9,6 +9,8 @@ namespace {
 Status check_common(InferContext& ctx, int64_t& b) {
   b = ctx.node().attr_int("blocksize", 0);
   if (b <= 0) return ctx.error("attribute 'blocksize' must be positive, got {}", b);
+  // blocksize^2 must fit in int64 (it divides the channel count).
+  if (b > 3037000499) return ctx.error("attribute 'blocksize' {} is too large", b);
   const Shape& in = ctx.input_shape(0);
   if (in.has_rank() && in.rank() != 4) return ctx.error("input must be 4-D (NCHW), got {}", in.to_string());
   return Status();

@@ -12,7 +12,12 @@ Status infer_expand(InferContext& ctx) {
   const Shape& ss = ctx.input_shape(1);
   if (ss.has_rank() && ss.rank() != 1) return ctx.error("'shape' must be 1-D, got {}", ss.to_string());
   std::vector<int64_t> target;
+  if (ss.has_rank() && ss[0].is_static() && ss[0].value() > kMaxTensorRank)
+    return ctx.error("'shape' has {} elements; kiln supports tensors of up to {} dims", ss[0].value(), kMaxTensorRank);
   if (constant_ints(ctx, 1, target)) {
+    if (static_cast<int64_t>(target.size()) > kMaxTensorRank)
+      return ctx.error("'shape' has {} elements; kiln supports tensors of up to {} dims", target.size(),
+                       kMaxTensorRank);
     for (int64_t d : target)
       if (d < 0) return ctx.error("'shape' {} has a negative dim", dims_to_string(target));
     KILN_ASSIGN_OR_RETURN(Shape out, broadcast_shapes(ctx, {in, Shape::from_dims(target)}));

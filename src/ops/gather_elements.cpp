@@ -16,7 +16,12 @@ Status infer_gather_elements(InferContext& ctx) {
     if (rank == 0) return ctx.error("data must be at least 1-D, got a scalar");
     if (idx.rank() != data.rank())
       return ctx.error("indices {} must have the same rank as the data {}", idx.to_string(), data.to_string());
-    KILN_RETURN_IF_ERROR(normalize_axis(ctx, ctx.node().attr_int("axis", 0), rank).status());
+    KILN_ASSIGN_OR_RETURN(const int64_t axis, normalize_axis(ctx, ctx.node().attr_int("axis", 0), rank));
+    // Off the axis, an index row reads the data at its own position: it may be shorter, not longer.
+    for (int64_t d = 0; d < rank; ++d)
+      if (d != axis && idx[d].is_static() && data[d].is_static() && idx[d].value() > data[d].value())
+        return ctx.error("indices {} are longer than the data {} along axis {} (only axis {} is indexed)",
+                         idx.to_string(), data.to_string(), d, axis);
   }
   ctx.set_output(0, ctx.input_dtype(0), idx);
   return Status();

@@ -10,6 +10,11 @@ InferContext::InferContext(const ir::Node& node, int64_t opset, std::vector<cons
   outputs_.resize(node.outputs.size());
 }
 
+const Shape& InferContext::absent_shape() {
+  static const Shape unknown = Shape::unknown_rank();
+  return unknown;
+}
+
 void InferContext::set_output(size_t i, DType dtype, Shape shape) {
   if (i >= outputs_.size()) return;
   outputs_[i].dtype = dtype;
@@ -44,6 +49,11 @@ Status infer_node(const ir::Node& node, int64_t opset, InferContext& ctx) {
   if (n_in < def->min_inputs || (def->max_inputs >= 0 && n_in > def->max_inputs))
     return ctx.error("takes {} to {} inputs, the model gives {}", def->min_inputs,
                      def->max_inputs < 0 ? std::string("any number of") : std::to_string(def->max_inputs), n_in);
+  // Required inputs, and every input of an ONNX op's variadic tail (Concat's, Scan's), must be named.
+  const int named_up_to = def->max_inputs < 0 && def->domain.empty() ? n_in : def->min_inputs;
+  for (int i = 0; i < named_up_to && i < n_in; ++i)
+    if (node.inputs[i].empty() && !(i < 32 && (def->optional_below_min >> i & 1u)))
+      return ctx.error("input {} is required, but the model leaves it empty ('')", i);
   int n_out = static_cast<int>(node.outputs.size());
   if (n_out < def->min_outputs || (def->max_outputs >= 0 && n_out > def->max_outputs))
     return ctx.error("has {} to {} outputs, the model gives {}", def->min_outputs, def->max_outputs, n_out);

@@ -26,8 +26,10 @@ class InferContext {
   size_t num_inputs() const { return inputs_.size(); }
   // Present and not an omitted optional ("").
   bool has_input(size_t i) const { return i < inputs_.size() && inputs_[i] != nullptr; }
-  DType input_dtype(size_t i) const { return inputs_[i]->dtype; }
-  const Shape& input_shape(size_t i) const { return inputs_[i]->shape; }
+  // An absent input reads as undefined dtype and unknown rank, so an infer function that looks at an input the
+  // model left out sees nothing rather than reading past the node's inputs.
+  DType input_dtype(size_t i) const { return has_input(i) ? inputs_[i]->dtype : DType::kUndefined; }
+  const Shape& input_shape(size_t i) const { return has_input(i) ? inputs_[i]->shape : absent_shape(); }
   // The input's value when known (a constant at build time; always at run time), else null.
   const Tensor* input_value(size_t i) const { return i < values_.size() ? values_[i] : nullptr; }
 
@@ -48,6 +50,7 @@ class InferContext {
   }
 
  private:
+  static const Shape& absent_shape();
   const ir::Node& node_;
   int64_t opset_;
   std::vector<const ir::ValueInfo*> inputs_;
@@ -66,6 +69,9 @@ struct OpDef {
   InferFn infer = nullptr;
   // "" for ONNX ops; kKilnDomain for kiln's own fused ops, which only passes create (a model may not use them).
   std::string_view domain = "";
+  // Inputs below min_inputs that may still be left empty (bit i: input i), as Loop's M and cond; every other
+  // input below min_inputs must be named.
+  uint32_t optional_below_min = 0;
 };
 
 // Domain of the fused ops kiln's passes create (FusedMatMul, Attention…); engine files carry them.

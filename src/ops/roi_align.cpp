@@ -19,8 +19,11 @@ Status infer_roi_align(InferContext& ctx) {
     return ctx.unsupported("coordinate_transformation_mode '{}' is not supported", coord);
   const int64_t oh = ctx.node().attr_int("output_height", 1), ow = ctx.node().attr_int("output_width", 1);
   if (oh <= 0 || ow <= 0) return ctx.error("output_height {} and output_width {} must be positive", oh, ow);
-  if (ctx.node().attr_int("sampling_ratio", 0) < 0)
-    return ctx.error("sampling_ratio must not be negative, got {}", ctx.node().attr_int("sampling_ratio", 0));
+  const int64_t sampling = ctx.node().attr_int("sampling_ratio", 0);
+  if (sampling < 0) return ctx.error("sampling_ratio must not be negative, got {}", sampling);
+  // Each bin takes sampling_ratio^2 samples; past 1024 (a million per bin) the value is a corrupt attribute, not a
+  // model anyone runs.
+  if (sampling > 1024) return ctx.error("sampling_ratio {} is too large (kiln takes at most 1024)", sampling);
   const Shape& x = ctx.input_shape(0);
   const Shape& rois = ctx.input_shape(1);
   const Shape& idx = ctx.input_shape(2);

@@ -6,6 +6,10 @@
 
 namespace kiln::ops {
 
+// The most dims a tensor may have. ONNX sets no limit; this one turns a corrupt shape input or attribute (a
+// 2^40-element shape) into an error instead of an allocation of that many dims.
+inline constexpr int64_t kMaxTensorRank = 64;
+
 // Numpy-style multidirectional broadcasting; the error names both shapes and the axis.
 Result<Shape> broadcast_shapes(const InferContext& ctx, const std::vector<Shape>& shapes);
 // Broadcast of all present inputs.

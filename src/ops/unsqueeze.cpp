@@ -19,6 +19,10 @@ Status infer_unsqueeze(InferContext& ctx) {
     if (!ctx.has_input(1)) return ctx.error("input 'axes' is required from opset 13");
     if (!constant_ints(ctx, 1, axes)) {
       const Shape& as = ctx.input_shape(1);
+      if (in.has_rank() && as.has_rank() && as.rank() == 1 && as[0].is_static() &&
+          as[0].value() > kMaxTensorRank - static_cast<int64_t>(in.rank()))
+        return ctx.error("{} axes added to rank {} make more than the {} dims kiln supports", as[0].value(),
+                         in.rank(), kMaxTensorRank);
       if (in.has_rank() && as.has_rank() && as.rank() == 1 && as[0].is_static())
         ctx.set_output(0, dt, Shape(std::vector<Dim>(in.rank() + as[0].value(), Dim::unknown())));
       else

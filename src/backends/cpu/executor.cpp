@@ -1,6 +1,8 @@
 #include "backends/cpu/executor.h"
 
 #include <chrono>
+#include <limits>
+#include <new>
 #include <set>
 
 #include "backends/cpu/dispatch.h"
@@ -48,10 +50,26 @@ Result<std::vector<Tensor>> run_node(const ir::Node& node, int64_t opset, const 
     if (node.outputs[i].empty() || inferred[i].dtype == DType::kUndefined || !inferred[i].shape.is_static()) continue;
     DType dt = inferred[i].dtype;
     if (kernel->half_via_f32 && is_half(dt)) dt = DType::kF32;
-    outputs[i] = Tensor(dt, inferred[i].shape.static_dims());
+    const std::vector<int64_t> dims = inferred[i].shape.static_dims();
+    double bytes = static_cast<double>(dtype_size(dt));
+    for (int64_t d : dims) bytes *= static_cast<double>(d);
+    // A shape from corrupt data (a 2^40-long dim) is an error that names the node, not a bad_alloc or a kill by
+    // the OOM killer halfway through zero-filling.
+    try {
+      if (bytes > static_cast<double>(std::numeric_limits<int64_t>::max())) throw std::bad_alloc();
+      outputs[i] = Tensor(dt, dims);
+    } catch (const std::bad_alloc&) {
+      return make_error(StatusCode::kInvalidArgument, "{}: output {} ('{}') of {} {} needs {:.3g} bytes, more than "
+                        "this machine can allocate", node.label(), i, node.outputs[i], dtype_name(dt),
+                        dims_to_string(dims), bytes);
+    }
   }
   KernelContext kctx(node, opset, kin, &outputs, scope);
-  KILN_RETURN_IF_ERROR(kernel->run(kctx));
+  try {
+    KILN_RETURN_IF_ERROR(kernel->run(kctx));
+  } catch (const std::bad_alloc&) {
+    return make_error(StatusCode::kInvalidArgument, "{}: the kernel ran out of host memory", node.label());
+  }
 
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (node.outputs[i].empty()) continue;

@@ -1,6 +1,9 @@
 // Max/Average/Lp pooling over N-D windows, and the Global* reductions over all spatial dims.
+#include <algorithm>
 #include <cmath>
 #include <limits>
+#include <tuple>
+#include <utility>
 
 #include "backends/cpu/dispatch.h"
 #include "backends/cpu/kernel_list.h"
@@ -32,28 +35,39 @@ void pool(const Tensor& x, Tensor& y, Tensor* indices, const ops::Window& w, con
   const T* px = x.data<T>();
   T* py = y.data<T>();
   int64_t* pi = indices ? indices->data<int64_t>() : nullptr;
-  std::vector<int64_t> oidx(n_sp), kidx(n_sp), start(n_sp);
+  std::vector<int64_t> oidx(n_sp), kidx(n_sp), start(n_sp), k_lo(n_sp), k_hi(n_sp);
+  // Window taps k (0 <= k < kernel) whose position start + k * dilation lies in [lo, hi): only those are
+  // visited, so a window far larger than the input (a corrupt kernel_shape) costs nothing extra.
+  auto taps = [](int64_t start, int64_t dil, int64_t kernel, int64_t lo, int64_t hi) {
+    auto ceil_div = [](int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
+    const int64_t first = std::clamp<int64_t>(ceil_div(lo - start, dil), 0, kernel);
+    const int64_t last = std::clamp<int64_t>(ceil_div(hi - start, dil), first, kernel);
+    return std::pair<int64_t, int64_t>(first, last);
+  };
   for (int64_t plane = 0; plane < planes; ++plane) {
     const T* xp = px + plane * in_size;
     std::fill(oidx.begin(), oidx.end(), 0);
     for (int64_t o = 0; o < out_size; ++o) {
-      for (size_t d = 0; d < n_sp; ++d) start[d] = oidx[d] * w.strides[d] - w.pad_begin[d];
-      std::fill(kidx.begin(), kidx.end(), 0);
+      bool empty = false;
+      int64_t padded = 1;  // taps inside the padded input (count_include_pad's divisor)
+      for (size_t d = 0; d < n_sp; ++d) {
+        start[d] = oidx[d] * w.strides[d] - w.pad_begin[d];
+        std::tie(k_lo[d], k_hi[d]) = taps(start[d], w.dilations[d], w.kernel[d], 0, in[d]);
+        const auto [p_lo, p_hi] = taps(start[d], w.dilations[d], w.kernel[d], -w.pad_begin[d], in[d] + w.pad_end[d]);
+        padded *= p_hi - p_lo;
+        empty |= k_lo[d] == k_hi[d];
+      }
       double acc = pp.kind == PoolKind::kMax ? -std::numeric_limits<double>::infinity() : 0.0;
       T best = std::numeric_limits<T>::lowest();
-      int64_t best_at = -1, valid = 0, padded = 0;
-      do {
+      int64_t best_at = -1, valid = 0;
+      kidx = k_lo;
+      while (!empty) {
         int64_t off = 0, at = 0;
-        bool inside = true, in_padded = true;
         for (size_t d = 0; d < n_sp; ++d) {
           const int64_t pos = start[d] + kidx[d] * w.dilations[d];
-          if (pos < 0 || pos >= in[d]) inside = false;
-          if (pos < -w.pad_begin[d] || pos >= in[d] + w.pad_end[d]) in_padded = false;
           off += pos * in_strides[d];
           at += pos * index_strides[d];
         }
-        padded += in_padded;
-        if (!inside) continue;
         ++valid;
         const T v = xp[off];
         if (pp.kind == PoolKind::kMax) {
@@ -64,7 +78,10 @@ void pool(const Tensor& x, Tensor& y, Tensor* indices, const ops::Window& w, con
         } else {
           acc += std::pow(std::fabs(static_cast<double>(v)), pp.p);
         }
-      } while (ops::next_index(kidx, w.kernel));
+        size_t d = n_sp;
+        while (d > 0 && ++kidx[d - 1] == k_hi[d - 1]) kidx[d - 1] = k_lo[d - 1], --d;
+        if (d == 0) break;
+      }
       T& dst = py[plane * out_size + o];
       if (pp.kind == PoolKind::kMax) {
         dst = best;

@@ -1,5 +1,6 @@
 // TfIdfVectorizer on integer tokens: every n-gram of each row (n in [min, max], with 0..max_skip_count tokens
 // skipped between its items) that appears in the pool is counted, then scaled by mode.
+#include <algorithm>
 #include <map>
 
 #include "backends/cpu/kernel_list.h"
@@ -41,7 +42,8 @@ Status run_tfidf(KernelContext& ctx) {
       const auto& table = lookup[n - 1];
       if (table.empty()) continue;
       // Unigrams have no gaps, so only skip 0 applies to them.
-      for (int64_t skip = 0; skip <= (n == 1 ? 0 : max_skip); ++skip) {
+      // A gap as wide as the row fits no n-gram (n >= 2), so skips past cols are not tried.
+      for (int64_t skip = 0; skip <= (n == 1 ? 0 : std::min(max_skip, cols)); ++skip) {
         const int64_t stride = skip + 1;
         for (int64_t start = 0; start + (n - 1) * stride < cols; ++start) {
           gram.clear();
