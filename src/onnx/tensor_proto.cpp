@@ -5,8 +5,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <limits>
 #include <fstream>
+#include <limits>
 #include <kiln_onnx/onnx.pb.h>
 
 #include "kiln/shape.h"

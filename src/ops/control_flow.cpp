@@ -85,6 +85,8 @@ Status infer_scan(InferContext& ctx) {
                        ctx.num_inputs() == 0 ? 0 : ctx.num_inputs() - 1);
     if (body->outputs.size() != ctx.num_outputs())
       return ctx.error("body returns {} outputs but the Scan has {}", body->outputs.size(), ctx.num_outputs());
+    for (size_t i = 1; i < ctx.num_inputs(); ++i)
+      if (!ctx.has_input(i)) return ctx.error("input {} is required, but the model leaves it empty ('')", i);
     for (size_t i = 0; i < ctx.num_outputs(); ++i)
       ctx.set_output(i, declared(*body, body->outputs[i]).dtype, Shape::unknown_rank());
     return Status();

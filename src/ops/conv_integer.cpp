@@ -109,7 +109,7 @@ Status infer_conv_shape(InferContext& ctx, size_t xi, size_t wi, DType out_dtype
   const std::vector<int64_t> ks = w.has_rank() ? dims_or_unknown(w, 2) : std::vector<int64_t>(rank - 2, -1);
   QuantConvGeometry g;
   if (std::string err = quant_conv_geometry(ctx.node(), in, ks, g); !err.empty()) return ctx.error("{}", err);
-  const Dim m = w.has_rank() ? w[0] : Dim::unknown();
+  const Dim m = w.has_rank() && w.rank() > 0 ? w[0] : Dim::unknown();
   if (x.has_rank() && w.has_rank() && x[1].is_static() && w[1].is_static() &&
       x[1].value() != w[1].value() * g.group)
     return ctx.error("input x {} has {} channels but the weight {} with group {} expects {}", x.to_string(),
@@ -137,7 +137,7 @@ Status infer_conv_integer(InferContext& ctx) {
       !is_scalar_shape(ctx.input_shape(2)))
     return ctx.unsupported("x_zero_point must be a scalar, got {}", ctx.input_shape(2).to_string());
   const Shape& w = ctx.input_shape(1);
-  KILN_RETURN_IF_ERROR(check_per_channel(ctx, 3, w.has_rank() ? w[0] : Dim::unknown(), "w_zero_point"));
+  KILN_RETURN_IF_ERROR(check_per_channel(ctx, 3, w.has_rank() && w.rank() > 0 ? w[0] : Dim::unknown(), "w_zero_point"));
   return infer_conv_shape(ctx, 0, 1, DType::kI32);
 }
 
@@ -152,7 +152,7 @@ Status infer_qlinear_conv(InferContext& ctx) {
       return ctx.unsupported("input {} ('{}') must be a scalar (per-tensor), got {}", i, ctx.node().inputs[i],
                              ctx.input_shape(i).to_string());
   const Shape& w = ctx.input_shape(3);
-  const Dim m = w.has_rank() ? w[0] : Dim::unknown();
+  const Dim m = w.has_rank() && w.rank() > 0 ? w[0] : Dim::unknown();
   KILN_RETURN_IF_ERROR(check_per_channel(ctx, 4, m, "w_scale"));
   KILN_RETURN_IF_ERROR(check_per_channel(ctx, 5, m, "w_zero_point"));
   if (ctx.has_input(8)) {

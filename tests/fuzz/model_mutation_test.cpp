@@ -210,5 +210,33 @@ TEST(Fuzz, OutputTooLargeToAllocateNamesTheNode) {
       << out.status().message();
 }
 
+// An input that must be one value (MelWeightMatrix's dft_length) given as an empty tensor is named, not read
+// past.
+TEST(Fuzz, ScalarInputsMustHoldOneValue) {
+  ModelBuilder b(17);
+  for (const char* name : {"bins", "dft", "rate"}) b.input(name, DType::kI64, {name == std::string("dft") ? "n" : "1"});
+  b.input("lo", DType::kF32, {});
+  b.input("hi", DType::kF32, {});
+  b.node("MelWeightMatrix", {"bins", "dft", "rate", "lo", "hi"}, {"y"}, "mel");
+  b.output("y");
+  auto e = build_cpu(b.bytes());
+  ASSERT_TRUE(e.ok()) << e.status().to_string();
+  auto ctx = e->create_context();
+  ASSERT_TRUE(ctx.ok());
+  std::map<std::string, Tensor> in = {{"bins", testing::i64_tensor({1}, {4})},
+                                      {"dft", Tensor(DType::kI64, {0})},
+                                      {"rate", testing::i64_tensor({1}, {16000})},
+                                      {"lo", Tensor::scalar_f32(20.f)},
+                                      {"hi", Tensor::scalar_f32(4000.f)}};
+  auto out = ctx->infer(in);
+  ASSERT_FALSE(out.ok());
+  EXPECT_NE(out.status().message().find("('dft') must hold one value"), std::string::npos) << out.status().message();
+  // One value runs: a [dft/2 + 1, bins] matrix.
+  in["dft"] = testing::i64_tensor({1}, {16});
+  out = ctx->infer(in);
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ(out->at("y").dims(), (std::vector<int64_t>{9, 4}));
+}
+
 }  // namespace
 }  // namespace kiln

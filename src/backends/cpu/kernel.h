@@ -42,6 +42,17 @@ class KernelContext {
   // Values of the enclosing graph(s) visible to this node's subgraphs; may be null at the top level.
   const ValueLookup* scope() const { return scope_; }
 
+  // The value of input i, which must hold exactly one element (a scalar or a one-element tensor): the error
+  // names the input, where reading element 0 of an empty tensor would read past it.
+  Result<int64_t> scalar_int(size_t i) const {
+    KILN_RETURN_IF_ERROR(check_scalar(i));
+    return input(i).get_as_int(0);
+  }
+  Result<double> scalar_double(size_t i) const {
+    KILN_RETURN_IF_ERROR(check_scalar(i));
+    return input(i).get_as_double(0);
+  }
+
   template <class... A>
   Status error(fmt::format_string<A...> f, A&&... a) const {
     return Status(StatusCode::kInvalidArgument, node_.label() + ": " + fmt::format(f, std::forward<A>(a)...));
@@ -52,6 +63,13 @@ class KernelContext {
   }
 
  private:
+  Status check_scalar(size_t i) const {
+    if (!has_input(i)) return error("input {} is missing", i);
+    if (input(i).numel() != 1)
+      return error("input {} ('{}') must hold one value, got {}", i, node_.inputs[i], input(i).describe());
+    return Status();
+  }
+
   const ir::Node& node_;
   int64_t opset_;
   std::vector<const Tensor*> inputs_;

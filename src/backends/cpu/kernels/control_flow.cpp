@@ -48,7 +48,8 @@ Result<Tensor> stack_along(const std::vector<Tensor>& parts, int64_t axis, DType
 }
 
 Status run_if(KernelContext& ctx) {
-  const bool cond = ctx.input(0).numel() > 0 && ctx.input(0).get_as_double(0) != 0.0;
+  KILN_ASSIGN_OR_RETURN(const double cond_value, ctx.scalar_double(0));
+  const bool cond = cond_value != 0.0;
   auto g = body(ctx, cond ? "then_branch" : "else_branch");
   GraphExecutor exec(g);
   KILN_ASSIGN_OR_RETURN(auto outs, exec.run({}, ctx.scope()));
@@ -58,9 +59,16 @@ Status run_if(KernelContext& ctx) {
 
 Status run_loop(KernelContext& ctx) {
   auto g = body(ctx, "body");
-  const int64_t max_trips = ctx.has_input(0) && ctx.input(0).numel() > 0 ? ctx.input(0).get_as_int(0)
-                                                                         : std::numeric_limits<int64_t>::max();
-  bool cond = !(ctx.has_input(1) && ctx.input(1).numel() > 0) || ctx.input(1).get_as_double(0) != 0.0;
+  // M and cond, when given, hold one value each: an empty M is not "no trip count".
+  int64_t max_trips = std::numeric_limits<int64_t>::max();
+  if (ctx.has_input(0)) {
+    KILN_ASSIGN_OR_RETURN(max_trips, ctx.scalar_int(0));
+  }
+  bool cond = true;
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(const double c, ctx.scalar_double(1));
+    cond = c != 0.0;
+  }
   const size_t n_carried = ctx.num_inputs() - 2;
   std::vector<Tensor> carried;
   for (size_t j = 0; j < n_carried; ++j) carried.push_back(ctx.input(j + 2));
@@ -75,7 +83,10 @@ Status run_loop(KernelContext& ctx) {
     in[g->inputs[1]] = cond_t.clone();
     for (size_t j = 0; j < n_carried; ++j) in[g->inputs[j + 2]] = carried[j];
     KILN_ASSIGN_OR_RETURN(auto outs, exec.run(in, ctx.scope()));
-    cond = outs.at(g->outputs[0]).get_as_double(0) != 0.0;
+    const Tensor& cond_out = outs.at(g->outputs[0]);
+    if (cond_out.numel() != 1)
+      return ctx.error("the body's condition output must hold one value, got {}", cond_out.describe());
+    cond = cond_out.get_as_double(0) != 0.0;
     for (size_t j = 0; j < n_carried; ++j) carried[j] = outs.at(g->outputs[1 + j]);
     for (size_t k = 0; k < n_scan; ++k) scans[k].push_back(outs.at(g->outputs[1 + n_carried + k]));
   }

@@ -11,7 +11,7 @@ namespace {
 Status run_cum_sum(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   const int64_t rank = static_cast<int64_t>(x.rank());
-  int64_t axis = ctx.input(1).get_as_int(0);
+  KILN_ASSIGN_OR_RETURN(int64_t axis, ctx.scalar_int(1));
   if (axis < 0) axis += rank;
   const bool exclusive = ctx.node().attr_int("exclusive", 0) != 0;
   const bool reverse = ctx.node().attr_int("reverse", 0) != 0;

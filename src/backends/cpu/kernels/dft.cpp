@@ -49,11 +49,16 @@ Status run_dft(KernelContext& ctx) {
   const int64_t r = static_cast<int64_t>(dims.size());
   const int64_t parts = dims.back();  // 1: real, 2: complex
   const bool inverse = ctx.node().attr_int("inverse", 0) != 0;
-  int64_t axis = ctx.opset() >= 20 ? (ctx.has_input(2) ? ctx.input(2).get_as_int(0) : -2)
-                                   : ctx.node().attr_int("axis", 1);
+  int64_t axis = ctx.opset() >= 20 ? -2 : ctx.node().attr_int("axis", 1);
+  if (ctx.opset() >= 20 && ctx.has_input(2)) {
+    KILN_ASSIGN_OR_RETURN(axis, ctx.scalar_int(2));
+  }
   if (axis < 0) axis += r;
   const int64_t n = dims[axis];
-  const int64_t length = ctx.has_input(1) ? ctx.input(1).get_as_int(0) : n;
+  int64_t length = n;
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(length, ctx.scalar_int(1));
+  }
   Tensor& y = ctx.output(0);
   const int64_t bins = y.dims()[axis];
   const int64_t outer = product(dims, 0, axis), inner = product(dims, axis + 1, r - 1);
@@ -89,9 +94,12 @@ Status run_dft(KernelContext& ctx) {
 Status run_stft(KernelContext& ctx) {
   const Tensor& x = ctx.input(0);
   const int64_t batch = x.dim(0), n = x.dim(1), parts = x.dim(2);
-  const int64_t step = ctx.input(1).get_as_int(0);
+  KILN_ASSIGN_OR_RETURN(const int64_t step, ctx.scalar_int(1));
   const Tensor* window = ctx.has_input(2) ? &ctx.input(2) : nullptr;
-  const int64_t frame = ctx.has_input(3) ? ctx.input(3).get_as_int(0) : (window ? window->dim(0) : n);
+  int64_t frame = window ? window->dim(0) : n;
+  if (ctx.has_input(3)) {
+    KILN_ASSIGN_OR_RETURN(frame, ctx.scalar_int(3));
+  }
   Tensor& y = ctx.output(0);
   const int64_t frames = y.dim(1), bins = y.dim(2);
   const DftPlan plan(frame, false);

@@ -13,10 +13,11 @@ double hz_to_mel(double hz) { return 2595.0 * std::log10(1.0 + hz / 700.0); }
 double mel_to_hz(double mel) { return 700.0 * (std::pow(10.0, mel / 2595.0) - 1.0); }
 
 Status run_mel_weight_matrix(KernelContext& ctx) {
-  const int64_t bins = ctx.input(0).get_as_int(0);
-  const int64_t dft = ctx.input(1).get_as_int(0);
-  const int64_t rate = ctx.input(2).get_as_int(0);
-  const double lower = ctx.input(3).get_as_double(0), upper = ctx.input(4).get_as_double(0);
+  KILN_ASSIGN_OR_RETURN(const int64_t bins, ctx.scalar_int(0));
+  KILN_ASSIGN_OR_RETURN(const int64_t dft, ctx.scalar_int(1));
+  KILN_ASSIGN_OR_RETURN(const int64_t rate, ctx.scalar_int(2));
+  KILN_ASSIGN_OR_RETURN(const double lower, ctx.scalar_double(3));
+  KILN_ASSIGN_OR_RETURN(const double upper, ctx.scalar_double(4));
   if (bins <= 0 || dft <= 0 || rate <= 0)
     return ctx.error("num_mel_bins {}, dft_length {} and sample_rate {} must be positive", bins, dft, rate);
   const int64_t spec = dft / 2 + 1;

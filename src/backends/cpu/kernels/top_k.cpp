@@ -24,7 +24,10 @@ Status run_top_k(KernelContext& ctx) {
   const int64_t rank = static_cast<int64_t>(x.rank());
   int64_t axis = ctx.node().attr_int("axis", -1);
   if (axis < 0) axis += rank;
-  const int64_t k = ctx.opset() < 10 ? ctx.node().attr_int("k", 0) : ctx.input(1).get_as_int(0);
+  int64_t k = ctx.node().attr_int("k", 0);
+  if (ctx.opset() >= 10) {
+    KILN_ASSIGN_OR_RETURN(k, ctx.scalar_int(1));
+  }
   const bool largest = ctx.node().attr_int("largest", 1) != 0;
   int64_t outer = 1, inner = 1;
   for (int64_t i = 0; i < axis; ++i) outer *= x.dim(i);

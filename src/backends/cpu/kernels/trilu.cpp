@@ -10,7 +10,10 @@ Status run_trilu(KernelContext& ctx) {
   const Tensor& in = ctx.input(0);
   Tensor& out = ctx.output(0);
   const bool upper = ctx.node().attr_int("upper", 1) != 0;
-  const int64_t k = ctx.has_input(1) ? ctx.input(1).get_as_int(0) : 0;
+  int64_t k = 0;
+  if (ctx.has_input(1)) {
+    KILN_ASSIGN_OR_RETURN(k, ctx.scalar_int(1));
+  }
   const int64_t rows = in.dim(in.rank() - 2), cols = in.dim(in.rank() - 1);
   const int64_t mats = dims_product(in.dims(), 0, in.rank() - 2);
   bool ok = dispatch_bytes(elem_size(in), [&](auto tag) {

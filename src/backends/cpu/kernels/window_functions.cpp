@@ -10,7 +10,7 @@ namespace kiln::cpu {
 namespace {
 
 Status run_window(KernelContext& ctx, double a0, double a1, double a2) {
-  const int64_t size = ctx.input(0).get_as_int(0);
+  KILN_ASSIGN_OR_RETURN(const int64_t size, ctx.scalar_int(0));
   if (size < 0) return ctx.error("size must be >= 0, got {}", size);
   const bool periodic = ctx.node().attr_int("periodic", 1) != 0;
   const double denom = static_cast<double>(periodic ? size : size - 1);
