@@ -52,7 +52,7 @@ Status infer_node(const ir::Node& node, int64_t opset, InferContext& ctx) {
   // Required inputs, and every input of an ONNX op's variadic tail (Concat's, Scan's), must be named.
   const int named_up_to = def->max_inputs < 0 && def->domain.empty() ? n_in : def->min_inputs;
   for (int i = 0; i < named_up_to && i < n_in; ++i)
-    if (node.inputs[i].empty() && !(i < 32 && (def->optional_below_min >> i & 1u)))
+    if (node.inputs[i].empty() && !(i < 32 && (def->optional_inputs >> i & 1u)))
       return ctx.error("input {} is required, but the model leaves it empty ('')", i);
   int n_out = static_cast<int>(node.outputs.size());
   if (n_out < def->min_outputs || (def->max_outputs >= 0 && n_out > def->max_outputs))

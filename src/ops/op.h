@@ -69,9 +69,9 @@ struct OpDef {
   InferFn infer = nullptr;
   // "" for ONNX ops; kKilnDomain for kiln's own fused ops, which only passes create (a model may not use them).
   std::string_view domain = "";
-  // Inputs below min_inputs that may still be left empty (bit i: input i), as Loop's M and cond; every other
-  // input below min_inputs must be named.
-  uint32_t optional_below_min = 0;
+  // Inputs that infer_node would otherwise require to be named (those below min_inputs, and an ONNX op's
+  // variadic tail) but that may be left empty (bit i: input i): Loop's M and cond, Scan-8's sequence_lens.
+  uint32_t optional_inputs = 0;
 };
 
 // Domain of the fused ops kiln's passes create (FusedMatMul, Attention…); engine files carry them.
