@@ -186,19 +186,21 @@ Result<EngineState> deserialize_parsed(std::string_view bytes, const json& manif
   if (bytes.size() > expected_size)
     return engine_error(fmt::format("engine file has {} trailing bytes beyond its {} bytes (corrupted); {}",
                                     bytes.size() - expected_size, expected_size, rebuild));
+  // In offset order, each section starts where the previous one ended or later and ends inside the file.
+  std::vector<std::pair<std::pair<uint64_t, uint64_t>, std::string>> by_offset;
+  for (const auto& [name, span] : sections) by_offset.push_back({span, name});
+  std::sort(by_offset.begin(), by_offset.end());
   const uint64_t region = bytes.size() - body - kTrailerSize;
-  for (const auto& [name, span] : sections)
+  uint64_t free_from = 0;
+  for (const auto& [span, name] : by_offset) {
     if (span.first > region || span.second > region - span.first)
       return engine_error(fmt::format("engine section '{}' (offset {}, {} bytes) lies outside the {} bytes of "
                                       "sections; {}",
                                       name, span.first, span.second, region, rebuild));
-  std::vector<std::pair<std::pair<uint64_t, uint64_t>, std::string>> by_offset;
-  for (const auto& [name, span] : sections) by_offset.push_back({span, name});
-  std::sort(by_offset.begin(), by_offset.end());
-  for (size_t i = 1; i < by_offset.size(); ++i)
-    if (by_offset[i].first.first < by_offset[i - 1].first.first + by_offset[i - 1].first.second)
-      return engine_error(fmt::format("engine sections '{}' and '{}' overlap; {}", by_offset[i - 1].second,
-                                      by_offset[i].second, rebuild));
+    if (span.first < free_from)
+      return engine_error(fmt::format("engine section '{}' overlaps the one before it; {}", name, rebuild));
+    free_from = span.first + span.second;
+  }
   // Files from before the manifest named its checksum use byte-wise FNV-1a; they still load.
   const std::string algorithm = manifest.value("checksum", std::string("fnv1a64"));
   if (algorithm != kChecksum && algorithm != "fnv1a64")

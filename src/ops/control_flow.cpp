@@ -52,8 +52,6 @@ Status infer_loop(InferContext& ctx) {
   if (body->inputs.size() != n_carried + 2)
     return ctx.error("body takes {} inputs but the Loop passes iteration, condition and {} carried values",
                      body->inputs.size(), n_carried);
-  for (size_t i = 2; i < ctx.num_inputs(); ++i)
-    if (!ctx.has_input(i)) return ctx.error("carried value {} (input {}) is left empty ('')", i - 2, i);
   if (body->outputs.size() < n_carried + 1)
     return ctx.error("body returns {} outputs, needs at least condition + {} carried", body->outputs.size(), n_carried);
   for (size_t i = 0; i < ctx.num_outputs(); ++i) {
@@ -85,14 +83,12 @@ Status infer_scan(InferContext& ctx) {
                        ctx.num_inputs() == 0 ? 0 : ctx.num_inputs() - 1);
     if (body->outputs.size() != ctx.num_outputs())
       return ctx.error("body returns {} outputs but the Scan has {}", body->outputs.size(), ctx.num_outputs());
-    for (size_t i = 1; i < ctx.num_inputs(); ++i)
-      if (!ctx.has_input(i)) return ctx.error("input {} is required, but the model leaves it empty ('')", i);
     for (size_t i = 0; i < ctx.num_outputs(); ++i)
       ctx.set_output(i, declared(*body, body->outputs[i]).dtype, Shape::unknown_rank());
     return Status();
   }
-  for (size_t i = 0; i < ctx.num_inputs(); ++i)
-    if (!ctx.has_input(i)) return ctx.error("input {} is required, but the model leaves it empty ('')", i);
+  // Input 0 is optional only at opset 8 (sequence_lens); infer_node checked the others.
+  if (!ctx.has_input(0)) return ctx.error("input 0 is required from opset 9 on, but the model leaves it empty ('')");
   if (body->inputs.size() != ctx.num_inputs())
     return ctx.error("body takes {} inputs but the Scan passes {}", body->inputs.size(), ctx.num_inputs());
   if (body->outputs.size() != ctx.num_outputs())

@@ -49,9 +49,11 @@ Status infer_node(const ir::Node& node, int64_t opset, InferContext& ctx) {
   if (n_in < def->min_inputs || (def->max_inputs >= 0 && n_in > def->max_inputs))
     return ctx.error("takes {} to {} inputs, the model gives {}", def->min_inputs,
                      def->max_inputs < 0 ? std::string("any number of") : std::to_string(def->max_inputs), n_in);
-  // Required inputs, and every input of an ONNX op's variadic tail (Concat's, Scan's), must be named.
-  const int named_up_to = def->max_inputs < 0 && def->domain.empty() ? n_in : def->min_inputs;
-  for (int i = 0; i < named_up_to && i < n_in; ++i)
+  // Required inputs, and every input of an ONNX op's variadic tail (Concat's, Loop's carried values), must be
+  // named; a trailing '' in a variadic tail is no optional input either.
+  const int listed = static_cast<int>(node.inputs.size());
+  const int named_up_to = def->max_inputs < 0 && def->domain.empty() ? listed : def->min_inputs;
+  for (int i = 0; i < named_up_to && i < listed; ++i)
     if (node.inputs[i].empty() && !(i < 32 && (def->optional_inputs >> i & 1u)))
       return ctx.error("input {} is required, but the model leaves it empty ('')", i);
   int n_out = static_cast<int>(node.outputs.size());

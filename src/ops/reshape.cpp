@@ -16,13 +16,14 @@ Status infer_reshape(InferContext& ctx) {
     return ctx.error("needs its shape input (input 1) from opset 5 on; this model is opset {}", ctx.opset());
   } else if (!constant_ints(ctx, 1, target)) {
     const Shape& s = ctx.input_shape(1);
-    if (s.has_rank() && s.rank() == 1 && s[0].is_static() && s[0].value() > kMaxTensorRank)
+    if (!s.has_rank() || s.rank() != 1 || !s[0].is_static()) {
+      ctx.set_output(0, ctx.input_dtype(0), Shape::unknown_rank());
+      return Status();
+    }
+    if (s[0].value() > kMaxTensorRank)
       return ctx.error("the shape input has {} elements; kiln supports tensors of up to {} dims", s[0].value(),
                        kMaxTensorRank);
-    if (s.has_rank() && s.rank() == 1 && s[0].is_static())
-      ctx.set_output(0, ctx.input_dtype(0), Shape(std::vector<Dim>(s[0].value(), Dim::unknown())));
-    else
-      ctx.set_output(0, ctx.input_dtype(0), Shape::unknown_rank());
+    ctx.set_output(0, ctx.input_dtype(0), Shape(std::vector<Dim>(s[0].value(), Dim::unknown())));
     return Status();
   }
   std::vector<Dim> out(target.size());

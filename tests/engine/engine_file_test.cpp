@@ -10,12 +10,14 @@
 #include "backends/device_probe.h"
 #include "engine/engine_file.h"
 #include "kiln/kiln.h"
+#include "support/engine_bytes.h"
 #include "support/model_builder.h"
 
 namespace kiln {
 namespace {
 
 using testing::ModelBuilder;
+using testing::with_manifest;
 
 Engine build_small(std::vector<OptimizationProfile> profiles = {}) {
   ModelBuilder b;
@@ -100,23 +102,6 @@ TEST(EngineFile, FlipAnywhereAfterTheManifestFailsChecksum) {
 
 // The manifest without the "checksum" key of a file written by a kiln from before it, the trailer byte-wise
 // FNV-1a: it still loads and runs.
-std::string with_manifest(const std::string& bytes, const std::function<void(nlohmann::json&)>& edit,
-                          uint64_t (*checksum)(std::string_view)) {
-  uint64_t mlen = 0;
-  std::memcpy(&mlen, bytes.data() + 16, 8);
-  nlohmann::json m = nlohmann::json::parse(bytes.substr(24, mlen));
-  edit(m);
-  const std::string ms = m.dump();
-  std::string out = bytes.substr(0, 16);
-  const uint64_t n = ms.size();
-  out.append(reinterpret_cast<const char*>(&n), 8);
-  out += ms;
-  out += bytes.substr(24 + mlen, bytes.size() - 24 - mlen - 8);
-  const uint64_t sum = checksum(out);
-  out.append(reinterpret_cast<const char*>(&sum), 8);
-  return out;
-}
-
 TEST(EngineFile, FileWithoutChecksumNameLoadsWithByteWiseFnv) {
   const std::string bytes = with_manifest(
       *build_small().serialize(), [](nlohmann::json& m) { m.erase("checksum"); }, engine_file::fnv1a64);

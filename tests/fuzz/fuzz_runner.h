@@ -18,7 +18,8 @@ struct Outcome {
 };
 
 // Builds `model_bytes` for the CPU backend (external data resolved under `base_dir`), then runs it on inputs
-// fitted from `given` (fit_inputs).
+// fitted to the engine's inputs: the `given` tensors where their dtype and dims fit, else small deterministic
+// values of the engine's shape.
 Outcome run_model(const std::string& model_bytes, const std::string& base_dir,
                   const std::map<std::string, Tensor>& given);
 

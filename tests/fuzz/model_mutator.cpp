@@ -7,7 +7,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
-#include "engine/engine_file.h"
+#include "support/engine_bytes.h"
 
 namespace kiln::fuzz {
 
@@ -288,87 +288,30 @@ std::string mutate_engine_file(std::string& bytes, Rng& rng) {
   if (bytes.size() < kHeader + kTrailer) return "nothing (too short)";
   uint64_t mlen = 0;
   std::memcpy(&mlen, bytes.data() + 16, 8);
-  std::string what;
   if (pick(rng, 2) == 0) {
     // A byte of the graph or weights sections.
     const size_t body = kHeader + mlen, end = bytes.size() - kTrailer;
     if (body >= end) return "nothing (no sections)";
     const size_t at = body + pick(rng, end - body);
     bytes[at] = static_cast<char>(bytes[at] ^ (1 << pick(rng, 8)));
-    what = fmt::format("section byte {} flipped", at);
-  } else {
-    // One manifest value replaced: a number, a string, a container or null where the loader expects another.
-    json m = json::parse(bytes.substr(kHeader, mlen), nullptr, false);
-    if (m.is_discarded()) return "nothing (manifest unreadable)";
-    std::vector<json::json_pointer> leaves;
-    const json flat = m.flatten();
-    for (const auto& [k, v] : flat.items()) leaves.emplace_back(k);
-    if (leaves.empty()) return "nothing (empty manifest)";
-    const json::json_pointer at = leaves[pick(rng, leaves.size())];
+    testing::resign(bytes);
+    return fmt::format("section byte {} flipped", at);
+  }
+  // One manifest value replaced: a number, a string, a container or null where the loader expects another.
+  std::string what = "nothing (empty manifest)";
+  bytes = testing::with_manifest(bytes, [&](json& m) {
+    std::vector<std::string> leaves;
+    const json flat = m.flatten();  // named: items() does not keep a temporary alive
+    for (const auto& [k, v] : flat.items()) leaves.push_back(k);
+    if (leaves.empty()) return;
+    const json::json_pointer at(leaves[pick(rng, leaves.size())]);
     const json replacement = pick_of<json>(
         rng, {json(-1), json(0), json(int64_t{1} << 40), json(std::numeric_limits<uint64_t>::max()), json("x"),
               json::array(), json::object(), json(nullptr), json(3.5)});
     m[at] = replacement;
-    const std::string ms = m.dump();
-    std::string out = bytes.substr(0, 16);
-    const uint64_t n = ms.size();
-    out.append(reinterpret_cast<const char*>(&n), 8);
-    out += ms;
-    out += bytes.substr(kHeader + mlen, bytes.size() - kHeader - mlen - kTrailer);
-    out.append(kTrailer, '\0');
-    bytes = std::move(out);
     what = fmt::format("manifest {} = {}", at.to_string(), replacement.dump());
-  }
-  const uint64_t sum = engine_file::fnv1a64x4(std::string_view(bytes).substr(0, bytes.size() - kTrailer));
-  std::memcpy(bytes.data() + bytes.size() - kTrailer, &sum, 8);
+  });
   return what;
-}
-
-std::map<std::string, Tensor> fit_inputs(const std::vector<TensorDesc>& wanted,
-                                         const std::map<std::string, Tensor>& given, int64_t max_elements) {
-  std::map<std::string, Tensor> out;
-  for (const TensorDesc& d : wanted) {
-    auto it = given.find(d.name);
-    const Tensor* have = it == given.end() ? nullptr : &it->second;
-    if (!d.shape.has_rank()) {
-      if (have) out[d.name] = *have;
-      continue;
-    }
-    std::vector<int64_t> dims;
-    bool fits = have && have->dtype() == d.dtype && have->rank() == d.shape.rank();
-    for (size_t i = 0; i < d.shape.rank(); ++i) {
-      const Dim& dim = d.shape[i];
-      const bool same_rank = have && have->rank() == d.shape.rank();
-      dims.push_back(dim.is_static() ? dim.value() : same_rank ? have->dim(i) : 2);
-      if (fits && dim.is_static() && dim.value() != have->dim(i)) fits = false;
-    }
-    if (fits) {
-      out[d.name] = *have;
-      continue;
-    }
-    int64_t n = 1;
-    bool too_big = false;
-    for (int64_t v : dims) {
-      if (v < 0 || (v > 0 && n > max_elements / v)) too_big = true;
-      n *= std::max<int64_t>(v, 0);
-    }
-    if (too_big || n > max_elements || d.dtype == DType::kUndefined || d.dtype == DType::kString) continue;
-    // Ones and twos: valid as indices into most axes, and never zero, so a data-driven Loop (Range's
-    // expansion divides by its delta) ends.
-    Tensor t(d.dtype, dims);
-    for (int64_t e = 0; e < n; ++e) {
-      const int v = 1 + static_cast<int>(e % 2);
-      switch (d.dtype) {
-        case DType::kF32: t.data<float>()[e] = static_cast<float>(v); break;
-        case DType::kF64: t.data<double>()[e] = v; break;
-        case DType::kF16: t.data<uint16_t>()[e] = v == 1 ? 0x3C00 : 0x4000; break;
-        case DType::kBF16: t.data<uint16_t>()[e] = v == 1 ? 0x3F80 : 0x4000; break;
-        default: static_cast<unsigned char*>(t.raw())[e * dtype_size(d.dtype)] = static_cast<unsigned char>(v);
-      }
-    }
-    out[d.name] = std::move(t);
-  }
-  return out;
 }
 
 }  // namespace kiln::fuzz

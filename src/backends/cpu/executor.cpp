@@ -55,13 +55,16 @@ Result<std::vector<Tensor>> run_node(const ir::Node& node, int64_t opset, const 
     for (int64_t d : dims) bytes *= static_cast<double>(d);
     // A shape from corrupt data (a 2^40-long dim) is an error that names the node, not a bad_alloc or a kill by
     // the OOM killer halfway through zero-filling.
-    try {
-      if (bytes > static_cast<double>(std::numeric_limits<int64_t>::max())) throw std::bad_alloc();
-      outputs[i] = Tensor(dt, dims);
-    } catch (const std::bad_alloc&) {
+    auto too_large = [&] {
       return make_error(StatusCode::kInvalidArgument, "{}: output {} ('{}') of {} {} needs {:.3g} bytes, more than "
                         "this machine can allocate", node.label(), i, node.outputs[i], dtype_name(dt),
                         dims_to_string(dims), bytes);
+    };
+    if (bytes > static_cast<double>(std::numeric_limits<int64_t>::max())) return too_large();
+    try {
+      outputs[i] = Tensor(dt, dims);
+    } catch (const std::bad_alloc&) {
+      return too_large();
     }
   }
   KernelContext kctx(node, opset, kin, &outputs, scope);
