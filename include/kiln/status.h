@@ -17,6 +17,7 @@ enum class StatusCode {
   kOutOfRange,       // a shape outside the optimization profile
   kIoError,
   kInternal,
+  kOutOfMemory,      // a GPU (or host) allocation failed or would pass a memory cap the user set
 };
 
 const char* status_code_name(StatusCode code);

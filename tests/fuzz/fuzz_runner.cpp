@@ -34,11 +34,16 @@ std::map<std::string, Tensor> fit_inputs(const std::vector<TensorDesc>& wanted,
       out[d.name] = *have;
       continue;
     }
+    // Stops at the first dim that would take the count past max_elements, before multiplying: mutated dims
+    // reach INT64_MAX and the product must not overflow.
     int64_t n = 1;
     bool too_big = false;
     for (int64_t v : dims) {
-      if (v < 0 || (v > 0 && n > max_elements / v)) too_big = true;
-      n *= std::max<int64_t>(v, 0);
+      if (v < 0 || (v > 0 && n > max_elements / v)) {
+        too_big = true;
+        break;
+      }
+      n *= v;
     }
     if (too_big || n > max_elements || d.dtype == DType::kUndefined || d.dtype == DType::kString) continue;
     // Ones and twos: valid as indices into most axes, and never zero, so a data-driven Loop (Range's
