@@ -1,6 +1,7 @@
 // FusedConv on the GPU against the CPU reference (which composes Conv + Add + activation): odd shapes,
 // groups, depthwise, strides, dilation, pads (symmetric: cuDNN; asymmetric: the direct kernel), 1x1, 1-D and
-// 3-D, every activation, with and without residual and bias, NCHW and NHWC, f32 (TF32 off) / f16 / bf16; the
+// 3-D, every activation, with and without residual and bias, NCHW and NHWC, f32 (TF32 off) / f16 / bf16; kiln's
+// channels-last depthwise kernel on odd shapes; the
 // plan cache across shapes; ResNet-50 fused on the GPU against the unfused CPU reference.
 #include <cmath>
 
@@ -128,6 +129,30 @@ TEST(GpuFusedConv, GroupsDepthwiseDilation) {
   check_all({.x = {1, 6, 7, 7}, .w = {6, 1, 3, 3}, .pads = {1, 1, 1, 1}, .group = 6}, 600);  // depthwise
   check_all({.x = {1, 6, 7, 7}, .w = {12, 1, 3, 3}, .pads = {1, 1, 1, 1}, .group = 6, .bias = false}, 700);
   check_all({.x = {1, 4, 11, 11}, .w = {5, 4, 3, 3}, .pads = {2, 2, 2, 2}, .dilations = {2, 2}}, 800);
+}
+
+// kiln's channels-last depthwise kernel (depthwise_conv.cu; untimed contexts take it for every NHWC depthwise
+// convolution it can implement): channel counts that take 16-byte, pair and single-element vectors, one and
+// two channel blocks, 1x1 to 13x13 filters (the most taps it keeps in shared memory) and 14x14 (one more than
+// it takes: cuDNN then), strides, dilation, asymmetric pads, rows narrower and wider than a thread's columns.
+TEST(GpuFusedConv, DepthwiseChannelsLastOddShapes) {
+  KILN_REQUIRE_GPU();
+  const Geo shapes[] = {
+      {.x = {1, 1, 1, 1}, .w = {1, 1, 1, 1}, .group = 1},
+      {.x = {3, 7, 9, 13}, .w = {7, 1, 3, 3}, .pads = {1, 1, 1, 1}, .group = 7},
+      {.x = {2, 16, 15, 15}, .w = {16, 1, 7, 7}, .pads = {3, 3, 3, 3}, .group = 16},
+      {.x = {1, 127, 11, 9}, .w = {127, 1, 5, 5}, .pads = {2, 2, 2, 2}, .strides = {2, 2}, .group = 127},
+      {.x = {2, 96, 14, 14}, .w = {96, 1, 7, 7}, .pads = {3, 3, 3, 3}, .group = 96, .bias = false},
+      {.x = {1, 24, 10, 10}, .w = {24, 1, 3, 3}, .pads = {2, 2, 2, 2}, .dilations = {2, 2}, .group = 24},
+      {.x = {1, 40, 33, 5}, .w = {40, 1, 3, 3}, .pads = {1, 1, 1, 1}, .strides = {2, 1}, .group = 40},
+      {.x = {2, 8, 8, 7}, .w = {8, 1, 3, 2}, .pads = {0, 1, 2, 0}, .strides = {1, 2}, .group = 8},
+      {.x = {1, 8, 20, 20}, .w = {8, 1, 13, 13}, .pads = {6, 6, 6, 6}, .group = 8},
+      {.x = {1, 8, 16, 16}, .w = {8, 1, 14, 14}, .pads = {6, 6, 7, 7}, .group = 8},
+  };
+  uint64_t seed = 5000;
+  for (const Geo& g : shapes)
+    for (DType dt : kFloatTypes)
+      for (const Variant& v : kVariants) check(dt, g, v, /*nhwc=*/true, seed++);
 }
 
 TEST(GpuFusedConv, AsymmetricPadsRunTheDirectKernel) {

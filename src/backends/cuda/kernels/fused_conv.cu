@@ -33,6 +33,7 @@
 #include "backends/cuda/kernel_list.h"
 #include "backends/cuda/kernels/cudnn_conv_graph.h"
 #include "backends/cuda/kernels/conv_pool_common.cuh"
+#include "backends/cuda/kernels/depthwise_conv.h"
 #include "backends/cuda/kernels/fused_conv_direct.cuh"
 #include "ops/conv_pool_attrs.h"
 #include "ops/fused_conv.h"
@@ -51,7 +52,8 @@ using ActDesc = convpool::Desc<cudnnActivationDescriptor_t, cudnnCreateActivatio
 // ---- plans -----------------------------------------------------------------------------------------------
 
 // kGraph: one cuDNN operation graph (cudnn_conv_graph.h), conv and epilogue fused by cuDNN's engines.
-enum class Path { kFusedApi, kConvThenEpilogue, kDirect, kGraph };
+// kDepthwise: kiln's channels-last depthwise kernel (depthwise_conv.h), epilogue fused.
+enum class Path { kFusedApi, kConvThenEpilogue, kDirect, kGraph, kDepthwise };
 
 struct Plan {
   Path path = Path::kDirect;
@@ -63,6 +65,7 @@ struct Plan {
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t ws_need = 0;
   std::unique_ptr<ConvGraphPlan> graph;  // Path::kGraph
+  DepthwiseConvShape dw;                 // Path::kDepthwise
   std::string tactic;
 };
 
@@ -101,11 +104,8 @@ void* scratch(Resources& res, PlanCache& cache, size_t bytes, bool may_grow) {
   if (cache.extra) cudaFree(cache.extra);
   cache.extra = nullptr;
   cache.extra_bytes = 0;
-  if (cudaMalloc(&cache.extra, bytes) != cudaSuccess) {
-    cudaGetLastError();
-    cache.extra = nullptr;
-    return nullptr;
-  }
+  // Optional: the caller then picks an algorithm that fits the workspace, so a failure is not an error.
+  if (!device_alloc(&cache.extra, bytes, "FusedConv extra workspace").ok()) return nullptr;
   cache.extra_bytes = bytes;
   return cache.extra;
 }
@@ -316,7 +316,7 @@ struct Option {
     p.algo = c.algo;
     p.math = c.math;
     p.ws_need = ws_need;
-    if (path != Path::kGraph) cudnnSetConvolutionMathType(p.conv.h, c.math);
+    if (path != Path::kGraph && path != Path::kDepthwise) cudnnSetConvolutionMathType(p.conv.h, c.math);
   }
   int graph_index() const { return static_cast<int>(c.algo); }
   // "path algo math ws" for the tactic cache.
@@ -330,6 +330,8 @@ struct Option {
     if (std::sscanf(s.c_str(), "%d %d %d %llu", &path, &algo, &math, &ws) != 4) return std::nullopt;
     if (path == static_cast<int>(Path::kGraph)) {
       if (algo < 0) return std::nullopt;
+    } else if (path == static_cast<int>(Path::kDepthwise)) {
+      algo = 0, math = 0, ws = 0;
     } else if (path != static_cast<int>(Path::kFusedApi) && path != static_cast<int>(Path::kConvThenEpilogue)) {
       return std::nullopt;
     } else if (algo < 0 || algo >= CUDNN_CONVOLUTION_FWD_ALGO_COUNT) {
@@ -342,6 +344,7 @@ struct Option {
 };
 
 std::string tactic_name(const Plan& p, const Geometry& g) {
+  if (p.path == Path::kDepthwise) return "kiln depthwise nhwc";
   if (p.path == Path::kGraph)
     return fmt::format("cudnn graph engine {} cfg {}{} ws={}", p.graph ? p.graph->engine_id() : -1,
                        p.graph ? p.graph->config_index() : -1, g.nhwc() ? " nhwc" : "", p.ws_need);
@@ -419,12 +422,53 @@ struct TacticTimer {
   }
 };
 
+// The depthwise kernel's view of this convolution when it is one it can take: 2-D, channels-last, one filter
+// per channel.
+std::optional<DepthwiseConvShape> depthwise_shape(DType dt, const Geometry& g) {
+  if (!g.nhwc() || g.nsp() != 2 || g.group != g.c || g.m != g.c) return std::nullopt;
+  DepthwiseConvShape s;
+  s.n = g.n, s.c = g.c, s.in_h = g.in[0], s.in_w = g.in[1], s.out_h = g.out[0], s.out_w = g.out[1];
+  s.k_h = g.k[0], s.k_w = g.k[1], s.stride_h = g.stride[0], s.stride_w = g.stride[1];
+  s.dil_h = g.dil[0], s.dil_w = g.dil[1], s.pad_h = g.pad_begin[0], s.pad_w = g.pad_begin[1];
+  s.act = static_cast<int>(g.act);
+  if (!depthwise_conv_can_implement(dt, s, nullptr)) return std::nullopt;
+  return s;
+}
+
+// Runs the plan's way: kiln's depthwise kernel or the cuDNN call (false: cuDNN declined).
+template <class T>
+Result<bool> run_plan(KernelContext& ctx, DType dt, const Geometry& g, Plan& p, const Operands& op,
+                      bool may_grow) {
+  if (p.path == Path::kDepthwise) {
+    KILN_RETURN_IF_ERROR(launch_depthwise_conv(ctx.stream(), dt, p.dw, op.x, op.w, op.b, op.z, op.y));
+    return true;
+  }
+  return run_cudnn<T>(ctx, g, p, op, may_grow);
+}
+
 // Makes the plan for this geometry, running the convolution once in the process (so the result is in Y).
 template <class T>
 Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geometry& g, const Operands& op,
                                        const std::string& cache_key) {
   auto p = std::make_unique<Plan>();
+  const std::optional<DepthwiseConvShape> dw = depthwise_shape(dt, g);
+  if (dw) p->dw = *dw;
+  auto run_depthwise = [&]() -> Result<std::unique_ptr<Plan>> {
+    p->path = Path::kDepthwise;
+    p->tactic = tactic_name(*p, g);
+    KILN_ASSIGN_OR_RETURN(bool ran, run_plan<T>(ctx, dt, g, *p, op, false));
+    (void)ran;
+    return std::move(p);
+  };
+  const bool may_grow = !capturing(ctx.stream());
+  // Timing reruns the call, so Y must not also be an input (Z in place would accumulate).
+  const bool timed = may_grow && ctx.res().time_tactics && op.z != op.y;
+  const std::shared_ptr<TacticCache>& cache = ctx.res().tactics;
+  // Untimed and with no stored choice, the depthwise kernel is taken on trust: cuDNN's channels-last
+  // depthwise kernels are its known slow case.
+  if (dw && !timed && !(cache && cache->find(cache_key))) return run_depthwise();
   KILN_ASSIGN_OR_RETURN(bool described, describe(ctx, dt, g, *p));
+  if (!described && dw) return run_depthwise();
   if (!described) {
     p->path = Path::kDirect;
     p->tactic = "direct";
@@ -433,11 +477,18 @@ Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geom
                                           static_cast<T*>(op.y), op.total));
     return std::move(p);
   }
-  const bool may_grow = !capturing(ctx.stream());
-  const std::shared_ptr<TacticCache>& cache = ctx.res().tactics;
   if (auto stored = cache ? cache->find(cache_key) : std::nullopt) {
     // Chosen before (at build, or by another context): run it; if cuDNN declines it now, choose again.
     std::optional<Option> o = Option::decode(*stored);
+    if (o && o->path == Path::kDepthwise) {
+      if (!dw) {
+        o.reset();  // stored for a shape this kernel cannot take (another kiln): choose again
+      } else {
+        KILN_ASSIGN_OR_RETURN(std::unique_ptr<Plan> plan, run_depthwise());
+        plan->tactic += " (cached)";
+        return std::move(plan);
+      }
+    }
     if (o && o->path == Path::kGraph) {
       std::shared_ptr<ConvGraph> graph = make_graph(ctx, dt, g, op);
       p->graph = graph ? graph->plan(ctx.res().cudnn, o->graph_index(), kMaxWorkspaceBytes) : nullptr;
@@ -455,8 +506,6 @@ Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geom
   }
   KILN_ASSIGN_OR_RETURN(std::vector<Candidate> cands, candidates(ctx, dt, *p, op, may_grow));
   const bool fused_ok = g.act == ConvActivation::kRelu || g.act == ConvActivation::kNone;
-  // Timing reruns the call, so Y must not also be an input (Z in place would accumulate).
-  const bool timed = may_grow && ctx.res().time_tactics && op.z != op.y;
   TacticTimer timer;
   std::optional<Option> best;
   float best_ms = 0.f;
@@ -514,12 +563,24 @@ Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geom
       }
     }
     p->graph.reset();
+    if (dw) {
+      const Option o{Path::kDepthwise, {CUDNN_CONVOLUTION_FWD_ALGO_IMPLICIT_GEMM, CUDNN_DEFAULT_MATH}, 0};
+      o.apply(*p);
+      KILN_ASSIGN_OR_RETURN(bool ran, run_plan<T>(ctx, dt, g, *p, op, may_grow));
+      (void)ran;
+      KILN_ASSIGN_OR_RETURN(float ms, timer.time(ctx.stream(), [&]() -> Status {
+        KILN_ASSIGN_OR_RETURN(bool again, run_plan<T>(ctx, dt, g, *p, op, may_grow));
+        (void)again;
+        return Status();
+      }));
+      if (!best || ms < best_ms) best = o, best_ms = ms;
+    }
   }
   if (best) {
     best->apply(*p);
     if (best->path == Path::kGraph) p->graph = std::move(best_graph);
     if (timed) {  // Y holds the last option's result; the chosen one writes it again
-      KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, *p, op, may_grow));
+      KILN_ASSIGN_OR_RETURN(bool ran, run_plan<T>(ctx, dt, g, *p, op, may_grow));
       if (!ran) return ctx.error("cuDNN declined tactic '{}' that it ran a moment ago", tactic_name(*p, g));
     }
     p->tactic = tactic_name(*p, g) + (timed ? fmt::format(" ({:.1f} us)", best_ms * 1000.f) : std::string());
@@ -574,7 +635,7 @@ Status fused_conv_typed(KernelContext& ctx, DType dt, const Geometry& g, const O
   Plan& p = *it->second;
   ctx.res().tactic = p.tactic;
   if (p.path != Path::kDirect) {
-    KILN_ASSIGN_OR_RETURN(bool ran, run_cudnn<T>(ctx, g, p, op, !capturing(ctx.stream())));
+    KILN_ASSIGN_OR_RETURN(bool ran, run_plan<T>(ctx, dt, g, p, op, !capturing(ctx.stream())));
     if (ran) return Status();
     // It ran before with this shape; only the scratch can be missing now (capture with a smaller workspace).
     return ctx.error(

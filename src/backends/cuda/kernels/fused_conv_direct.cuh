@@ -2,6 +2,7 @@
 // convolution) and the direct convolution for what cuDNN cannot take, with the Geometry both describe.
 // Included by fused_conv.cu only (its anonymous namespace).
 #pragma once
+#include "backends/cuda/kernels/conv_activation.cuh"
 #include "backends/cuda/kernels/conv_pool_common.cuh"
 #include "ops/fused_conv.h"
 
@@ -18,18 +19,7 @@ using ops::ConvLayout;
 
 // ---- device code -----------------------------------------------------------------------------------------
 
-__device__ __forceinline__ float activate(float v, int act) {
-  switch (act) {
-    case static_cast<int>(ConvActivation::kRelu):
-      return v > 0.f ? v : 0.f;  // as Relu: NaN -> 0
-    case static_cast<int>(ConvActivation::kSigmoid):
-      return 1.f / (1.f + expf(-v));
-    case static_cast<int>(ConvActivation::kSilu):
-      return v / (1.f + expf(-v));
-    default:
-      return v;
-  }
-}
+using convpool::activate;
 
 // y = act(y + b[ch] + z), in place; ch = (idx / inner) % m (inner: spatial size for NCHW, 1 for NHWC).
 template <class T>
