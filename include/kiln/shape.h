@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "kiln/status.h"
+
 namespace kiln {
 
 class Dim {
@@ -29,9 +31,10 @@ class Dim {
   std::string symbol_;
 };
 
-// Arithmetic that keeps symbols readable: 3+4 -> 7, batch*2 -> "batch*2", anything with ? -> ?.
-Dim dim_add(const Dim& a, const Dim& b);
-Dim dim_mul(const Dim& a, const Dim& b);
+// Arithmetic that keeps symbols readable: 3+4 -> 7, batch*2 -> "batch*2", anything with ? -> ?. Static dims
+// whose sum or product does not fit in int64 are an error (kInvalidModel) that gives both values.
+Result<Dim> dim_add(const Dim& a, const Dim& b);
+Result<Dim> dim_mul(const Dim& a, const Dim& b);
 
 class Shape {
  public:
@@ -60,6 +63,8 @@ class Shape {
 };
 
 std::string dims_to_string(const std::vector<int64_t>& dims);  // "[1,3,224,224]"
+// The product of the dims, INT64_MAX when it overflows (or a dim is negative); code that sizes memory from
+// it checks with checked_num_elements (src/util/checked_math.h) and reports the overflow.
 int64_t num_elements(const std::vector<int64_t>& dims);
 
 }  // namespace kiln

@@ -25,7 +25,9 @@ const char* status_code_name(StatusCode code);
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
+  // The message is made safe to print: invalid UTF-8 and control bytes other than line breaks become \xNN and
+  // it is cut past 64 KiB, so text a model smuggled in cannot reach a terminal raw.
+  Status(StatusCode code, std::string message);
   static Status ok_status() { return Status(); }
 
   bool ok() const { return code_ == StatusCode::kOk; }

@@ -4,9 +4,11 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kiln/dtype.h"
+#include "kiln/status.h"
 
 namespace kiln {
 
@@ -18,6 +20,10 @@ class Tensor {
   // Storage of the right size whose contents are unspecified, for callers that write every byte (a weight
   // read from a file): zero-filling hundreds of MB first costs load time.
   static Tensor uninitialized(DType dtype, std::vector<int64_t> dims);
+  // Like the constructor (zero-filled) or uninitialized(), but a size that overflows, fails to allocate or
+  // exceeds the host memory limit (KILN_HOST_MEMORY_LIMIT, docs/cli.md) is an error that gives the tensor and
+  // its byte count, never an exception. `what` names the tensor for that message ("output 'y' of node 'n'").
+  static Result<Tensor> allocate(DType dtype, std::vector<int64_t> dims, std::string_view what, bool zero = true);
   // Wraps caller memory without copying; the caller keeps it alive.
   static Tensor wrap(DType dtype, std::vector<int64_t> dims, void* data);
   template <class T>
@@ -30,6 +36,7 @@ class Tensor {
   const std::vector<int64_t>& dims() const { return dims_; }
   size_t rank() const { return dims_.size(); }
   int64_t dim(size_t i) const { return dims_[i]; }
+  // Both saturate (INT64_MAX, SIZE_MAX) when the dims overflow, so no allocation can succeed at a wrapped size.
   int64_t numel() const;
   size_t nbytes() const;
 

@@ -15,6 +15,7 @@
 #include "runtime/engine_state.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/no_throw.h"
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/kernel.h"
 #endif
@@ -218,15 +219,19 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
 }  // namespace
 
 Result<Engine> Builder::build_from_file(const std::string& onnx_path, const BuildConfig& config) {
-  if (config.progress) config.progress("import " + onnx_path);
-  KILN_ASSIGN_OR_RETURN(ir::Graph g, onnx::import_model_file(onnx_path));
-  return build_graph(std::move(g), config);
+  return no_throw("Builder::build_from_file", [&]() -> Result<Engine> {
+    if (config.progress) config.progress("import " + onnx_path);
+    KILN_ASSIGN_OR_RETURN(ir::Graph g, onnx::import_model_file(onnx_path));
+    return build_graph(std::move(g), config);
+  });
 }
 
 Result<Engine> Builder::build_from_bytes(const std::string& onnx_bytes, const BuildConfig& config,
                                          const std::string& base_dir) {
-  KILN_ASSIGN_OR_RETURN(ir::Graph g, onnx::import_model_bytes(onnx_bytes, base_dir, "model"));
-  return build_graph(std::move(g), config);
+  return no_throw("Builder::build_from_bytes", [&]() -> Result<Engine> {
+    KILN_ASSIGN_OR_RETURN(ir::Graph g, onnx::import_model_bytes(onnx_bytes, base_dir, "model"));
+    return build_graph(std::move(g), config);
+  });
 }
 
 }  // namespace kiln

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "util/error.h"
+#include "util/safe_text.h"
 
 namespace kiln::ir {
 
@@ -50,7 +51,7 @@ std::vector<float> Node::attr_floats(const std::string& key, std::vector<float> 
   const Attribute* a = attr(key);
   return a && a->kind == Attribute::Kind::kFloats ? a->floats : fallback;
 }
-std::string Node::label() const { return fmt::format("node '{}' ({})", name, op_type); }
+std::string Node::label() const { return fmt::format("node '{}' ({})", printable(name), printable(op_type)); }
 
 const ValueInfo* Graph::value(const std::string& n) const {
   auto it = values.find(n);

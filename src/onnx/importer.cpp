@@ -8,7 +8,9 @@
 #include "onnx/tensor_proto.h"
 #include "ops/op.h"
 #include "util/error.h"
+#include "util/checked_math.h"
 #include "util/file.h"
+#include "util/safe_text.h"
 
 namespace kiln::onnx {
 
@@ -65,7 +67,7 @@ Result<ir::Attribute> import_attribute(const kiln_onnx::AttributeProto& a, const
       break;
     }
     default:
-      return unsupported("{}: attribute '{}' has a type kiln does not support ({})", node_label, a.name(),
+      return unsupported("{}: attribute '{}' has a type kiln does not support ({})", node_label, printable(a.name()),
                          static_cast<int>(a.type()));
   }
   return out;
@@ -77,13 +79,14 @@ Result<ir::Graph> import_graph(const kiln_onnx::GraphProto& gp, const ImportEnv&
   g.name = gp.name();
   g.opset = env.opset;
   if (gp.sparse_initializer_size() > 0)
-    return unsupported("graph '{}' has sparse initializers, which kiln does not support", gp.name());
+    return unsupported("graph '{}' has sparse initializers, which kiln does not support", printable(gp.name()));
 
   for (const auto& init : gp.initializer()) {
     if (init.name().empty()) return invalid_model("an initializer has no name");
-    if (g.initializers.count(init.name())) return invalid_model("initializer '{}' is defined twice", init.name());
-    KILN_ASSIGN_OR_RETURN(Tensor t,
-                          tensor_from_proto(init, env.base_dir, "initializer '" + init.name() + "'", env.weights));
+    if (g.initializers.count(init.name()))
+      return invalid_model("initializer '{}' is defined twice", printable(init.name()));
+    KILN_ASSIGN_OR_RETURN(
+        Tensor t, tensor_from_proto(init, env.base_dir, "initializer '" + printable(init.name()) + "'", env.weights));
     g.values[init.name()] = {t.dtype(), Shape::from_dims(t.dims())};
     g.initializers[init.name()] = std::move(t);
   }
@@ -92,9 +95,19 @@ Result<ir::Graph> import_graph(const kiln_onnx::GraphProto& gp, const ImportEnv&
   for (const auto& in : gp.input()) {
     if (g.initializers.count(in.name())) continue;  // IR < 4 lists initializers as inputs too
     if (in.name().empty()) return invalid_model("a graph input has no name");
-    if (!defined.insert(in.name()).second) return invalid_model("graph input '{}' is declared twice", in.name());
+    if (!defined.insert(in.name()).second)
+      return invalid_model("graph input '{}' is declared twice", printable(in.name()));
     g.inputs.push_back(in.name());
     g.values[in.name()] = value_info_from_proto(in);
+    // Every later size is derived from the inputs' dims, so one that cannot exist is refused where it is read.
+    const ir::ValueInfo& info = g.values[in.name()];
+    std::vector<int64_t> known;
+    for (const Dim& d : info.shape.dims())
+      if (d.is_static()) known.push_back(d.value());
+    if (info.dtype != DType::kUndefined && !checked_nbytes(info.dtype, known))
+      return invalid_model("graph input '{}' is declared {}{}, whose size overflows a 64-bit byte count; fix the "
+                           "input's dims in the model",
+                           printable(in.name()), dtype_name(info.dtype), info.shape.to_string());
   }
   for (const auto& vi : gp.value_info()) {
     auto info = value_info_from_proto(vi);
@@ -123,7 +136,7 @@ Result<ir::Graph> import_graph(const kiln_onnx::GraphProto& gp, const ImportEnv&
       if (o.empty()) continue;
       if (defined.count(o) || producer.count(o))
         return invalid_model("{}: output '{}' is already produced by {}; every value must have one producer", n.label(),
-                             o, producer.count(o) ? producer[o] : "a graph input or initializer");
+                             printable(o), producer.count(o) ? producer[o] : "a graph input or initializer");
       producer[o] = n.label();
     }
     g.nodes.push_back(std::move(n));
@@ -133,12 +146,12 @@ Result<ir::Graph> import_graph(const kiln_onnx::GraphProto& gp, const ImportEnv&
     for (const auto& in : n.inputs) {
       if (in.empty() || defined.count(in) || producer.count(in)) continue;
       return invalid_model("{}: input '{}' is not produced by any node, graph input or initializer (missing initializer?)",
-                           n.label(), in);
+                           n.label(), printable(in));
     }
   }
   for (const auto& out : gp.output()) {
     if (!defined.count(out.name()) && !producer.count(out.name()))
-      return invalid_model("graph output '{}' is not produced by any node", out.name());
+      return invalid_model("graph output '{}' is not produced by any node", printable(out.name()));
     g.outputs.push_back(out.name());
     auto info = value_info_from_proto(out);
     auto& slot = g.values[out.name()];
@@ -180,8 +193,10 @@ Result<ir::Graph> import_model_bytes(const std::string& bytes, const std::string
       const ops::OpDef* def = ops::op_registry().find(n.op_type());
       // kiln's fused ops come back from engine files under their own domain; elsewhere they are unknown.
       if (!def || def->domain != domain)
-        unknown.push_back(domain.empty() ? fmt::format("{} (node '{}')", n.op_type(), name)
-                                         : fmt::format("{}::{} (node '{}')", domain, n.op_type(), name));
+        unknown.push_back(domain.empty()
+                              ? fmt::format("{} (node '{}')", printable(n.op_type()), printable(name))
+                              : fmt::format("{}::{} (node '{}')", printable(domain), printable(n.op_type()),
+                                            printable(name)));
       for (const auto& a : n.attribute())
         if (a.has_g()) scan(a.g());
     }

@@ -131,7 +131,7 @@ Result<AttentionDims> attention_dims(const InferContext& ctx) {
       d.v_head = pick(d.v_head, pv[3]);
     }
   }
-  d.total_seq = dim_add(d.past_seq, d.kv_seq);
+  KILN_ASSIGN_OR_RETURN(d.total_seq, ctx.add_dims(d.past_seq, d.kv_seq));
   return d;
 }
 
@@ -213,8 +213,9 @@ Status infer_attention(InferContext& ctx) {
           m.to_string(), Shape(std::vector<Dim>(target, target + 4)).to_string());
   }
 
+  KILN_ASSIGN_OR_RETURN(Dim y_width, ctx.mul_dims(d.q_heads, d.v_head));
   ctx.set_output(kAttnY, dt,
-                 d.three_d ? Shape(std::vector<Dim>{d.batch, d.q_seq, dim_mul(d.q_heads, d.v_head)})
+                 d.three_d ? Shape(std::vector<Dim>{d.batch, d.q_seq, y_width})
                            : Shape(std::vector<Dim>{d.batch, d.q_heads, d.q_seq, d.v_head}));
   ctx.set_output(kAttnPresentKey, dt, Shape(std::vector<Dim>{d.batch, d.kv_heads, d.total_seq, d.head}));
   ctx.set_output(kAttnPresentValue, vdt, Shape(std::vector<Dim>{d.batch, d.kv_heads, d.total_seq, d.v_head}));

@@ -29,10 +29,13 @@ Status infer_compress(InferContext& ctx) {
     out = in.dims();
   } else {
     out = {Dim::unknown()};
-    if (in.has_rank())
-      for (const auto& d : in.dims()) len = dim_mul(len, d);
-    else
+    if (in.has_rank()) {
+      for (const auto& d : in.dims()) {
+        KILN_ASSIGN_OR_RETURN(len, ctx.mul_dims(len, d));
+      }
+    } else {
       len = Dim::unknown();
+    }
   }
   int64_t count = -1;
   if (const Tensor* c = ctx.input_value(1)) {

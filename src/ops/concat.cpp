@@ -44,7 +44,7 @@ Status infer_concat(InferContext& ctx) {
                          i, s.to_string(), ranked->to_string(), d, s[d].value(), out[d].value(), axis);
       if (s[d].is_static() || out[d].is_unknown()) out[d] = s[d];
     }
-    out[axis] = dim_add(out[axis], s[axis]);
+    KILN_ASSIGN_OR_RETURN(out[axis], ctx.add_dims(out[axis], s[axis]));
   }
   ctx.set_output(0, dt, Shape(out));
   return Status();

@@ -37,6 +37,14 @@ Result<Window> read_window(const ir::Node& node, size_t spatial, const std::vect
       return invalid_model("{}: dilations {} must be positive", node.label(), dims_to_string(w.dilations));
     if (pads[i] < 0 || pads[n + i] < 0)
       return invalid_model("{}: pads {} must not be negative", node.label(), dims_to_string(pads));
+    // Bounded so the window arithmetic below ((kernel-1)*dilation, in+pads, stride*(in-1)) cannot overflow int64
+    // for any input dim that fits in memory; no real window comes near 2^31.
+    for (const auto& [what, v] : {std::pair{"kernel_shape", w.kernel[i]}, std::pair{"strides", w.strides[i]},
+                                  std::pair{"dilations", w.dilations[i]}, std::pair{"pads", pads[i]},
+                                  std::pair{"pads", pads[n + i]}})
+      if (v > kMaxWindowAttr)
+        return invalid_model("{}: {} value {} is too large (kiln accepts up to {})", node.label(), what, v,
+                             kMaxWindowAttr);
   }
   w.pad_begin.assign(pads.begin(), pads.begin() + n);
   w.pad_end.assign(pads.begin() + n, pads.end());
@@ -55,15 +63,17 @@ Result<Window> read_window(const ir::Node& node, size_t spatial, const std::vect
 int64_t window_output_size(Window& w, size_t i, int64_t in) {
   const int64_t k = w.effective_kernel(i), s = w.strides[i];
   if (w.auto_pad == "SAME_UPPER" || w.auto_pad == "SAME_LOWER") {
-    const int64_t out = (in + s - 1) / s;
+    const int64_t out = in / s + (in % s != 0);  // ceil without in + s - 1, which can wrap
     const int64_t total = std::max<int64_t>(0, (out - 1) * s + k - in);
     const int64_t small = total / 2, big = total - small;
     w.pad_begin[i] = w.auto_pad == "SAME_UPPER" ? small : big;
     w.pad_end[i] = w.auto_pad == "SAME_UPPER" ? big : small;
     return out;
   }
-  const int64_t span = in + w.pad_begin[i] + w.pad_end[i] - k;
-  if (span < 0) return -1;
+  // In 128 bits: a dim near INT64_MAX plus pads must not wrap into a small, plausible size.
+  const __int128 span128 = static_cast<__int128>(in) + w.pad_begin[i] + w.pad_end[i] - k;
+  if (span128 < 0 || span128 > INT64_MAX - s) return -1;
+  const int64_t span = static_cast<int64_t>(span128);
   if (!w.ceil_mode) return span / s + 1;
   int64_t out = (span + s - 1) / s + 1;
   // A last window that would start inside the end padding is dropped.
@@ -72,10 +82,14 @@ int64_t window_output_size(Window& w, size_t i, int64_t in) {
 }
 
 int64_t transpose_output_size(Window& w, size_t i, int64_t in, int64_t output_padding, int64_t output_shape) {
-  const int64_t full = w.strides[i] * (in - 1) + output_padding + w.effective_kernel(i);
+  const __int128 full128 = static_cast<__int128>(w.strides[i]) * (in - 1) + output_padding + w.effective_kernel(i);
+  if (full128 > INT64_MAX || full128 < INT64_MIN / 2) return -1;
+  const int64_t full = static_cast<int64_t>(full128);
   const bool same = w.auto_pad == "SAME_UPPER" || w.auto_pad == "SAME_LOWER";
   if (output_shape < 0 && !same) return full - w.pad_begin[i] - w.pad_end[i];
-  const int64_t out = output_shape >= 0 ? output_shape : in * w.strides[i];
+  const __int128 out128 = output_shape >= 0 ? output_shape : static_cast<__int128>(in) * w.strides[i];
+  if (out128 > INT64_MAX) return -1;
+  const int64_t out = static_cast<int64_t>(out128);
   const int64_t total = full - out;
   // Floor division: a negative total (output_shape past the full size) pads the end, as the ONNX tests expect.
   const int64_t half = total >= 0 ? total / 2 : -((-total + 1) / 2);

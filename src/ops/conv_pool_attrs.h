@@ -11,6 +11,9 @@
 
 namespace kiln::ops {
 
+// Largest kernel_shape, stride, dilation or pad kiln accepts.
+inline constexpr int64_t kMaxWindowAttr = (int64_t{1} << 31) - 1;
+
 struct Window {
   std::vector<int64_t> kernel, strides, dilations;
   std::vector<int64_t> pad_begin, pad_end;  // resolved per axis once the input size is known (auto_pad)
@@ -27,7 +30,7 @@ struct Window {
 Result<Window> read_window(const ir::Node& node, size_t spatial, const std::vector<int64_t>& weight_kernel);
 
 // Output size of a forward window (Conv, pools) along axis i for a concrete input size; resolves SAME_* pads
-// into w. Negative when the window does not fit.
+// into w. Negative when the window does not fit (or the sizes overflow int64).
 int64_t window_output_size(Window& w, size_t i, int64_t in);
 
 // The same for a possibly symbolic input dim: a symbol survives when the window keeps the size

@@ -73,8 +73,9 @@ Status infer_conv_transpose(InferContext& ctx) {
     }
     const int64_t o = transpose_output_size(win, i, in.value(), out_pad[i], -1);
     if (o < 0)
-      return ctx.error("pads {}+{} along spatial axis {} remove more than the whole output", win.pad_begin[i],
-                       win.pad_end[i], i);
+      return ctx.error("pads {}+{} along spatial axis {} remove more than the whole output, or the input dim {} "
+                       "and strides give a size past int64",
+                       win.pad_begin[i], win.pad_end[i], i, in.value());
     out.push_back(Dim(o));
   }
   ctx.set_output(0, dt, Shape(out));

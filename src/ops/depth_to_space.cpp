@@ -33,7 +33,9 @@ Status infer_depth_to_space(InferContext& ctx) {
                        in[1].value(), b * b);
     c = Dim(in[1].value() / (b * b));
   }
-  ctx.set_output(0, ctx.input_dtype(0), Shape(std::vector<Dim>{in[0], c, dim_mul(in[2], Dim(b)), dim_mul(in[3], Dim(b))}));
+  KILN_ASSIGN_OR_RETURN(Dim h, ctx.mul_dims(in[2], Dim(b)));
+  KILN_ASSIGN_OR_RETURN(Dim w, ctx.mul_dims(in[3], Dim(b)));
+  ctx.set_output(0, ctx.input_dtype(0), Shape(std::vector<Dim>{in[0], c, h, w}));
   return Status();
 }
 
@@ -45,7 +47,8 @@ Status infer_space_to_depth(InferContext& ctx) {
     ctx.set_output(0, ctx.input_dtype(0), Shape(std::vector<Dim>(4, Dim::unknown())));
     return Status();
   }
-  std::vector<Dim> out{in[0], dim_mul(in[1], Dim(b * b)), Dim::unknown(), Dim::unknown()};
+  KILN_ASSIGN_OR_RETURN(Dim c, ctx.mul_dims(in[1], Dim(b * b)));
+  std::vector<Dim> out{in[0], c, Dim::unknown(), Dim::unknown()};
   for (size_t i = 2; i < 4; ++i) {
     if (!in[i].is_static()) continue;
     if (in[i].value() % b != 0)

@@ -19,8 +19,8 @@ Status infer_flatten(InferContext& ctx) {
   if (axis < 0) axis += rank;
   Dim outer(1), inner(1);
   for (int64_t i = 0; i < rank; ++i) {
-    if (i < axis) outer = dim_mul(outer, in[i]);
-    else inner = dim_mul(inner, in[i]);
+    Dim& part = i < axis ? outer : inner;
+    KILN_ASSIGN_OR_RETURN(part, ctx.mul_dims(part, in[i]));
   }
   ctx.set_output(0, ctx.input_dtype(0), Shape(std::vector<Dim>{outer, inner}));
   return Status();

@@ -44,6 +44,10 @@ class InferContext {
     return Status(StatusCode::kInvalidModel,
                   node_.label() + ": " + fmt::format(f, std::forward<A>(a)...));
   }
+  // dim_add / dim_mul whose overflow error names this node and op.
+  Result<Dim> add_dims(const Dim& a, const Dim& b) const;
+  Result<Dim> mul_dims(const Dim& a, const Dim& b) const;
+
   template <class... A>
   Status unsupported(fmt::format_string<A...> f, A&&... a) const {
     return Status(StatusCode::kUnsupported, node_.label() + ": " + fmt::format(f, std::forward<A>(a)...));

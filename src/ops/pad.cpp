@@ -43,7 +43,12 @@ Status infer_pad(InferContext& ctx) {
       if (begin[a] != 0 || end[a] != 0) out[a] = Dim::unknown();
       continue;
     }
-    const int64_t size = d.value() + begin[a] + end[a];
+    // In 128 bits: pads come from the model and may be near INT64_MAX.
+    const __int128 size128 = static_cast<__int128>(d.value()) + begin[a] + end[a];
+    if (size128 > INT64_MAX)
+      return ctx.error("pads {} and {} on axis {} of the input {} give a size past int64", begin[a], end[a], a,
+                       in.to_string());
+    const int64_t size = static_cast<int64_t>(size128);
     if (size < 0)
       return ctx.error("pads {} and {} on axis {} of the input {} give a negative size", begin[a], end[a], a,
                        in.to_string());

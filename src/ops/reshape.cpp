@@ -49,7 +49,7 @@ Status infer_reshape(InferContext& ctx) {
     } else {
       out[i] = Dim(t);
     }
-    known_product = dim_mul(known_product, out[i]);
+    KILN_ASSIGN_OR_RETURN(known_product, ctx.mul_dims(known_product, out[i]));
   }
   if (infer_at >= 0) {
     if (allowzero && std::find(target.begin(), target.end(), 0) != target.end())
@@ -64,7 +64,9 @@ Status infer_reshape(InferContext& ctx) {
     } else if (in.has_rank() && !in.is_static()) {
       // Common torch pattern: [b, s, h*d] -> [b, s, h, -1] keeps symbols when the rest cancels out.
       Dim total(1);
-      for (const auto& d : in.dims()) total = dim_mul(total, d);
+      for (const auto& d : in.dims()) {
+        KILN_ASSIGN_OR_RETURN(total, ctx.mul_dims(total, d));
+      }
       if (total.same_as(known_product)) out[infer_at] = Dim(1);
     }
   } else if (in.is_static()) {

@@ -25,7 +25,8 @@ Status infer_tile(InferContext& ctx) {
   std::vector<Dim> out;
   for (size_t i = 0; i < repeats.size(); ++i) {
     if (repeats[i] < 0) return ctx.error("repeats {} has a negative entry", dims_to_string(repeats));
-    out.push_back(dim_mul(in[i], Dim(repeats[i])));
+    KILN_ASSIGN_OR_RETURN(Dim d, ctx.mul_dims(in[i], Dim(repeats[i])));
+    out.push_back(d);
   }
   ctx.set_output(0, dt, Shape(out));
   return Status();

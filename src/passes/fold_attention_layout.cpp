@@ -411,8 +411,10 @@ Result<bool> fold_multihead_attention(ir::Graph& g) {
       r4.inputs = {y_bshd, add_shape_const(g, r4.name + "/rows", {-1, merge.width})};
       g.values.erase(r4.outputs[0]);  // rows now run (b, s), not (s, b): re-inferred below
       g.values.erase(g.nodes[merge.proj].outputs[0]);
+      // batch*seq counts rows of a tensor inference already sized, so it fits; unknown would only lose a dim.
+      const Result<Dim> rows = dim_mul(merge.batch, Dim(merge.seq));
       for (const std::string& v : {r4.outputs[0], g.nodes[merge.proj].outputs[0]})
-        row_counts.emplace_back(v, dim_mul(merge.batch, Dim(merge.seq)));
+        row_counts.emplace_back(v, rows.ok() ? *rows : Dim::unknown());
       r5.inputs[1] = add_shape_const(g, r5.name + "/bsn", {-1, merge.seq, merge.out_width});
       r5.outputs[0] = final_out;
     }

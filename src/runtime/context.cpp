@@ -8,6 +8,8 @@
 #include "passes/pass.h"
 #include "runtime/context_state.h"
 #include "util/error.h"
+#include "util/no_throw.h"
+#include "util/safe_text.h"
 
 namespace kiln {
 
@@ -21,19 +23,19 @@ const TensorDesc* find_desc(const std::vector<TensorDesc>& descs, const std::str
 
 std::string names_of(const std::vector<TensorDesc>& descs) {
   std::vector<std::string> n;
-  for (const auto& d : descs) n.push_back("'" + d.name + "'");
+  for (const auto& d : descs) n.push_back("'" + printable(d.name) + "'");
   return fmt::format("{}", fmt::join(n, ", "));
 }
 
 // Checks dims against the engine's declared shape and the active profile.
 Status check_input_dims(const EngineState& s, int profile, const TensorDesc& d, const std::vector<int64_t>& dims) {
   if (d.shape.has_rank() && d.shape.rank() != dims.size())
-    return invalid_argument("input '{}' has rank {} in the engine ({}), got dims {} of rank {}", d.name,
+    return invalid_argument("input '{}' has rank {} in the engine ({}), got dims {} of rank {}", printable(d.name),
                             d.shape.rank(), d.shape.to_string(), dims_to_string(dims), dims.size());
   for (size_t i = 0; i < dims.size(); ++i) {
-    if (dims[i] < 0) return invalid_argument("input '{}' dim {} is negative ({})", d.name, i, dims[i]);
+    if (dims[i] < 0) return invalid_argument("input '{}' dim {} is negative ({})", printable(d.name), i, dims[i]);
     if (d.shape.has_rank() && d.shape[i].is_static() && d.shape[i].value() != dims[i])
-      return invalid_argument("input '{}' dim {} must be {} (engine shape {}), got {}", d.name, i,
+      return invalid_argument("input '{}' dim {} must be {} (engine shape {}), got {}", printable(d.name), i,
                               d.shape[i].value(), d.shape.to_string(), dims[i]);
   }
   if (s.profiles.empty()) return Status();
@@ -46,8 +48,8 @@ Status check_input_dims(const EngineState& s, int profile, const TensorDesc& d, 
       return make_error(StatusCode::kOutOfRange,
                         "input '{}' dim {} is {}, outside optimization profile {} which allows {}..{} (profile min {} "
                         "max {}); pick another profile or rebuild with --shapes {}:MIN,OPT,MAX covering it",
-                        d.name, i, dims[i], profile, r.min[i], r.max[i], dims_to_string(r.min),
-                        dims_to_string(r.max), d.name);
+                        printable(d.name), i, dims[i], profile, r.min[i], r.max[i], dims_to_string(r.min),
+                        dims_to_string(r.max), printable(d.name));
   return Status();
 }
 
@@ -59,12 +61,12 @@ Status enqueue_cuda(ContextState& cs, const EngineState& s, cudaStream_t stream)
     cs.device_outputs.clear();
     for (const auto& d : s.inputs) {
       auto b = cs.bindings.find(d.name);
-      if (b == cs.bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", d.name);
+      if (b == cs.bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", printable(d.name));
       auto dims = cs.input_dims.find(d.name);
-      if (dims == cs.input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", d.name);
+      if (dims == cs.input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", printable(d.name));
       cuda::DeviceTensor t{d.dtype, dims->second, b->second.address, nullptr};
       if (t.nbytes() > b->second.capacity)
-        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", d.name, t.nbytes(),
+        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
                                 dims_to_string(t.dims), b->second.capacity);
       KILN_RETURN_IF_ERROR(check_input_dims(s, cs.profile, d, t.dims));
       cs.device_inputs[d.name] = t;
@@ -72,7 +74,7 @@ Status enqueue_cuda(ContextState& cs, const EngineState& s, cudaStream_t stream)
     for (const auto& d : s.outputs) {
       auto b = cs.bindings.find(d.name);
       if (b == cs.bindings.end())
-        return invalid_argument("output '{}' has no address; call set_tensor_address", d.name);
+        return invalid_argument("output '{}' has no address; call set_tensor_address", printable(d.name));
       // Capacity in elements of the output dtype; the executor checks the real size before writing.
       const auto elems = static_cast<int64_t>(b->second.capacity / std::max<size_t>(dtype_size(d.dtype), 1));
       cs.device_outputs[d.name] = cuda::DeviceTensor{d.dtype, {elems}, b->second.address, nullptr};
@@ -89,10 +91,10 @@ Result<std::map<std::string, cuda::DeviceTensor>> bound_device_inputs(const Cont
     auto b = cs.bindings.find(d.name);
     auto dims = cs.input_dims.find(d.name);
     if (b == cs.bindings.end() || dims == cs.input_dims.end())
-      return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", d.name);
+      return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", printable(d.name));
     cuda::DeviceTensor t{d.dtype, dims->second, b->second.address, nullptr};
     if (t.nbytes() > b->second.capacity)
-      return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", d.name, t.nbytes(),
+      return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
                               dims_to_string(t.dims), b->second.capacity);
     inputs[d.name] = t;
   }
@@ -111,104 +113,114 @@ const Engine& ExecutionContext::engine() const { return state_->engine; }
 int ExecutionContext::profile() const { return state_->profile; }
 
 Status ExecutionContext::set_profile(int index) {
-  const auto n = static_cast<int>(engine().profiles().size());
-  if (index < 0 || (n > 0 && index >= n) || (n == 0 && index != 0))
-    return invalid_argument("profile {} does not exist; the engine has {} profile(s)", index, std::max(n, 1));
-  state_->profile = index;
-  state_->device_bindings_valid = false;
-  return Status();
+  return no_throw("ExecutionContext::set_profile", [&]() -> Status {
+    const auto n = static_cast<int>(engine().profiles().size());
+    if (index < 0 || (n > 0 && index >= n) || (n == 0 && index != 0))
+      return invalid_argument("profile {} does not exist; the engine has {} profile(s)", index, std::max(n, 1));
+    state_->profile = index;
+    state_->device_bindings_valid = false;
+    return Status();
+  });
 }
 
 Status ExecutionContext::set_input_shape(const std::string& name, const std::vector<int64_t>& dims) {
-  const EngineState& s = *engine().state();
-  const TensorDesc* d = find_desc(s.inputs, name);
-  if (!d) return not_found("the engine has no input '{}'; its inputs are {}", name, names_of(s.inputs));
-  KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, *d, dims));
-  state_->input_dims[name] = dims;
-  state_->device_bindings_valid = false;
-  return Status();
+  return no_throw("ExecutionContext::set_input_shape", [&]() -> Status {
+    const EngineState& s = *engine().state();
+    const TensorDesc* d = find_desc(s.inputs, name);
+    if (!d) return not_found("the engine has no input '{}'; its inputs are {}", printable(name), names_of(s.inputs));
+    KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, *d, dims));
+    state_->input_dims[name] = dims;
+    state_->device_bindings_valid = false;
+    return Status();
+  });
 }
 
 Result<std::vector<int64_t>> ExecutionContext::output_shape(const std::string& name) const {
-  const EngineState& s = *engine().state();
-  if (!find_desc(s.outputs, name)) return not_found("the engine has no output '{}'; its outputs are {}", name, names_of(s.outputs));
-  // Shape inference over a copy of the graph with the current concrete input dims.
-  ir::Graph g = *s.graph;
-  for (const auto& in : g.inputs) {
-    auto it = state_->input_dims.find(in);
-    if (it == state_->input_dims.end()) return invalid_argument("input '{}' has no shape yet; call set_input_shape first", in);
-    g.values[in].shape = Shape::from_dims(it->second);
-  }
-  for (auto& [k, v] : g.values)
-    if (!g.is_constant(k) && std::find(g.inputs.begin(), g.inputs.end(), k) == g.inputs.end()) v.shape = Shape();
-  KILN_RETURN_IF_ERROR(passes::infer_shapes(g));
-  if (!g.values[name].shape.is_static()) {
-    // Shape math the engine kept (GPT-2's Reshape targets read Shape of the input) folds once the input dims
-    // are concrete. Without this, callers sizing buffers need a whole run first, and its plan (every output in
-    // the arena: 1.6 GB of logits at batch 32) stays with the context.
-    // Best effort: where folding stops short, the last run's dims below still answer.
-    (void)passes::fold_shape_subgraphs(g);
-  }
-  const Shape& shape = g.values[name].shape;
-  if (shape.is_static()) return shape.static_dims();
-  const auto* last_dims = &state_->last_output_dims;
+  return no_throw("ExecutionContext::output_shape", [&]() -> Result<std::vector<int64_t>> {
+    const EngineState& s = *engine().state();
+    if (!find_desc(s.outputs, name)) return not_found("the engine has no output '{}'; its outputs are {}", printable(name), names_of(s.outputs));
+    // Shape inference over a copy of the graph with the current concrete input dims.
+    ir::Graph g = *s.graph;
+    for (const auto& in : g.inputs) {
+      auto it = state_->input_dims.find(in);
+      if (it == state_->input_dims.end()) return invalid_argument("input '{}' has no shape yet; call set_input_shape first", printable(in));
+      g.values[in].shape = Shape::from_dims(it->second);
+    }
+    for (auto& [k, v] : g.values)
+      if (!g.is_constant(k) && std::find(g.inputs.begin(), g.inputs.end(), k) == g.inputs.end()) v.shape = Shape();
+    KILN_RETURN_IF_ERROR(passes::infer_shapes(g));
+    if (!g.values[name].shape.is_static()) {
+      // Shape math the engine kept (GPT-2's Reshape targets read Shape of the input) folds once the input dims
+      // are concrete. Without this, callers sizing buffers need a whole run first, and its plan (every output in
+      // the arena: 1.6 GB of logits at batch 32) stays with the context.
+      // Best effort: where folding stops short, the last run's dims below still answer.
+      (void)passes::fold_shape_subgraphs(g);
+    }
+    const Shape& shape = g.values[name].shape;
+    if (shape.is_static()) return shape.static_dims();
+    const auto* last_dims = &state_->last_output_dims;
 #ifdef KILN_WITH_CUDA
-  if (state_->gpu) last_dims = &state_->gpu->last_output_dims();
+    if (state_->gpu) last_dims = &state_->gpu->last_output_dims();
 #endif
-  auto last = last_dims->find(name);
-  if (last != last_dims->end()) return last->second;
-  return invalid_argument("output '{}' has shape {} that depends on input values; run once, then ask again", name,
-                          shape.to_string());
+    auto last = last_dims->find(name);
+    if (last != last_dims->end()) return last->second;
+    return invalid_argument("output '{}' has shape {} that depends on input values; run once, then ask again", printable(name),
+                            shape.to_string());
+  });
 }
 
 Status ExecutionContext::set_tensor_address(const std::string& name, void* address, size_t capacity_bytes) {
-  const EngineState& s = *engine().state();
-  if (!find_desc(s.inputs, name) && !find_desc(s.outputs, name))
-    return not_found("the engine has no tensor '{}'; inputs: {}; outputs: {}", name, names_of(s.inputs), names_of(s.outputs));
-  if (!address) return invalid_argument("tensor '{}': address is null", name);
-  if (s.info.backend == BackendKind::kCuda && reinterpret_cast<uintptr_t>(address) % 16 != 0)
-    return invalid_argument("tensor '{}': device address {} is not 16-byte aligned (cudaMalloc returns 256-byte "
-                            "aligned memory; offset sub-buffers by multiples of 16 bytes)",
-                            name, address);
-  state_->bindings[name] = {address, capacity_bytes};
-  state_->device_bindings_valid = false;
-  return Status();
+  return no_throw("ExecutionContext::set_tensor_address", [&]() -> Status {
+    const EngineState& s = *engine().state();
+    if (!find_desc(s.inputs, name) && !find_desc(s.outputs, name))
+      return not_found("the engine has no tensor '{}'; inputs: {}; outputs: {}", printable(name), names_of(s.inputs), names_of(s.outputs));
+    if (!address) return invalid_argument("tensor '{}': address is null", printable(name));
+    if (s.info.backend == BackendKind::kCuda && reinterpret_cast<uintptr_t>(address) % 16 != 0)
+      return invalid_argument("tensor '{}': device address {} is not 16-byte aligned (cudaMalloc returns 256-byte "
+                              "aligned memory; offset sub-buffers by multiples of 16 bytes)",
+                              printable(name), address);
+    state_->bindings[name] = {address, capacity_bytes};
+    state_->device_bindings_valid = false;
+    return Status();
+  });
 }
 
 Status ExecutionContext::enqueue(void* stream) {
-  const EngineState& s = *engine().state();
+  return no_throw("ExecutionContext::enqueue", [&]() -> Status {
+    const EngineState& s = *engine().state();
 #ifdef KILN_WITH_CUDA
-  if (state_->gpu) return enqueue_cuda(*state_, s, static_cast<cudaStream_t>(stream));
+    if (state_->gpu) return enqueue_cuda(*state_, s, static_cast<cudaStream_t>(stream));
 #else
-  (void)stream;
+    (void)stream;
 #endif
-  std::map<std::string, Tensor> inputs;
-  for (const auto& d : s.inputs) {
-    auto b = state_->bindings.find(d.name);
-    if (b == state_->bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", d.name);
-    auto dims = state_->input_dims.find(d.name);
-    if (dims == state_->input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", d.name);
-    Tensor t = Tensor::wrap(d.dtype, dims->second, b->second.address);
-    if (t.nbytes() > b->second.capacity)
-      return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", d.name, t.nbytes(),
-                              t.describe(), b->second.capacity);
-    inputs[d.name] = t;
-  }
-  for (const auto& d : s.outputs)
-    if (!state_->bindings.count(d.name)) return invalid_argument("output '{}' has no address; call set_tensor_address", d.name);
-  KILN_ASSIGN_OR_RETURN(auto outputs, infer(inputs));
-  // Check every size before writing any, so a too-small buffer never leaves partial results.
-  for (const auto& d : s.outputs) {
-    const Tensor& t = outputs.at(d.name);
-    if (t.nbytes() > state_->bindings[d.name].capacity)
-      return invalid_argument("output '{}' is {} ({} bytes) but its buffer holds {} bytes", d.name, t.describe(),
-                              t.nbytes(), state_->bindings[d.name].capacity);
-  }
-  for (const auto& d : s.outputs) {
-    const Tensor& t = outputs.at(d.name);
-    if (t.nbytes()) std::memcpy(state_->bindings[d.name].address, t.raw(), t.nbytes());
-  }
-  return Status();
+    std::map<std::string, Tensor> inputs;
+    for (const auto& d : s.inputs) {
+      auto b = state_->bindings.find(d.name);
+      if (b == state_->bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", printable(d.name));
+      auto dims = state_->input_dims.find(d.name);
+      if (dims == state_->input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", printable(d.name));
+      Tensor t = Tensor::wrap(d.dtype, dims->second, b->second.address);
+      if (t.nbytes() > b->second.capacity)
+        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
+                                t.describe(), b->second.capacity);
+      inputs[d.name] = t;
+    }
+    for (const auto& d : s.outputs)
+      if (!state_->bindings.count(d.name)) return invalid_argument("output '{}' has no address; call set_tensor_address", printable(d.name));
+    KILN_ASSIGN_OR_RETURN(auto outputs, infer(inputs));
+    // Check every size before writing any, so a too-small buffer never leaves partial results.
+    for (const auto& d : s.outputs) {
+      const Tensor& t = outputs.at(d.name);
+      if (t.nbytes() > state_->bindings[d.name].capacity)
+        return invalid_argument("output '{}' is {} ({} bytes) but its buffer holds {} bytes", printable(d.name), t.describe(),
+                                t.nbytes(), state_->bindings[d.name].capacity);
+    }
+    for (const auto& d : s.outputs) {
+      const Tensor& t = outputs.at(d.name);
+      if (t.nbytes()) std::memcpy(state_->bindings[d.name].address, t.raw(), t.nbytes());
+    }
+    return Status();
+  });
 }
 
 void ExecutionContext::set_cuda_graphs(bool enabled) {
@@ -251,59 +263,63 @@ size_t ExecutionContext::device_memory_bytes() const {
 }
 
 Result<std::vector<LayerTiming>> ExecutionContext::profile_layers(void* stream) {
-  const EngineState& s = *engine().state();
+  return no_throw("ExecutionContext::profile_layers", [&]() -> Result<std::vector<LayerTiming>> {
+    const EngineState& s = *engine().state();
 #ifdef KILN_WITH_CUDA
-  if (state_->gpu) {
-    KILN_ASSIGN_OR_RETURN(auto inputs, bound_device_inputs(*state_, s));
-    for (const auto& d : s.inputs) KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, inputs.at(d.name).dims));
-    return state_->gpu->profile(inputs, static_cast<cudaStream_t>(stream));
-  }
+    if (state_->gpu) {
+      KILN_ASSIGN_OR_RETURN(auto inputs, bound_device_inputs(*state_, s));
+      for (const auto& d : s.inputs) KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, inputs.at(d.name).dims));
+      return state_->gpu->profile(inputs, static_cast<cudaStream_t>(stream));
+    }
 #else
-  (void)stream;
+    (void)stream;
 #endif
-  if (!s.cpu) return unsupported("this engine's backend '{}' cannot run here", backend_name(s.info.backend));
-  std::map<std::string, Tensor> inputs;
-  for (const auto& d : s.inputs) {
-    auto b = state_->bindings.find(d.name);
-    auto dims = state_->input_dims.find(d.name);
-    if (b == state_->bindings.end() || dims == state_->input_dims.end())
-      return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", d.name);
-    Tensor t = Tensor::wrap(d.dtype, dims->second, b->second.address);
-    if (t.nbytes() > b->second.capacity)
-      return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", d.name, t.nbytes(),
-                              t.describe(), b->second.capacity);
-    KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, t.dims()));
-    inputs[d.name] = t;
-  }
-  return s.cpu->profile(inputs);
+    if (!s.cpu) return unsupported("this engine's backend '{}' cannot run here", backend_name(s.info.backend));
+    std::map<std::string, Tensor> inputs;
+    for (const auto& d : s.inputs) {
+      auto b = state_->bindings.find(d.name);
+      auto dims = state_->input_dims.find(d.name);
+      if (b == state_->bindings.end() || dims == state_->input_dims.end())
+        return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", printable(d.name));
+      Tensor t = Tensor::wrap(d.dtype, dims->second, b->second.address);
+      if (t.nbytes() > b->second.capacity)
+        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
+                                t.describe(), b->second.capacity);
+      KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, t.dims()));
+      inputs[d.name] = t;
+    }
+    return s.cpu->profile(inputs);
+  });
 }
 
 Result<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std::string, Tensor>& inputs) {
-  const EngineState& s = *engine().state();
-  for (const auto& [name, t] : inputs)
-    if (!find_desc(s.inputs, name))
-      return not_found("the engine has no input '{}'; its inputs are {}", name, names_of(s.inputs));
-  for (const auto& d : s.inputs) {
-    auto it = inputs.find(d.name);
-    if (it == inputs.end())
-      return invalid_argument("input '{}' ({} {}) was not given", d.name, dtype_name(d.dtype), d.shape.to_string());
-    if (it->second.dtype() != d.dtype)
-      return invalid_argument("input '{}' must be {} but {} was given; convert it (e.g. numpy .astype)", d.name,
-                              dtype_name(d.dtype), dtype_name(it->second.dtype()));
-    KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, it->second.dims()));
-  }
-  Result<std::map<std::string, Tensor>> out = unsupported("this engine's backend '{}' cannot run here",
-                                                         backend_name(s.info.backend));
+  return no_throw("ExecutionContext::infer", [&]() -> Result<std::map<std::string, Tensor>> {
+    const EngineState& s = *engine().state();
+    for (const auto& [name, t] : inputs)
+      if (!find_desc(s.inputs, name))
+        return not_found("the engine has no input '{}'; its inputs are {}", printable(name), names_of(s.inputs));
+    for (const auto& d : s.inputs) {
+      auto it = inputs.find(d.name);
+      if (it == inputs.end())
+        return invalid_argument("input '{}' ({} {}) was not given", printable(d.name), dtype_name(d.dtype), d.shape.to_string());
+      if (it->second.dtype() != d.dtype)
+        return invalid_argument("input '{}' must be {} but {} was given; convert it (e.g. numpy .astype)", printable(d.name),
+                                dtype_name(d.dtype), dtype_name(it->second.dtype()));
+      KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, it->second.dims()));
+    }
+    Result<std::map<std::string, Tensor>> out = unsupported("this engine's backend '{}' cannot run here",
+                                                           backend_name(s.info.backend));
 #ifdef KILN_WITH_CUDA
-  if (state_->gpu) out = state_->gpu->run(inputs);
-  else
+    if (state_->gpu) out = state_->gpu->run(inputs);
+    else
 #endif
-  if (s.cpu) out = s.cpu->run(inputs);
-  if (!out.ok()) return out.status();
-  for (const auto& [name, t] : inputs) state_->input_dims[name] = t.dims();
-  state_->device_bindings_valid = false;
-  for (const auto& [name, t] : *out) state_->last_output_dims[name] = t.dims();
-  return out;
+    if (s.cpu) out = s.cpu->run(inputs);
+    if (!out.ok()) return out.status();
+    for (const auto& [name, t] : inputs) state_->input_dims[name] = t.dims();
+    state_->device_bindings_valid = false;
+    for (const auto& [name, t] : *out) state_->last_output_dims[name] = t.dims();
+    return out;
+  });
 }
 
 }  // namespace kiln

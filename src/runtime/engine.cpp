@@ -9,6 +9,7 @@
 #include "runtime/context_state.h"
 #include "util/error.h"
 #include "util/file.h"
+#include "util/no_throw.h"
 
 namespace kiln {
 
@@ -57,28 +58,36 @@ Engine& Engine::operator=(Engine&&) noexcept = default;
 Engine::Engine(std::shared_ptr<const EngineState> state) : state_(std::move(state)) {}
 
 Result<Engine> Engine::deserialize(std::string_view bytes) {
-  KILN_ASSIGN_OR_RETURN(EngineState s, engine_file::deserialize(bytes));
-  return Engine(std::make_shared<const EngineState>(std::move(s)));
+  return no_throw("Engine::deserialize", [&]() -> Result<Engine> {
+    KILN_ASSIGN_OR_RETURN(EngineState s, engine_file::deserialize(bytes));
+    return Engine(std::make_shared<const EngineState>(std::move(s)));
+  });
 }
 
 Result<Engine> Engine::load(const std::string& path) {
-  KILN_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
-  if (bytes.empty())
-    return Status(StatusCode::kInvalidEngine,
-                  "engine file '" + path + "' is empty (0 bytes); rebuild it with `kiln build MODEL.onnx -o FILE.kiln`");
-  auto e = deserialize(bytes);
-  if (!e.ok()) return e.status().with_context("engine '" + path + "'");
-  return e;
+  return no_throw("Engine::load", [&]() -> Result<Engine> {
+    KILN_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+    if (bytes.empty())
+      return Status(StatusCode::kInvalidEngine,
+                    "engine file '" + path + "' is empty (0 bytes); rebuild it with `kiln build MODEL.onnx -o FILE.kiln`");
+    auto e = deserialize(bytes);
+    if (!e.ok()) return e.status().with_context("engine '" + path + "'");
+    return e;
+  });
 }
 
 Result<std::string> Engine::serialize() const {
-  if (!state_) return invalid_argument("serialize() on an empty Engine");
-  return engine_file::serialize(*state_);
+  return no_throw("Engine::serialize", [&]() -> Result<std::string> {
+    if (!state_) return invalid_argument("serialize() on an empty Engine");
+    return engine_file::serialize(*state_);
+  });
 }
 
 Status Engine::save(const std::string& path) const {
-  KILN_ASSIGN_OR_RETURN(std::string bytes, serialize());
-  return write_file_atomic(path, bytes);
+  return no_throw("Engine::save", [&]() -> Status {
+    KILN_ASSIGN_OR_RETURN(std::string bytes, serialize());
+    return write_file_atomic(path, bytes);
+  });
 }
 
 namespace {
@@ -100,25 +109,27 @@ std::map<std::string, int> Engine::op_histogram() const {
 }
 
 Result<ExecutionContext> Engine::create_context() const {
-  if (!state_) return invalid_argument("create_context() on an empty Engine");
-  auto cs = std::make_unique<ContextState>();
-  cs->engine = *this;
-  for (const auto& d : state_->inputs)
-    if (d.shape.is_static()) cs->input_dims[d.name] = d.shape.static_dims();
-  if (state_->info.backend == BackendKind::kCuda) {
+  return no_throw("Engine::create_context", [&]() -> Result<ExecutionContext> {
+    if (!state_) return invalid_argument("create_context() on an empty Engine");
+    auto cs = std::make_unique<ContextState>();
+    cs->engine = *this;
+    for (const auto& d : state_->inputs)
+      if (d.shape.is_static()) cs->input_dims[d.name] = d.shape.static_dims();
+    if (state_->info.backend == BackendKind::kCuda) {
 #ifdef KILN_WITH_CUDA
-    cuda::ExecutorOptions opts;
-    opts.allow_tf32 = state_->info.precision == "tf32";
-    opts.cuda_graphs = state_->info.cuda_graphs;
-    opts.weights = state_->gpu_weights;
-    opts.tactics = state_->tactics;
-    KILN_ASSIGN_OR_RETURN(auto gpu, cuda::GraphExecutor::create(state_->graph, opts));
-    cs->gpu = std::shared_ptr<cuda::GraphExecutor>(std::move(gpu));
+      cuda::ExecutorOptions opts;
+      opts.allow_tf32 = state_->info.precision == "tf32";
+      opts.cuda_graphs = state_->info.cuda_graphs;
+      opts.weights = state_->gpu_weights;
+      opts.tactics = state_->tactics;
+      KILN_ASSIGN_OR_RETURN(auto gpu, cuda::GraphExecutor::create(state_->graph, opts));
+      cs->gpu = std::shared_ptr<cuda::GraphExecutor>(std::move(gpu));
 #else
-    return unsupported("this kiln was built without CUDA; it cannot run a CUDA engine");
+      return unsupported("this kiln was built without CUDA; it cannot run a CUDA engine");
 #endif
-  }
-  return ExecutionContext(std::move(cs));
+    }
+    return ExecutionContext(std::move(cs));
+  });
 }
 
 }  // namespace kiln

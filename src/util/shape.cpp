@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "util/checked_math.h"
+
 namespace kiln {
 
 Dim Dim::symbol(std::string name) {
@@ -26,16 +28,28 @@ static std::string wrap_expr(const std::string& s) {
   return s.find_first_of("+*") == std::string::npos ? s : "(" + s + ")";
 }
 
-Dim dim_add(const Dim& a, const Dim& b) {
-  if (a.is_static() && b.is_static()) return Dim(a.value() + b.value());
+Result<Dim> dim_add(const Dim& a, const Dim& b) {
+  if (a.is_static() && b.is_static()) {
+    auto sum = checked_add(a.value(), b.value());
+    if (!sum)
+      return Status(StatusCode::kInvalidModel,
+                    fmt::format("dimension {} + {} overflows a 64-bit size", a.value(), b.value()));
+    return Dim(*sum);
+  }
   if (a.is_unknown() || b.is_unknown()) return Dim::unknown();
   if (a.is_static() && a.value() == 0) return b;
   if (b.is_static() && b.value() == 0) return a;
   return Dim::symbol(a.to_string() + "+" + b.to_string());
 }
 
-Dim dim_mul(const Dim& a, const Dim& b) {
-  if (a.is_static() && b.is_static()) return Dim(a.value() * b.value());
+Result<Dim> dim_mul(const Dim& a, const Dim& b) {
+  if (a.is_static() && b.is_static()) {
+    auto product = checked_mul(a.value(), b.value());
+    if (!product)
+      return Status(StatusCode::kInvalidModel,
+                    fmt::format("dimension {} * {} overflows a 64-bit size", a.value(), b.value()));
+    return Dim(*product);
+  }
   if ((a.is_static() && a.value() == 0) || (b.is_static() && b.value() == 0)) return Dim(0);
   if (a.is_unknown() || b.is_unknown()) return Dim::unknown();
   if (a.is_static() && a.value() == 1) return b;
@@ -83,9 +97,8 @@ std::string dims_to_string(const std::vector<int64_t>& dims) {
 }
 
 int64_t num_elements(const std::vector<int64_t>& dims) {
-  int64_t n = 1;
-  for (int64_t d : dims) n *= d;
-  return n;
+  // Saturates, so a count past int64 compares unequal to every real count and no allocation can satisfy it.
+  return checked_num_elements(dims).value_or(INT64_MAX);
 }
 
 }  // namespace kiln

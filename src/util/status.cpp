@@ -1,5 +1,7 @@
 #include "kiln/status.h"
 
+#include "util/safe_text.h"
+
 namespace kiln {
 
 const char* status_code_name(StatusCode code) {
@@ -17,6 +19,8 @@ const char* status_code_name(StatusCode code) {
   }
   return "unknown";
 }
+
+Status::Status(StatusCode code, std::string message) : code_(code), message_(printable_message(message)) {}
 
 std::string Status::to_string() const {
   if (ok()) return "ok";

@@ -3,8 +3,13 @@
 #include <cstring>
 #include <fmt/format.h>
 
+#include <limits>
+#include <new>
+
 #include "kiln/shape.h"
+#include "util/checked_math.h"
 #include "util/half.h"
+#include "util/host_memory.h"
 
 namespace kiln {
 
@@ -25,6 +30,30 @@ Tensor Tensor::uninitialized(DType dtype, std::vector<int64_t> dims) {
   t.storage_ = std::shared_ptr<void>(p, [](void* q) { delete[] static_cast<std::byte*>(q); });
   t.data_ = p;
   return t;
+}
+
+Result<Tensor> Tensor::allocate(DType dtype, std::vector<int64_t> dims, std::string_view what, bool zero) {
+  const std::string desc = fmt::format("{}{}", dtype_name(dtype), dims_to_string(dims));
+  auto bytes = checked_nbytes(dtype, dims);
+  if (!bytes)
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{} is {}, whose size overflows a 64-bit byte count; its dims come from a corrupt or "
+                              "crafted model or from inputs too large to be real",
+                              what, desc));
+  KILN_ASSIGN_OR_RETURN(std::optional<int64_t> limit, host_memory_limit());
+  if (limit && *bytes > *limit)
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{} is {} ({} bytes), more than {}={} bytes allows; use smaller shapes or raise the "
+                              "limit",
+                              what, desc, *bytes, kHostMemoryLimitEnv, *limit));
+  try {
+    return zero ? Tensor(dtype, std::move(dims)) : Tensor::uninitialized(dtype, std::move(dims));
+  } catch (const std::bad_alloc&) {
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{} is {} ({} bytes), more host memory than this machine could allocate; use smaller "
+                              "shapes",
+                              what, desc, *bytes));
+  }
 }
 
 Tensor Tensor::wrap(DType dtype, std::vector<int64_t> dims, void* data) {
@@ -48,7 +77,11 @@ Tensor Tensor::scalar_f32(float v) {
 }
 
 int64_t Tensor::numel() const { return num_elements(dims_); }
-size_t Tensor::nbytes() const { return static_cast<size_t>(numel()) * dtype_size(dtype_); }
+size_t Tensor::nbytes() const {
+  // A wrapped product would allocate a small buffer for a huge shape; saturating makes `new` fail instead.
+  auto bytes = checked_nbytes(dtype_, dims_);
+  return bytes ? static_cast<size_t>(*bytes) : std::numeric_limits<size_t>::max();
+}
 
 Tensor Tensor::reshaped(std::vector<int64_t> dims) const {
   Tensor t = *this;

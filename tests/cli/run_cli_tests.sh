@@ -86,6 +86,17 @@ check not_npy 1 "not a .npy|TensorProto" -- "$KILN" run "$W/cnn.kiln" --input im
 check bad_input_flag 1 "NAME=FILE" -- "$KILN" run "$W/cnn.kiln" --input image
 check missing_npy 1 "does not exist" -- "$KILN" run "$W/cnn.kiln" --input image="$W/none.npy"
 
+# Crafted models (tests/cli/fixtures/make_crafted_models.py): sizes that overflow and names that are not UTF-8
+# are clean errors with exit code 1, never an abort (134) or raw bytes on the terminal.
+check concat_int64_max_build 1 "graph input 'a' is declared f32\[9223372036854775807\]" -- "$KILN" build "$FX/concat_int64_max.onnx" -o "$W/x.kiln" --backend cpu
+check concat_int64_max_run 1 "overflows a 64-bit byte count" -- "$KILN" run "$FX/concat_int64_max.onnx" --backend cpu
+check reshape_2p62 1 "node 'r' \(Reshape\): dimension 4611686018427387904 \* 4 overflows" -- "$KILN" build "$FX/reshape_2p62.onnx" -o "$W/x.kiln" --backend cpu
+check bad_utf8_name 1 "input 'f\\xe3_b' is not produced" -- "$KILN" build "$FX/bad_utf8_name.onnx" -o "$W/x.kiln" --backend cpu
+out=$("$KILN" build "$FX/bad_utf8_name.onnx" -o "$W/x.kiln" --backend cpu 2>&1)
+if LC_ALL=C grep -q "$(printf '\343')" <<<"$out"; then fail=$((fail+1)); echo "FAIL bad_utf8_name printed a raw byte"; else pass=$((pass+1)); fi
+check host_memory_limit 1 "KILN_HOST_MEMORY_LIMIT=1024 bytes allows" -- env KILN_HOST_MEMORY_LIMIT=1K "$KILN" run "$W/cnn.kiln" --seed 3
+check host_memory_limit_bad 1 "KILN_HOST_MEMORY_LIMIT='lots' is not a size" -- env KILN_HOST_MEMORY_LIMIT=lots "$KILN" run "$W/cnn.kiln" --seed 3
+
 # Corrupted engines.
 head -c 100 "$W/cnn.kiln" >"$W/trunc.kiln"
 check engine_truncated 1 "truncated" -- "$KILN" run "$W/trunc.kiln"

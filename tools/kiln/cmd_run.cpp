@@ -44,7 +44,7 @@ Result<Tensor> random_input(const TensorDesc& d, const Engine& e, int profile, s
                     fmt::format("input '{}' has unknown rank; pass it with --input {}=FILE", d.name, d.name));
     for (const auto& dim : d.shape.dims()) dims.push_back(dim.is_static() ? dim.value() : 1);
   }
-  Tensor t(d.dtype, dims);
+  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(d.dtype, dims, "random data for input '" + d.name + "'"));
   std::uniform_real_distribution<double> uf(-1.0, 1.0);
   std::uniform_int_distribution<int> ui(0, 9);
   for (int64_t i = 0; i < t.numel(); ++i) {

@@ -9,6 +9,7 @@
 #include "backends/cpu/kernel.h"
 #include "ops/op.h"
 #include "util/error.h"
+#include "util/safe_text.h"
 
 namespace kiln::cpu {
 
@@ -19,7 +20,8 @@ bool is_half(DType t) { return t == DType::kF16 || t == DType::kBF16; }
 Result<std::vector<Tensor>> run_node(const ir::Node& node, int64_t opset, const std::vector<const Tensor*>& inputs,
                                      const ValueLookup* scope) {
   const KernelDef* kernel = kernel_table().find(node.op_type);
-  if (!kernel) return unsupported("{}: the CPU backend has no kernel for op '{}'", node.label(), node.op_type);
+  if (!kernel) return unsupported("{}: the CPU backend has no kernel for op '{}'", node.label(),
+                                   printable(node.op_type));
 
   std::vector<ir::ValueInfo> infos(inputs.size());
   std::vector<const ir::ValueInfo*> info_ptrs(inputs.size(), nullptr);
@@ -50,34 +52,25 @@ Result<std::vector<Tensor>> run_node(const ir::Node& node, int64_t opset, const 
     if (node.outputs[i].empty() || inferred[i].dtype == DType::kUndefined || !inferred[i].shape.is_static()) continue;
     DType dt = inferred[i].dtype;
     if (kernel->half_via_f32 && is_half(dt)) dt = DType::kF32;
-    const std::vector<int64_t> dims = inferred[i].shape.static_dims();
-    double bytes = static_cast<double>(dtype_size(dt));
-    for (int64_t d : dims) bytes *= static_cast<double>(d);
     // A shape from corrupt data (a 2^40-long dim) is an error that names the node, not a bad_alloc or a kill by
     // the OOM killer halfway through zero-filling.
-    auto too_large = [&] {
-      return make_error(StatusCode::kInvalidArgument, "{}: output {} ('{}') of {} {} needs {:.3g} bytes, more than "
-                        "this machine can allocate", node.label(), i, node.outputs[i], dtype_name(dt),
-                        dims_to_string(dims), bytes);
-    };
-    if (bytes > static_cast<double>(std::numeric_limits<int64_t>::max())) return too_large();
-    try {
-      outputs[i] = Tensor(dt, dims);
-    } catch (const std::bad_alloc&) {
-      return too_large();
-    }
+    KILN_ASSIGN_OR_RETURN(outputs[i], Tensor::allocate(dt, inferred[i].shape.static_dims(),
+                                                       fmt::format("{}: output {} ('{}')", node.label(), i,
+                                                                   printable(node.outputs[i]))));
   }
   KernelContext kctx(node, opset, kin, &outputs, scope);
   try {
     KILN_RETURN_IF_ERROR(kernel->run(kctx));
   } catch (const std::bad_alloc&) {
-    return make_error(StatusCode::kInvalidArgument, "{}: the kernel ran out of host memory", node.label());
+    return make_error(StatusCode::kInvalidArgument,
+                      "{}: the kernel ran out of host memory; use smaller shapes or free memory", node.label());
   }
 
   for (size_t i = 0; i < outputs.size(); ++i) {
     if (node.outputs[i].empty()) continue;
     if (!outputs[i].defined())
-      return internal_error("{}: the kernel did not produce output {} ('{}')", node.label(), i, node.outputs[i]);
+      return internal_error("{}: the kernel did not produce output {} ('{}')", node.label(), i,
+                            printable(node.outputs[i]));
     const auto& want = inferred[i];
     if (kernel->half_via_f32 && is_half(want.dtype) && outputs[i].dtype() == DType::kF32)
       outputs[i] = convert_tensor(outputs[i], want.dtype);
@@ -144,7 +137,7 @@ Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::str
   };
   for (const auto& name : g.inputs) {
     auto it = inputs.find(name);
-    if (it == inputs.end()) return invalid_argument("input '{}' was not given", name);
+    if (it == inputs.end()) return invalid_argument("input '{}' was not given", printable(name));
     live[name] = it->second;
   }
   std::vector<const Tensor*> ins;
@@ -162,7 +155,7 @@ Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::str
       } else if (const Tensor* o = outer ? (*outer)(name) : nullptr) {
         ins[k] = o;
       } else {
-        return internal_error("{}: input '{}' has no value at run time", node.label(), name);
+        return internal_error("{}: input '{}' has no value at run time", node.label(), printable(name));
       }
     }
     const auto start = std::chrono::steady_clock::now();
@@ -180,7 +173,7 @@ Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::str
     if (auto it = live.find(name); it != live.end()) result[name] = it->second;
     else if (auto c = g.initializers.find(name); c != g.initializers.end()) result[name] = c->second;
     else if (const Tensor* o = outer ? (*outer)(name) : nullptr) result[name] = *o;
-    else return internal_error("graph output '{}' was not produced", name);
+    else return internal_error("graph output '{}' was not produced", printable(name));
   }
   return result;
 }
