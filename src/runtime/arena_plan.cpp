@@ -3,10 +3,18 @@
 #include <algorithm>
 #include <numeric>
 
+#include "util/checked_math.h"
+
 namespace kiln {
 
 ArenaLayout pack_by_lifetime(const std::vector<LifetimeBlock>& blocks, size_t alignment) {
-  auto align = [&](size_t v) { return (v + alignment - 1) / alignment * alignment; };
+  // Sizes and offsets saturate at SIZE_MAX instead of wrapping: an arena that large fails to allocate with a
+  // message, where a wrapped total would be a small arena that blocks overrun.
+  auto sat_add = [](size_t a, size_t b) { return checked_add(a, b).value_or(SIZE_MAX); };
+  auto align = [&](size_t v) {
+    const size_t up = sat_add(v, alignment - 1);
+    return up == SIZE_MAX ? SIZE_MAX : up / alignment * alignment;
+  };
   std::vector<size_t> order(blocks.size());
   std::iota(order.begin(), order.end(), 0);
   // Big blocks first leaves the small ones to fill the gaps; ties by birth keep the layout deterministic.
@@ -25,16 +33,16 @@ ArenaLayout pack_by_lifetime(const std::vector<LifetimeBlock>& blocks, size_t al
     for (size_t j : placed) {
       const LifetimeBlock& o = blocks[j];
       if (o.first < b.last && b.first < o.last)
-        busy.emplace_back(layout.offsets[j], layout.offsets[j] + align(std::max<size_t>(o.bytes, 1)));
+        busy.emplace_back(layout.offsets[j], sat_add(layout.offsets[j], align(std::max<size_t>(o.bytes, 1))));
     }
     std::sort(busy.begin(), busy.end());
     size_t offset = 0;
     for (const auto& [lo, hi] : busy) {
-      if (offset + size <= lo) break;
+      if (sat_add(offset, size) <= lo) break;
       offset = std::max(offset, hi);
     }
     layout.offsets[i] = offset;
-    layout.total = std::max(layout.total, offset + size);
+    layout.total = std::max(layout.total, sat_add(offset, size));
     placed.push_back(i);
   }
   return layout;

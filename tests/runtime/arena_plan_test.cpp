@@ -66,5 +66,14 @@ TEST(ArenaPlan, EmptyAndZeroSized) {
   EXPECT_NE(l.offsets[0], l.offsets[1]);  // even empty tensors get distinct addresses
 }
 
+// Two live blocks whose sizes sum past 2^64: the total saturates, so allocating the arena fails, where a wrapped
+// total would be a small arena both blocks overrun.
+TEST(ArenaPlan, TotalSaturatesInsteadOfWrapping) {
+  const size_t half = (size_t{1} << 63) + 256;
+  ArenaLayout l = pack_by_lifetime({{half, 0, 2}, {half, 1, 3}});
+  EXPECT_EQ(l.total, SIZE_MAX);
+  EXPECT_EQ(pack_by_lifetime({{SIZE_MAX - 3, 0, 1}}).total, SIZE_MAX);
+}
+
 }  // namespace
 }  // namespace kiln
