@@ -57,7 +57,8 @@ class ExecutionContext {
   // Runs the bound buffers once, without a CUDA graph, timing every layer (CUDA events on GPU). Blocks.
   Result<std::vector<LayerTiming>> profile_layers(void* stream = nullptr);
   // Caps the device memory this context may hold (activation arenas and scratch); 0 = no cap. A run that needs
-  // more fails with kOutOfRange naming the sizes, and the context keeps working at smaller shapes.
+  // more fails with kOutOfMemory naming the sizes (as does one the GPU itself cannot serve, with the free
+  // memory), and the context keeps working at smaller shapes.
   void set_device_memory_limit(size_t bytes);
   // How the last run (enqueue or infer) executed: CUDA graph or not and why, arena size, node placement.
   RunInfo last_run_info() const;

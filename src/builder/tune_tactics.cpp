@@ -104,6 +104,12 @@ Result<TuneReport> tune_tactics(EngineState& state, const std::string& timing_ca
   const size_t before = state.tactics->size();
   Engine engine(std::make_shared<const EngineState>(state));  // shares state.tactics
   auto ctx = engine.create_context();
+  // A GPU too full to hold the weights cannot run the engine either: an error now, not a slower engine whose
+  // first run fails the same way.
+  if (!ctx.ok() && ctx.status().code() == StatusCode::kOutOfMemory)
+    return Status(StatusCode::kOutOfMemory,
+                  "tactic timing needs a context on the GPU: " + ctx.status().message() +
+                      " (or build with --no-tactic-timing; contexts then time kernels on first use)");
   if (!ctx.ok()) {
     progress("tactic timing skipped: " + ctx.status().message());
   } else {

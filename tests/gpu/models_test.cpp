@@ -119,7 +119,7 @@ TEST(GpuModels, MemoryCapGivesClearErrorAndPoolKeepsWorking) {
   ASSERT_TRUE(a.ok());
   auto b = pool->allocate(600 << 10);
   ASSERT_FALSE(b.ok());
-  EXPECT_EQ(b.status().code(), StatusCode::kOutOfRange);
+  EXPECT_EQ(b.status().code(), StatusCode::kOutOfMemory);
   EXPECT_NE(b.status().message().find("cap"), std::string::npos);
   a = Result<std::shared_ptr<void>>(Status(StatusCode::kInternal, "released"));
   auto c = pool->allocate(600 << 10);  // the released block is reused

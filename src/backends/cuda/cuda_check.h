@@ -5,6 +5,7 @@
 #include <cudnn.h>
 #include <fmt/format.h>
 
+#include "backends/cuda/device_alloc.h"
 #include "kiln/status.h"
 
 namespace kiln::cuda {
@@ -12,8 +13,11 @@ namespace kiln::cuda {
 inline Status cuda_status(cudaError_t e, const char* what, const char* file, int line) {
   if (e == cudaSuccess) return Status();
   cudaGetLastError();  // clear a non-sticky error so the context keeps working
-  StatusCode code = e == cudaErrorMemoryAllocation ? StatusCode::kOutOfRange : StatusCode::kInternal;
-  return Status(code, fmt::format("{} failed: {} ({}) at {}:{}", what, cudaGetErrorString(e), static_cast<int>(e), file, line));
+  // An allocation inside a CUDA call (a graph instantiation, a handle) ran out: say how much was free.
+  if (e == cudaErrorMemoryAllocation)
+    return Status(StatusCode::kOutOfMemory, fmt::format("{} failed: out of GPU memory, {} ({}) at {}:{}", what,
+                                                        device_free_summary(), static_cast<int>(e), file, line));
+  return Status(StatusCode::kInternal, fmt::format("{} failed: {} ({}) at {}:{}", what, cudaGetErrorString(e), static_cast<int>(e), file, line));
 }
 
 inline Status cublas_status(cublasStatus_t s, const char* what, const char* file, int line) {
@@ -24,6 +28,9 @@ inline Status cublas_status(cublasStatus_t s, const char* what, const char* file
 
 inline Status cudnn_status(cudnnStatus_t s, const char* what, const char* file, int line) {
   if (s == CUDNN_STATUS_SUCCESS) return Status();
+  if (s == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED)
+    return Status(StatusCode::kOutOfMemory, fmt::format("{} failed: cuDNN ran out of GPU memory, {} at {}:{}", what,
+                                                        device_free_summary(), file, line));
   return Status(StatusCode::kInternal, fmt::format("{} failed: cuDNN status {} ({}) at {}:{}", what,
                                                    cudnnGetErrorString(s), static_cast<int>(s), file, line));
 }

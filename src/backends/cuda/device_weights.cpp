@@ -2,7 +2,10 @@
 
 #include <cuda_runtime.h>
 
+#include <fmt/format.h>
+
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/device_alloc.h"
 #include "util/error.h"
 
 namespace kiln::cuda {
@@ -18,15 +21,8 @@ Result<std::shared_ptr<const DeviceWeights>> DeviceWeights::upload(const ir::Gra
   for (const auto& [name, t] : g.initializers) total += align_up(std::max<size_t>(t.nbytes(), 1));
   void* base = nullptr;
   if (total) {
-    cudaError_t e = cudaMalloc(&base, total);
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      size_t free_b = 0, total_b = 0;
-      cudaMemGetInfo(&free_b, &total_b);
-      return make_error(StatusCode::kOutOfRange,
-                        "out of GPU memory uploading the engine's weights: {} bytes needed, {} of {} bytes free",
-                        total, free_b, total_b);
-    }
+    KILN_RETURN_IF_ERROR(
+        device_alloc(&base, total, fmt::format("the engine's weights ({} tensors)", g.initializers.size())));
   }
   w->block_ = std::shared_ptr<void>(base, [](void* p) {
     if (p) cudaFree(p);

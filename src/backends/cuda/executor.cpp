@@ -7,6 +7,7 @@
 
 #include "backends/cpu/executor.h"
 #include "backends/cuda/cuda_check.h"
+#include "backends/cuda/device_alloc.h"
 #include "backends/cuda/placement.h"
 #include "ops/op.h"
 #include "util/error.h"
@@ -27,6 +28,13 @@ std::string signature(const std::map<std::string, DeviceTensor>& inputs,
   else
     key += "host";
   return key;
+}
+
+// "x [8,64], mask [8,1,64]": the input shapes a plan is for, as a message shows them (the key adds addresses).
+std::string shapes_text(const std::map<std::string, DeviceTensor>& inputs) {
+  std::string s;
+  for (const auto& [name, t] : inputs) s += fmt::format("{}'{}' {}", s.empty() ? "" : ", ", name, dims_to_string(t.dims));
+  return s;
 }
 }  // namespace
 
@@ -86,7 +94,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<con
   KILN_CUBLAS_CHECK(cublasLtCreate(&ex->res_.cublaslt));
   KILN_CUDNN_CHECK(cudnnCreate(&ex->res_.cudnn));
   KILN_CUDNN_CHECK(cudnnSetStream(ex->res_.cudnn, ex->res_.stream));
-  KILN_CUDA_CHECK(cudaMalloc(&ex->res_.workspace, kWorkspaceBytes));
+  KILN_RETURN_IF_ERROR(device_alloc(&ex->res_.workspace, kWorkspaceBytes, "the context's kernel workspace"));
   ex->res_.workspace_bytes = kWorkspaceBytes;
   std::map<std::string, size_t> last_use;
   for (size_t i = 0; i < ex->graph_->nodes.size(); ++i)
@@ -440,6 +448,15 @@ Status GraphExecutor::build_plan(Plan& plan, const std::map<std::string, DeviceT
   Status st = run_once(Mode::kTrace, &plan, inputs, produced, nullptr, user_outputs);
   std::vector<LifetimeBlock> blocks = trace_->blocks();
   trace_.reset();
+  if (st.code() == StatusCode::kOutOfMemory) {
+    // The blocks the failed trace got are idle now: give them back, so other contexts (and a smaller shape
+    // here) find the memory free.
+    produced.clear();
+    plan.uploads.clear();
+    cudaStreamSynchronize(res_.stream);
+    cudaGetLastError();
+    pool_->trim();
+  }
   KILN_RETURN_IF_ERROR(st);
   if (user_outputs) KILN_RETURN_IF_ERROR(copy_outputs(produced, *user_outputs));
   for (const auto& [name, t] : produced) plan.output_dims[name] = t.dims;
@@ -457,20 +474,15 @@ Status GraphExecutor::build_plan(Plan& plan, const std::map<std::string, DeviceT
   size_t held = pool_->bytes_held();
   for (const auto& p : plans_) held += p->arena ? p->layout.total : 0;
   if (memory_limit_ && held + arena_bytes > memory_limit_)
-    return make_error(StatusCode::kOutOfRange,
-                      "GPU memory cap reached: the activation arena for shapes {} needs {} bytes, {} are held, cap {} "
+    return make_error(StatusCode::kOutOfMemory,
+                      "GPU memory cap reached: the activation arena for inputs {} needs {} bytes, {} are held, cap {} "
                       "bytes; raise the cap or use smaller shapes",
-                      plan.key, arena_bytes, held, memory_limit_);
+                      shapes_text(inputs), arena_bytes, held, memory_limit_);
   // The trace's blocks now sit idle in the pool; the arena replaces them.
   KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));
   pool_->trim();
   void* base = nullptr;
-  cudaError_t e = cudaMalloc(&base, arena_bytes);
-  if (e != cudaSuccess) {
-    cudaGetLastError();
-    return make_error(StatusCode::kOutOfRange, "out of GPU memory: the activation arena needs {} bytes ({})",
-                      arena_bytes, cudaGetErrorString(e));
-  }
+  KILN_RETURN_IF_ERROR(device_alloc(&base, arena_bytes, fmt::format("the activation arena for inputs {}", shapes_text(inputs))));
   plan.arena = std::shared_ptr<void>(base, [](void* p) { cudaFree(p); });
   return Status();
 }
@@ -590,7 +602,8 @@ Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::str
       void* p = nullptr;
       KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));
       st = DeviceTensor{};
-      KILN_CUDA_CHECK(cudaMalloc(&p, std::max<size_t>(h.nbytes(), 256)));
+      KILN_RETURN_IF_ERROR(device_alloc(&p, std::max<size_t>(h.nbytes(), 256),
+                                        fmt::format("the device copy of input '{}' {}", name, dims_to_string(h.dims()))));
       st.storage = std::shared_ptr<void>(p, [](void* q) { cudaFree(q); });
       st.data = p;
     }

@@ -198,10 +198,8 @@ void* pad_scratch(LtPlanCache& cache, size_t bytes, bool capturing) {
   if (capturing || bytes > kMaxPadScratchBytes) return nullptr;
   const size_t want = std::min(kMaxPadScratchBytes, std::max(bytes, 2 * cache.scratch_bytes));
   void* q = nullptr;
-  if (cudaMalloc(&q, want) != cudaSuccess) {
-    cudaGetLastError();  // clear the sticky-free allocation error
-    return nullptr;
-  }
+  // Optional: without it the matmul runs unpadded, so a failure is not an error (device_alloc clears it).
+  if (!device_alloc(&q, want, "cuBLASLt padded-matmul scratch").ok()) return nullptr;
   if (cache.scratch) {
     cache.outgrown.push_back(cache.scratch);
     cache.outgrown_bytes += cache.scratch_bytes;

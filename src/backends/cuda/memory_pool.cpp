@@ -3,6 +3,8 @@
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
+#include "backends/cuda/device_alloc.h"
+
 namespace kiln::cuda {
 
 size_t MemoryPool::size_class(size_t bytes) {
@@ -27,19 +29,18 @@ Result<std::shared_ptr<void>> MemoryPool::allocate(size_t bytes) {
   }
   if (!p) {
     if (limit_ && held_ + cls > limit_)
-      return Status(StatusCode::kOutOfRange,
+      return Status(StatusCode::kOutOfMemory,
                     fmt::format("GPU memory cap reached: {} bytes held, {} more requested, cap {} bytes; raise the cap "
                                 "or use smaller shapes",
                                 held_, cls, limit_));
-    cudaError_t e = cudaMalloc(&p, cls);
-    if (e != cudaSuccess) {
-      cudaGetLastError();
-      size_t free_b = 0, total_b = 0;
-      cudaMemGetInfo(&free_b, &total_b);
-      return Status(StatusCode::kOutOfRange,
-                    fmt::format("out of GPU memory: cudaMalloc({} bytes) failed ({}); {} of {} bytes free on the GPU",
-                                cls, cudaGetErrorString(e), free_b, total_b));
+    const std::string what = fmt::format("a {}-byte block for intermediate tensors", cls);
+    Status st = device_alloc(&p, cls, what);
+    // Idle blocks of other sizes may be what the GPU lacks: give them back and try once more.
+    if (st.code() == StatusCode::kOutOfMemory && has_idle_blocks()) {
+      trim();
+      st = device_alloc(&p, cls, what);
     }
+    if (!st.ok()) return st;
     std::lock_guard<std::mutex> lock(mu_);
     held_ += cls;
     peak_ = std::max(peak_, held_);
@@ -49,6 +50,11 @@ Result<std::shared_ptr<void>> MemoryPool::allocate(size_t bytes) {
     if (auto pool = self.lock()) pool->release(q, cls);
     else cudaFree(q);
   });
+}
+
+bool MemoryPool::has_idle_blocks() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !free_.empty();
 }
 
 void MemoryPool::release(void* p, size_t cls) {

@@ -13,7 +13,8 @@ namespace kiln::cuda {
 
 class MemoryPool : public std::enable_shared_from_this<MemoryPool> {
  public:
-  // limit_bytes: cap on bytes held (0 = no cap); an allocation past it fails with a clear message.
+  // limit_bytes: cap on bytes held (0 = no cap); an allocation past it, or one the GPU cannot serve even after
+  // the idle blocks are given back, fails with kOutOfMemory and a message saying how much was free.
   explicit MemoryPool(size_t limit_bytes = 0) : limit_(limit_bytes) {}
   ~MemoryPool();
   MemoryPool(const MemoryPool&) = delete;
@@ -29,6 +30,7 @@ class MemoryPool : public std::enable_shared_from_this<MemoryPool> {
  private:
   static size_t size_class(size_t bytes);
   void release(void* p, size_t cls);
+  bool has_idle_blocks();
 
   std::mutex mu_;
   std::multimap<size_t, void*> free_;
