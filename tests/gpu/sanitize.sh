@@ -6,7 +6,7 @@
 #               kernels of kiln's own that index by hand (attention, softmax, norms, reduce, pointwise chains,
 #               slice/gather/scatter/concat/split/transpose/pad/resize/pool); timing-sensitive tests left out;
 #   racecheck — the kernels that share memory between threads (attention, softmax, norms, reduce, transpose,
-#               pool), then kiln_soak with 4 threads for KILN_SANITIZE_SOAK_S (30) seconds;
+#               pool), then kiln_soak with 4 threads for KILN_SANITIZE_SOAK_S (half the limit) seconds;
 #   synccheck — the same kernels as racecheck.
 # Each run has a time limit (KILN_SANITIZE_LIMIT_S, default 110 s each); one that runs out is reported as
 # "timed out" with the errors printed so far. Exit 1 when any run reports an error or a test fails.
@@ -69,7 +69,8 @@ run racecheck_tests racecheck $G --gtest_filter="$SHARED:$SLOW"
 run synccheck_tests synccheck $G --gtest_filter="$SHARED:$SLOW"
 # The soak's own memory rule is off: the sanitizer's allocations move the device figures.
 mkdir -p "$OUT/soak_racecheck"
-run racecheck_soak racecheck "$B/tests/kiln_soak" --threads 4 --seconds "${KILN_SANITIZE_SOAK_S:-30}" --sample-s 5 \
+# Half the run's limit soaks; the rest is for building the engine (tactic timing) under the sanitizer.
+run racecheck_soak racecheck "$B/tests/kiln_soak" --threads 4 --seconds "${KILN_SANITIZE_SOAK_S:-$((LIMIT / 2))}" --sample-s 5 \
   --no-memory-check --out "$OUT/soak_racecheck"
 cat "$summary"
 exit $failed
