@@ -8,6 +8,7 @@
 #include "kiln/version.h"
 #include "onnx/exporter.h"
 #include "onnx/importer.h"
+#include "util/checked_math.h"
 #include "util/error.h"
 
 namespace kiln::engine_file {
@@ -175,7 +176,10 @@ Result<EngineState> deserialize_parsed(std::string_view bytes, const json& manif
       if (size > bytes.size()) return engine_error(fmt::format("engine manifest claims a section of {} bytes in a "
                                                                "file of {}; {}", size, bytes.size(), rebuild));
       sections[s.at("name").get<std::string>()] = {s.at("offset").get<uint64_t>(), size};
-      expected_size += size;  // each size is at most the file's, so this cannot wrap for any real section count
+      const auto sum = checked_add<uint64_t>(expected_size, size);
+      if (!sum)
+        return engine_error(fmt::format("engine manifest's section sizes add up past 2^64 bytes; {}", rebuild));
+      expected_size = *sum;
     }
   } catch (const std::exception& e) {
     return engine_error(std::string("engine manifest is missing fields (") + e.what() + "); " + rebuild);

@@ -56,7 +56,7 @@ inline bool cudnn_dtype(DType dt, cudnnDataType_t* out) {
 
 // Grid of a grid-stride loop over `n` items.
 inline unsigned grid_for(int64_t n) {
-  const int64_t blocks = (n + kThreads - 1) / kThreads;
+  const int64_t blocks = n / kThreads + (n % kThreads != 0);  // no n + kThreads - 1: it can wrap
   return static_cast<unsigned>(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t{1} << 20)));
 }
 

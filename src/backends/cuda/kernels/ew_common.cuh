@@ -120,8 +120,9 @@ struct alignas(sizeof(T) * N) Pack {
 
 inline bool aligned_to(const void* p, size_t bytes) { return reinterpret_cast<uintptr_t>(p) % bytes == 0; }
 
+// Ceil-divides without work_items + kThreads - 1, which wraps for a count near INT64_MAX (a u8 tensor may have one).
 inline unsigned blocks_for(int64_t work_items) {
-  int64_t b = (work_items + kThreads - 1) / kThreads;
+  int64_t b = work_items / kThreads + (work_items % kThreads != 0);
   return static_cast<unsigned>(std::min<int64_t>(std::max<int64_t>(b, 1), kMaxBlocks));
 }
 

@@ -133,7 +133,7 @@ __host__ __device__ __forceinline__ int64_t ceil_div(int64_t a, int64_t b) { ret
 
 // Grid size for grid-stride loops: enough blocks to cover `work` items, capped.
 inline unsigned grid_for(int64_t work, int64_t per_block) {
-  int64_t g = ceil_div(work, per_block);
+  int64_t g = work / per_block + (work % per_block != 0);  // not ceil_div: work + per_block - 1 can wrap
   if (g < 1) g = 1;
   if (g > (int64_t{1} << 20)) g = int64_t{1} << 20;
   return static_cast<unsigned>(g);
