@@ -2,6 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <filesystem>
+#include <system_error>
+
 namespace kiln {
 
 #ifndef KILN_WITH_CUDA
@@ -31,5 +34,20 @@ std::string cuda_unavailable_reason() {
 }
 
 bool cuda_backend_available() { return cuda_unavailable_reason().empty(); }
+
+bool nvidia_driver_present() {
+  std::error_code ec;
+  if (std::filesystem::exists("/dev/nvidiactl", ec) || std::filesystem::exists("/dev/nvidia0", ec)) return true;
+  for (const char* dir : {"/usr/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib", "/lib/x86_64-linux-gnu",
+                          "/usr/lib/wsl/lib"})
+    if (std::filesystem::exists(std::filesystem::path(dir) / "libcuda.so.1", ec)) return true;
+  return false;
+}
+
+std::string no_gpu_message(const std::string& cuda_error, bool no_device_or_driver_error, bool driver_present) {
+  if (no_device_or_driver_error && !driver_present)
+    return "no NVIDIA GPU or driver found on this machine (CUDA reported: " + cuda_error + ")";
+  return cuda_error;
+}
 
 }  // namespace kiln

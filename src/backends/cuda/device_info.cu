@@ -18,7 +18,8 @@ GpuInfo probe_gpu() {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
-    info.error = cudaGetErrorString(err);
+    info.error = no_gpu_message(cudaGetErrorString(err),
+                                err == cudaErrorInsufficientDriver || err == cudaErrorNoDevice, nvidia_driver_present());
     cudaGetLastError();  // clear the error so later calls start clean
     return info;
   }

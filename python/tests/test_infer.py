@@ -1,0 +1,105 @@
+"""ExecutionContext on the CPU backend with numpy: infer, out=, and the C++-style bind/enqueue path."""
+
+import numpy as np
+import pytest
+
+import kiln
+from conftest import reference
+
+
+def test_infer_matches_reference(cnn_engine, attention_engine):
+    for engine, name, key in ((cnn_engine, "tiny_cnn", "image"), (attention_engine, "tiny_attention", "tokens")):
+        x, expected = reference(name)
+        out = engine.create_context().infer({key: x})
+        assert list(out) == [engine.outputs[0].name]
+        (y,) = out.values()
+        assert isinstance(y, np.ndarray) and y.dtype == np.float32 and y.shape == expected.shape
+        np.testing.assert_allclose(y, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_outputs_outlive_the_context(cnn_engine):
+    x, expected = reference("tiny_cnn")
+    ctx = cnn_engine.create_context()
+    y = ctx.infer({"image": x})["probs"]
+    del ctx
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+
+
+def test_non_contiguous_inputs_are_made_contiguous(cnn_engine):
+    x, expected = reference("tiny_cnn")
+    ctx = cnn_engine.create_context()
+    fortran = np.asfortranarray(x)
+    assert not fortran.flags.c_contiguous
+    np.testing.assert_allclose(ctx.infer({"image": fortran})["probs"], expected, atol=1e-5)
+    strided = np.repeat(x, 2, axis=0)[::2]  # every other image: x itself, strided
+    assert not strided.flags.c_contiguous
+    np.testing.assert_allclose(ctx.infer({"image": strided})["probs"], expected, atol=1e-5)
+    read_only = x.copy()
+    read_only.flags.writeable = False
+    np.testing.assert_allclose(ctx.infer({"image": read_only})["probs"], expected, atol=1e-5)
+
+
+def test_changing_batch_between_calls(cnn_engine):
+    x, expected = reference("tiny_cnn")
+    ctx = cnn_engine.create_context()
+    for n in (1, 3, 2):
+        np.testing.assert_allclose(ctx.infer({"image": x[:n]})["probs"], expected[:n], atol=1e-5)
+
+
+def test_out_writes_into_preallocated_arrays(cnn_engine):
+    x, expected = reference("tiny_cnn")
+    ctx = cnn_engine.create_context()
+    buf = np.full(expected.shape, -1.0, np.float32)
+    result = ctx.infer({"image": x}, out={"probs": buf})
+    assert result["probs"] is buf
+    np.testing.assert_allclose(buf, expected, atol=1e-5)
+
+
+def test_out_errors(cnn_engine):
+    x, expected = reference("tiny_cnn")
+    ctx = cnn_engine.create_context()
+    with pytest.raises(kiln.InvalidArgument, match=r"out\['probs'\] has shape \[2,10\]"):
+        ctx.infer({"image": x}, out={"probs": np.empty((2, 10), np.float32)})
+    with pytest.raises(kiln.InvalidArgument, match="output 'probs' expects float32 but got float64"):
+        ctx.infer({"image": x}, out={"probs": np.empty(expected.shape, np.float64)})
+    with pytest.raises(kiln.NotFound, match="no output 'logits'"):
+        ctx.infer({"image": x}, out={"logits": np.empty(expected.shape, np.float32)})
+    with pytest.raises(kiln.InvalidArgument, match="writeable C-contiguous"):
+        ctx.infer({"image": x}, out={"probs": np.empty((10, 3), np.float32).T})
+
+
+def test_bind_and_enqueue_with_numpy_buffers(cnn_engine):
+    x, expected = reference("tiny_cnn")
+    ctx = cnn_engine.create_context()
+    ctx.set_input_shape("image", x.shape)
+    assert ctx.output_shape("probs") == expected.shape
+    y = np.zeros(expected.shape, np.float32)
+    ctx.set_tensor_address("image", x.ctypes.data)  # size from the shape just set
+    ctx.set_tensor_address("probs", y.ctypes.data, y.nbytes)
+    ctx.enqueue()
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+    info = ctx.last_run_info()
+    assert info["cuda_graph"] is False and info["host_nodes"] == cnn_engine.info["num_nodes"]
+    assert set(info) >= {"arena", "not_captured", "arena_bytes", "gpu_nodes", "fallback_nodes", "downloads"}
+
+
+def test_enqueue_checks_buffer_sizes(cnn_engine):
+    x, expected = reference("tiny_cnn")
+    ctx = cnn_engine.create_context()
+    ctx.set_input_shape("image", x.shape)
+    small = np.zeros(5, np.float32)
+    ctx.set_tensor_address("image", x.ctypes.data)
+    ctx.set_tensor_address("probs", small.ctypes.data, small.nbytes)
+    with pytest.raises(kiln.InvalidArgument, match="output 'probs'.*buffer holds 20 bytes"):
+        ctx.enqueue()
+    assert not small.any()  # nothing partial was written
+
+
+def test_set_tensor_address_needs_a_shape_for_dynamic_inputs(cnn_engine):
+    ctx = cnn_engine.create_context()
+    with pytest.raises(kiln.InvalidArgument, match="set_input_shape"):
+        ctx.set_tensor_address("image", 4096)
+    with pytest.raises(kiln.NotFound, match="no tensor 'nope'"):
+        ctx.set_tensor_address("nope", 4096)
+    with pytest.raises(kiln.InvalidArgument, match="null"):
+        ctx.set_tensor_address("probs", 0, 40)
