@@ -30,13 +30,20 @@ Status infer_range(InferContext& ctx) {
     const int64_t s = start->get_as_int(0), l = limit->get_as_int(0), d = delta->get_as_int(0);
     if (d == 0) return ctx.error("delta is 0");
     // Ceiling division that rounds toward +inf for either sign.
-    const int64_t span = l - s;
-    n = span / d + ((span % d != 0 && ((span < 0) == (d < 0))) ? 1 : 0);
+    // In 128 bits: limit - start of two int64 values (and INT64_MIN / -1) can leave int64.
+    const __int128 span = static_cast<__int128>(l) - s;
+    const __int128 len = span / d + ((span % d != 0 && ((span < 0) == (d < 0))) ? 1 : 0);
+    if (len > INT64_MAX)
+      return ctx.error("start {}, limit {} and delta {} give {} values or more, past int64", s, l, d, INT64_MAX);
+    n = static_cast<int64_t>(len);
   } else {
     const double s = start->get_as_double(0), l = limit->get_as_double(0), d = delta->get_as_double(0);
     if (d == 0) return ctx.error("delta is 0");
     const double c = std::ceil((l - s) / d);
     if (!std::isfinite(c)) return ctx.error("start {}, limit {} and delta {} give no finite length", s, l, d);
+    // 2^63 as a double: a length at or past it has no int64 value (the cast would be undefined).
+    if (c >= 9223372036854775808.0)
+      return ctx.error("start {}, limit {} and delta {} give {} values, past int64", s, l, d, c);
     n = static_cast<int64_t>(c);
   }
   ctx.set_output(0, dt, Shape({std::max<int64_t>(n, 0)}));

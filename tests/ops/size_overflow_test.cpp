@@ -88,6 +88,24 @@ TEST(SizeOverflow, ExpandToOverflowingShape) {
   EXPECT_TRUE(contains(err, "overflows")) << err;
 }
 
+// Before: limit - start wrapped (signed overflow) and the length came out small or negative.
+TEST(SizeOverflow, RangeLengthPastInt64) {
+  ModelBuilder b(13);
+  b.initializer("start", Tensor::scalar_i64(INT64_MIN)).initializer("limit", Tensor::scalar_i64(INT64_MAX));
+  b.initializer("delta", Tensor::scalar_i64(1));
+  b.node("Range", {"start", "limit", "delta"}, {"y"}, "range").output("y");
+  const std::string err = build_error(b);
+  EXPECT_TRUE(contains(err, "node 'range' (Range): start -9223372036854775808, limit 9223372036854775807 and delta 1"))
+      << err;
+  ModelBuilder f(13);
+  f.initializer("start", Tensor::scalar_f32(0)).initializer("limit", Tensor::scalar_f32(1e30f));
+  f.initializer("delta", Tensor::scalar_f32(1));
+  f.node("Range", {"start", "limit", "delta"}, {"y"}, "frange").output("y");
+  const std::string ferr = build_error(f);
+  EXPECT_TRUE(contains(ferr, "node 'frange' (Range)")) << ferr;
+  EXPECT_TRUE(contains(ferr, "past int64")) << ferr;
+}
+
 // A size that fits int64 but not the machine, known only at run time: an error from infer(), never an abort.
 TEST(SizeOverflow, RunTimeShapeTooLargeToAllocate) {
   ModelBuilder b(13);
