@@ -19,7 +19,7 @@ if ! has_module; then
   exit 0
 fi
 cmake --build "$BUILD_DIR" -j "${KILN_JOBS:-$(nproc)}" --target kiln_python
-PYTHON=$(sed -n 's/^Python_EXECUTABLE:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
+PYTHON=$(sed -n 's/^KILN_PYTHON_USED:[A-Z]*=//p' "$BUILD_DIR/CMakeCache.txt")
 echo
 echo "The same from Python (PYTHONPATH=$BUILD_DIR/python $PYTHON):"
 PYTHONPATH="$BUILD_DIR/python" "$PYTHON" - "$BUILD_DIR/tiny_cnn.kiln" <<'PY'

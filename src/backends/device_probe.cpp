@@ -23,7 +23,7 @@ std::string cuda_unavailable_reason() {
   return "kiln was built without CUDA (-DKILN_WITH_CUDA=OFF)";
 #else
   GpuInfo g = probe_gpu();
-  if (g.count == 0) return "no usable GPU (" + g.error + ")";
+  if (g.count == 0) return g.error.rfind("no NVIDIA GPU", 0) == 0 ? g.error : "no usable GPU (" + g.error + ")";
   const int sm = g.sm_major * 10 + g.sm_minor;
   if (sm != compiled_sm())
     return fmt::format("GPU '{}' is sm_{} but kiln's kernels were built for sm_{}; rebuild kiln with "
