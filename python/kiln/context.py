@@ -28,13 +28,14 @@ class ExecutionContext:
     the GIL is released while the engine runs, so such threads run at the same time.
     """
 
-    __slots__ = ("engine", "_native", "_out_torch_dtypes", "_input_names", "_input_dims")
+    __slots__ = ("engine", "_native", "_out_torch_dtypes", "_input_names", "_input_dims", "_is_cuda")
 
     def __init__(self, engine: Engine, native: "_kiln.ExecutionContext") -> None:
         self.engine = engine
         self._native = native
         self._out_torch_dtypes: Optional[Dict[str, Any]] = None
         self._input_names = [t.name for t in engine.inputs]
+        self._is_cuda = engine.backend == "cuda"  # read once: infer's hot path must not rebuild engine.info
         self._input_dims: Dict[str, tuple] = {}  # what set_input_shape was given, to size set_tensor_address
 
     def infer(self, inputs: Mapping[str, Any], out: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
@@ -70,8 +71,10 @@ class ExecutionContext:
                                       "pass all inputs as torch tensors")
             if device is None:
                 device = t.device
+            if t.requires_grad:
+                t = t.detach()  # DLPack exports no autograd state; the engine computes no gradients
             feeds[name] = t if t.is_contiguous() else t.contiguous()
-        if not self.engine.backend == "cuda":
+        if not self._is_cuda:
             raise InvalidArgument(f"the inputs are on {device} but this is a CPU engine; pass CPU tensors or numpy "
                                   "arrays, or build the engine with backend='cuda'")
         shapes = self._native.bind_inputs(feeds)

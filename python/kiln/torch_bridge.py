@@ -134,27 +134,30 @@ def from_torch(module: Any, example_inputs: Union[Any, Sequence[Any]], *, dynami
     was_training = getattr(module, "training", False)
     module.eval()
     try:
-        with torch.no_grad():
-            sample = module(*example)
-    except Exception as e:
-        raise ExportError(f"{type(module).__name__}(*example_inputs) failed before export: {type(e).__name__}: {e}\n"
-                          + _ADVICE) from None
-    single = isinstance(sample, torch.Tensor)
-    n_out = 1 if single else len(sample) if isinstance(sample, (list, tuple)) else 0
-    if n_out == 0:
-        raise ExportError(f"{type(module).__name__} returns a {type(sample).__name__}; " + _ADVICE)
-    outs = list(output_names) if output_names is not None else [f"output_{i}" for i in range(n_out)]
-    if axes:
-        # Outputs follow the inputs' first symbolic batch axis, the common case; other output axes stay as
-        # the exporter infers them.
-        batch = next((d[0] for d in axes.values() if 0 in d), None)
-        if batch is not None:
-            for o in outs:
-                axes.setdefault(o, {0: batch})
-    with tempfile.TemporaryDirectory(prefix="kiln_from_torch_") as tmp:
-        path = os.path.join(tmp, "model.onnx")
-        _export(torch, module, example, path, names, outs, axes, opset_version)
+        try:
+            with torch.no_grad():
+                sample = module(*example)
+        except Exception as e:
+            raise ExportError(f"{type(module).__name__}(*example_inputs) failed before export: {type(e).__name__}: "
+                              f"{e}\n" + _ADVICE) from None
+        single = isinstance(sample, torch.Tensor)
+        n_out = 1 if single else len(sample) if isinstance(sample, (list, tuple)) else 0
+        if n_out == 0:
+            raise ExportError(f"{type(module).__name__} returns a {type(sample).__name__}; " + _ADVICE)
+        outs = list(output_names) if output_names is not None else [f"output_{i}" for i in range(n_out)]
+        if axes:
+            # Outputs follow the inputs' first symbolic batch axis, the common case; other output axes stay as
+            # the exporter infers them.
+            batch = next((d[0] for d in axes.values() if 0 in d), None)
+            if batch is not None:
+                for o in outs:
+                    axes.setdefault(o, {0: batch})
+        with tempfile.TemporaryDirectory(prefix="kiln_from_torch_") as tmp:
+            path = os.path.join(tmp, "model.onnx")
+            _export(torch, module, example, path, names, outs, axes, opset_version)
+            engine = build(path, backend=backend, fp16=fp16, bf16=bf16, shapes=shapes, progress=progress,
+                           **build_options)
+    finally:
         if was_training:
             module.train()
-        engine = build(path, backend=backend, fp16=fp16, bf16=bf16, shapes=shapes, progress=progress, **build_options)
     return TorchEngine(engine, names, outs, single)

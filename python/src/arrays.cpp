@@ -98,8 +98,14 @@ DlpackView dlpack_view(py::handle obj, const std::string& name) {
     throw StatusError(Status(StatusCode::kInvalidArgument,
                              "tensor '" + name + "' is a " + std::string(py::str(obj.get_type().attr("__name__"))) +
                                  ", which has no __dlpack__; pass a numpy array or a torch tensor"));
-  // stream=-1: no synchronisation by the producer; kiln runs on the caller's (torch's current) stream itself.
-  py::object capsule = obj.attr("__dlpack__")(py::arg("stream") = -1);
+  // On a GPU, stream=-1: no synchronisation by the producer, as kiln runs on the caller's (torch's current)
+  // stream itself. Host producers take no stream (numpy refuses one).
+  bool on_host = false;
+  if (py::hasattr(obj, "__dlpack_device__")) {
+    py::tuple dev = obj.attr("__dlpack_device__")();
+    on_host = dev.size() > 0 && dev[0].cast<int>() == static_cast<int>(kDLCPU);
+  }
+  py::object capsule = on_host ? obj.attr("__dlpack__")() : obj.attr("__dlpack__")(py::arg("stream") = -1);
   auto* managed = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(capsule.ptr(), "dltensor"));
   if (!managed) {
     PyErr_Clear();

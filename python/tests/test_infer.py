@@ -103,3 +103,31 @@ def test_set_tensor_address_needs_a_shape_for_dynamic_inputs(cnn_engine):
         ctx.set_tensor_address("nope", 4096)
     with pytest.raises(kiln.InvalidArgument, match="null"):
         ctx.set_tensor_address("probs", 0, 40)
+
+
+def test_dlpack_binding_path_on_the_host(cnn_engine):
+    # The path torch CUDA tensors take (DLPack capsules bound in place, then enqueue), driven here with numpy's
+    # own __dlpack__ on a CPU engine, so CI covers its parsing and checks.
+    x, expected = reference("tiny_cnn")
+    ctx = cnn_engine.create_context()
+    native = ctx._native
+    shapes = native.bind_inputs({"image": x})
+    assert shapes == [("probs", expected.shape)]
+    y = np.zeros(expected.shape, np.float32)
+    native.bind_outputs_and_enqueue({"probs": y}, 0)
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+    with pytest.raises(kiln.InvalidArgument, match="input 'image' expects float32 but got float64"):
+        native.bind_inputs({"image": x.astype(np.float64)})
+    with pytest.raises(kiln.InvalidArgument, match="not contiguous"):
+        native.bind_inputs({"image": np.repeat(x, 2, axis=0)[::2]})
+    with pytest.raises(kiln.NotFound, match="no input 'img'"):
+        native.bind_inputs({"img": x})
+    with pytest.raises(kiln.InvalidArgument, match="was not given"):
+        native.bind_inputs({})
+    with pytest.raises(kiln.InvalidArgument, match="has no __dlpack__"):
+        native.bind_inputs({"image": [1.0]})
+    native.bind_inputs({"image": x})
+    with pytest.raises(kiln.InvalidArgument, match="output 'probs' has no tensor"):
+        native.bind_outputs_and_enqueue({}, 0)
+    with pytest.raises(kiln.InvalidArgument, match="output 'probs' expects float32 but got int32"):
+        native.bind_outputs_and_enqueue({"probs": np.zeros(expected.shape, np.int32)}, 0)
