@@ -77,7 +77,7 @@ class ExecutionContext:
         if not self._is_cuda:
             raise InvalidArgument(f"the inputs are on {device} but this is a CPU engine; pass CPU tensors or numpy "
                                   "arrays, or build the engine with backend='cuda'")
-        shapes = self._native.bind_inputs(feeds)
+        shapes = self._native.bind_inputs(feeds, True)
         dtypes = self._torch_dtypes(torch)
         result = {}
         for name, dims in shapes:
@@ -93,7 +93,7 @@ class ExecutionContext:
                 if tuple(t.shape) != tuple(dict(shapes)[name]):
                     raise InvalidArgument(f"out['{name}'] has shape {tuple(t.shape)} but the output is "
                                           f"{tuple(dict(shapes)[name])}")
-        self._native.bind_outputs_and_enqueue(result, torch.cuda.current_stream(device).cuda_stream)
+        self._native.bind_outputs_and_enqueue(result, torch.cuda.current_stream(device).cuda_stream, True)
         return result
 
     def _infer_torch_host(self, torch: Any, inputs: Mapping[str, Any], out: Optional[Mapping[str, Any]]) -> Dict[str, Any]:

@@ -93,7 +93,7 @@ DType dlpack_dtype(const DLDataType& d) {
 
 }  // namespace
 
-DlpackView dlpack_view(py::handle obj, const std::string& name) {
+DlpackView dlpack_view(py::handle obj, const std::string& name, bool known_on_gpu) {
   if (!py::hasattr(obj, "__dlpack__"))
     throw StatusError(Status(StatusCode::kInvalidArgument,
                              "tensor '" + name + "' is a " + std::string(py::str(obj.get_type().attr("__name__"))) +
@@ -101,7 +101,7 @@ DlpackView dlpack_view(py::handle obj, const std::string& name) {
   // On a GPU, stream=-1: no synchronisation by the producer, as kiln runs on the caller's (torch's current)
   // stream itself. Host producers take no stream (numpy refuses one).
   bool on_host = false;
-  if (py::hasattr(obj, "__dlpack_device__")) {
+  if (!known_on_gpu && py::hasattr(obj, "__dlpack_device__")) {
     py::tuple dev = obj.attr("__dlpack_device__")();
     on_host = dev.size() > 0 && dev[0].cast<int>() == static_cast<int>(kDLCPU);
   }

@@ -56,7 +56,8 @@ struct DlpackView {
   size_t nbytes = 0;
   std::string dtype_text;  // for messages when dtype is kUndefined
 };
-DlpackView dlpack_view(py::handle obj, const std::string& name);
+// KNOWN_ON_GPU (the caller checked, as the torch path does) skips asking the producer for its device.
+DlpackView dlpack_view(py::handle obj, const std::string& name, bool known_on_gpu);
 
 void bind_errors(py::module_& m);
 void bind_engine(py::module_& m);

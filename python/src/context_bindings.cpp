@@ -97,8 +97,9 @@ py::dict infer_numpy(ContextHandle& h, const py::dict& feeds, const py::object& 
   return result;
 }
 
-DlpackView device_view(ContextHandle& h, py::handle obj, const char* what, const std::string& name, DType expected) {
-  DlpackView v = dlpack_view(obj, name);
+DlpackView device_view(ContextHandle& h, py::handle obj, const char* what, const std::string& name, DType expected,
+                       bool known_on_gpu) {
+  DlpackView v = dlpack_view(obj, name, known_on_gpu);
   check_dtype(what, name, expected, v.dtype, v.dtype_text);
   const bool want_cuda = h.is_cuda();
   if (want_cuda && (v.device_type != 2 || v.device_id != h.device()))
@@ -114,7 +115,7 @@ DlpackView device_view(ContextHandle& h, py::handle obj, const char* what, const
 }
 
 // Binds DLPack inputs in place (shape and address) and returns each output's dims for the caller to allocate.
-py::list bind_inputs(ContextHandle& h, const py::dict& feeds) {
+py::list bind_inputs(ContextHandle& h, const py::dict& feeds, bool known_on_gpu) {
   const Engine& e = h.engine();
   auto lock = h.claim();
   std::vector<std::vector<int64_t>> signature(e.inputs().size());
@@ -127,7 +128,7 @@ py::list bind_inputs(ContextHandle& h, const py::dict& feeds) {
     if (i == ins.size())
       throw StatusError(Status(StatusCode::kNotFound,
                                "the engine has no input '" + name + "'; its inputs are " + names(ins)));
-    DlpackView v = device_view(h, item.second, "input", name, ins[i].dtype);
+    DlpackView v = device_view(h, item.second, "input", name, ins[i].dtype, known_on_gpu);
     check(h.ctx().set_input_shape(name, v.dims));
     check(h.ctx().set_tensor_address(name, v.data, v.nbytes));
     signature[i] = std::move(v.dims);
@@ -144,13 +145,13 @@ py::list bind_inputs(ContextHandle& h, const py::dict& feeds) {
 }
 
 // Binds the caller's (or freshly allocated) DLPack outputs and enqueues on STREAM.
-void bind_outputs_and_enqueue(ContextHandle& h, const py::dict& outs, uintptr_t stream) {
+void bind_outputs_and_enqueue(ContextHandle& h, const py::dict& outs, uintptr_t stream, bool known_on_gpu) {
   const Engine& e = h.engine();
   auto lock = h.claim();
   for (const auto& d : e.outputs()) {
     py::str key(d.name);
     if (!outs.contains(key)) throw StatusError(invalid("output '" + d.name + "' has no tensor to write into"));
-    DlpackView v = device_view(h, outs[key], "output", d.name, d.dtype);
+    DlpackView v = device_view(h, outs[key], "output", d.name, d.dtype, known_on_gpu);
     check(h.ctx().set_tensor_address(d.name, v.data, v.nbytes));
   }
   Status s;
@@ -241,8 +242,9 @@ void bind_context(py::module_& m) {
              check(s);
            })
       .def("infer_numpy", &infer_numpy)
-      .def("bind_inputs", &bind_inputs)
-      .def("bind_outputs_and_enqueue", &bind_outputs_and_enqueue)
+      .def("bind_inputs", &bind_inputs, py::arg("feeds"), py::arg("known_on_gpu") = false)
+      .def("bind_outputs_and_enqueue", &bind_outputs_and_enqueue, py::arg("outs"), py::arg("stream"),
+           py::arg("known_on_gpu") = false)
       .def("last_run_info", &run_info)
       .def("set_cuda_graphs", [](ContextHandle& h, bool on) { h.ctx().set_cuda_graphs(on); })
       .def("cuda_graphs", [](ContextHandle& h) { return h.ctx().cuda_graphs(); })
