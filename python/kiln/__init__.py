@@ -9,7 +9,13 @@
 Errors are ``kiln.Error`` subclasses carrying kiln's message. docs/python.md documents the package.
 """
 
-from . import _kiln
+try:
+    from . import _kiln
+except ImportError as _e:  # say what to do, not "partially initialized module"
+    raise ImportError(
+        f"kiln's native module could not be loaded from {__path__[0]} ({_e}). Build it (cmake --build build "
+        "--target kiln_python) and import from the build tree (PYTHONPATH=build/python), or pip install ./python; "
+        "a CUDA build also needs cuDNN/cuBLAS on LD_LIBRARY_PATH.") from _e
 from ._errors import (Error, Internal, InvalidArgument, InvalidEngine, InvalidModel, IoError, NotFound, OutOfMemory,
                       OutOfRange, Unsupported)
 from ._errors import register as _register_errors

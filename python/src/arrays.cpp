@@ -96,7 +96,7 @@ DType dlpack_dtype(const DLDataType& d) {
 DlpackView dlpack_view(py::handle obj, const std::string& name, bool known_on_gpu) {
   if (!py::hasattr(obj, "__dlpack__"))
     throw StatusError(Status(StatusCode::kInvalidArgument,
-                             "tensor '" + name + "' is a " + std::string(py::str(obj.get_type().attr("__name__"))) +
+                             "tensor '" + name + "' is a " + std::string(Py_TYPE(obj.ptr())->tp_name) +
                                  ", which has no __dlpack__; pass a numpy array or a torch tensor"));
   // On a GPU, stream=-1: no synchronisation by the producer, as kiln runs on the caller's (torch's current)
   // stream itself. Host producers take no stream (numpy refuses one).

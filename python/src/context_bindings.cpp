@@ -26,7 +26,7 @@ std::string names(const std::vector<TensorDesc>& descs) {
   return s;
 }
 
-std::string type_name(py::handle obj) { return py::str(obj.get_type().attr("__name__")); }
+std::string type_name(py::handle obj) { return Py_TYPE(obj.ptr())->tp_name; }
 
 std::string device_text(int type, int id) {
   if (type == 1) return "cpu";
