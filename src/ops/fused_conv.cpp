@@ -2,6 +2,11 @@
 // channels-first view of the inputs, so the two ops cannot disagree on any window, pad or group rule.
 #include "ops/fused_conv.h"
 
+#include <fmt/format.h>
+
+#include <cmath>
+#include <limits>
+
 #include "ops/op_table.h"
 
 namespace kiln::ops {
@@ -28,6 +33,7 @@ Status infer_fused_conv(InferContext& ctx) {
   const ir::Node& node = ctx.node();
   KILN_ASSIGN_OR_RETURN(ConvActivation act, read_conv_activation(node));
   (void)act;
+  KILN_RETURN_IF_ERROR(read_conv_clip(node).status());
   KILN_ASSIGN_OR_RETURN(ConvLayout layout, read_conv_layout(node));
   const bool nhwc = layout == ConvLayout::kNHWC;
 
@@ -90,8 +96,20 @@ Result<ConvActivation> read_conv_activation(const ir::Node& node) {
   if (a == "relu") return ConvActivation::kRelu;
   if (a == "sigmoid") return ConvActivation::kSigmoid;
   if (a == "silu") return ConvActivation::kSilu;
-  return Status(StatusCode::kInvalidModel,
-                node.label() + ": activation '" + a + "' is not one of none, relu, sigmoid, silu");
+  if (a == "clip") return ConvActivation::kClip;
+  if (a == "hardswish") return ConvActivation::kHardSwish;
+  return Status(StatusCode::kInvalidModel, node.label() + ": activation '" + a +
+                                               "' is not one of none, relu, sigmoid, silu, clip, hardswish");
+}
+
+Result<ConvClip> read_conv_clip(const ir::Node& node) {
+  const float inf = std::numeric_limits<float>::infinity();
+  ConvClip c{node.has_attr("clip_min") ? node.attr_float("clip_min", -inf) : -inf,
+             node.has_attr("clip_max") ? node.attr_float("clip_max", inf) : inf};
+  if (std::isnan(c.lo) || std::isnan(c.hi) || c.lo > c.hi)
+    return Status(StatusCode::kInvalidModel,
+                  fmt::format("{}: clip bounds [{}, {}] are not an interval", node.label(), c.lo, c.hi));
+  return c;
 }
 
 Result<ConvLayout> read_conv_layout(const ir::Node& node) {
@@ -111,6 +129,10 @@ const char* conv_activation_name(ConvActivation a) {
       return "sigmoid";
     case ConvActivation::kSilu:
       return "silu";
+    case ConvActivation::kClip:
+      return "clip";
+    case ConvActivation::kHardSwish:
+      return "hardswish";
   }
   return "?";
 }

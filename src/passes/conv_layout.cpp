@@ -10,9 +10,12 @@
 // Transposes of one value collapse into one. So consecutive convolutions (ResNet's blocks, the residual Z
 // included) pass NHWC tensors with nothing in between; Transposes stay only where another op (pooling,
 // reductions, graph I/O) reads NCHW. A Transpose whose output a graph output or a subgraph body names keeps
-// its name (it may become a copy). Nodes are rewired only to values defined earlier, so the order stays
-// topological; the pass ends with dead-code removal (the NCHW weights, Transposes nobody reads) and shape
-// inference.
+// its name (it may become a copy). Before that, elementwise binary ops whose operands are Transposes with
+// one permutation run on the untransposed operands, the Transpose moving after them: a residual stream
+// added outside the convolutions (ConvNeXt's blocks: dwconv, channels-last LayerNorm and MLP, permute back,
+// Add) then stays channels-last from block to block instead of being transposed out and back around every
+// Add. Nodes are rewired only to values defined earlier, so the order stays topological; the pass ends with
+// dead-code removal (the NCHW weights, Transposes nobody reads) and shape inference.
 //
 // The pass itself is layout policy only: any float dtype is converted. The builder runs it for CUDA f16/bf16
 // engines, where measured cuDNN NHWC wins; f32 and the CPU backend keep NCHW.
@@ -149,6 +152,71 @@ struct Relayout {
   }
 };
 
+bool is_elementwise_binary(const ir::Node& n) {
+  static const std::set<std::string> kOps = {"Add", "Sub", "Mul", "Div", "Max", "Min", "Pow"};
+  return n.domain.empty() && kOps.count(n.op_type) && n.inputs.size() == 2 && !n.inputs[0].empty() &&
+         !n.inputs[1].empty() && n.outputs.size() == 1 && !n.outputs[0].empty();
+}
+
+// One walk in node order: Op(Transpose_p(a), Transpose_p(b)) becomes Transpose_p(Op(a, b)) (the new
+// Transpose keeps the op's output name), when a and b have the same rank as p. Broadcasting is unaffected:
+// both operands are permuted alike. Later ops see the moved Transposes, so a chain of them moves along.
+void sink_transposes(ir::Graph& g) {
+  std::map<std::string, std::vector<int64_t>> transposed;  // Transpose output -> perm (of its input)
+  std::map<std::string, std::string> source;               // Transpose output -> its input
+  std::vector<ir::Node> out;
+  out.reserve(g.nodes.size());
+  for (auto& n : g.nodes) {
+    if (is_transpose(n)) {
+      std::vector<int64_t> perm = perm_of(g, n);
+      if (!perm.empty()) {
+        transposed[n.outputs[0]] = perm;
+        source[n.outputs[0]] = n.inputs[0];
+      }
+      out.push_back(std::move(n));
+      continue;
+    }
+    if (!is_elementwise_binary(n)) {
+      out.push_back(std::move(n));
+      continue;
+    }
+    auto a = transposed.find(n.inputs[0]), b = transposed.find(n.inputs[1]);
+    if (a == transposed.end() || b == transposed.end() || a->second != b->second) {
+      out.push_back(std::move(n));
+      continue;
+    }
+    const std::vector<int64_t> perm = a->second;
+    const std::string xa = source.at(n.inputs[0]), xb = source.at(n.inputs[1]);
+    const ir::ValueInfo* va = g.value(xa);
+    const ir::ValueInfo* vb = g.value(xb);
+    const ir::ValueInfo* vy = g.value(n.outputs[0]);
+    if (!va || !vb || !va->shape.has_rank() || !vb->shape.has_rank() || va->shape.rank() != perm.size() ||
+        vb->shape.rank() != perm.size()) {
+      out.push_back(std::move(n));
+      continue;
+    }
+    std::vector<size_t> inverse(perm.size());
+    for (size_t i = 0; i < perm.size(); ++i) inverse[static_cast<size_t>(perm[i])] = i;
+    const std::string y = n.outputs[0];
+    const std::string inner = g.unique_name(y + "_untransposed");
+    g.values[inner] = {vy ? vy->dtype : va->dtype,
+                       vy && vy->shape.has_rank() ? permuted(vy->shape, inverse) : Shape::unknown_rank()};
+    ir::Node t;
+    t.name = n.name + "/transpose_after";
+    t.op_type = "Transpose";
+    t.inputs = {inner};
+    t.outputs = {y};
+    t.attrs["perm"] = ir::Attribute::of_ints(perm);
+    n.inputs = {xa, xb};
+    n.outputs = {inner};
+    transposed[y] = perm;
+    source[y] = inner;
+    out.push_back(std::move(n));
+    out.push_back(std::move(t));
+  }
+  g.nodes = std::move(out);
+}
+
 // One walk in node order: each Transpose of a Transpose reads the inner one's input with the composed perm;
 // identity Transposes and repeats of an earlier Transpose (same input, same perm) are dropped and their
 // readers renamed, unless a graph output or subgraph names their output. Later readers see the renames as
@@ -218,6 +286,7 @@ Status conv_layout(ir::Graph& g) {
       out.push_back(std::move(n));
   }
   g.nodes = std::move(out);
+  sink_transposes(g);
   simplify_transposes(g);
   KILN_RETURN_IF_ERROR(eliminate_dead_code(g));
   return infer_shapes(g);

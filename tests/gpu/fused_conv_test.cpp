@@ -87,6 +87,7 @@ void check(DType dt, const Geo& g, Variant v, bool nhwc, uint64_t seed) {
     ins.push_back("z");
   }
   b.node("FusedConv", ins, {"y"}, "fc").domain("kiln").attr("activation", std::string(v.act));
+  if (std::string(v.act) == "clip") b.attr("clip_min", -0.5f).attr("clip_max", 0.75f);
   if (nhwc) b.attr("layout", std::string("NHWC"));
   if (g.group != 1) b.attr("group", g.group);
   if (!g.strides.empty()) b.attr("strides", g.strides);
@@ -103,8 +104,8 @@ void check(DType dt, const Geo& g, Variant v, bool nhwc, uint64_t seed) {
 }
 
 const DType kFloatTypes[] = {DType::kF32, DType::kF16, DType::kBF16};
-const Variant kVariants[] = {{"none", true},    {"relu", true},  {"relu", false},
-                             {"sigmoid", true}, {"silu", false}, {"none", false}};
+const Variant kVariants[] = {{"none", true},    {"relu", true},  {"relu", false},     {"sigmoid", true},
+                             {"silu", false},   {"none", false}, {"hardswish", true}, {"clip", false}};
 
 void check_all(const Geo& g, uint64_t seed) {
   for (DType dt : kFloatTypes)

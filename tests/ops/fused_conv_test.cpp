@@ -69,6 +69,9 @@ struct Case {
   std::string act = "relu";
 };
 
+// Bounds for activation "clip" that cut both tails of the random data.
+constexpr float kClipLo = -0.5f, kClipHi = 0.75f;
+
 void add_conv_attrs(ModelBuilder& b, const Case& c) {
   if (!c.pads.empty()) b.attr("pads", c.pads);
   if (!c.strides.empty()) b.attr("strides", c.strides);
@@ -97,6 +100,12 @@ std::map<std::string, Tensor> reference(const Case& c, const std::map<std::strin
     b.node("Sigmoid", {cur}, {"y"});
   else if (c.act == "silu")
     b.node("Sigmoid", {cur}, {"sg"}).node("Mul", {cur, "sg"}, {"y"});
+  else if (c.act == "hardswish")
+    b.node("HardSwish", {cur}, {"y"});
+  else if (c.act == "clip")
+    b.initializer("lo", Tensor::scalar_f32(kClipLo))
+        .initializer("hi", Tensor::scalar_f32(kClipHi))
+        .node("Clip", {cur, "lo", "hi"}, {"y"});
   else
     b.node("Identity", {cur}, {"y"});
   b.output("y");
@@ -120,6 +129,7 @@ Result<std::map<std::string, Tensor>> fused(const Case& c, const std::map<std::s
     ins.push_back("z");
   }
   b.node("FusedConv", ins, {"y"}, "fc").domain("kiln").attr("activation", c.act);
+  if (c.act == "clip") b.attr("clip_min", kClipLo).attr("clip_max", kClipHi);
   if (nhwc) b.attr("layout", std::string("NHWC"));
   add_conv_attrs(b, c);
   b.output("y");
@@ -161,6 +171,28 @@ TEST(FusedConvOp, GroupedStridedDilatedAsymmetricPads) {
 TEST(FusedConvOp, DepthwiseSilu) {
   check({{1, 6, 5, 5}, {6, 1, 3, 3}, {1, 1, 1, 1}, {}, {}, 6, true, false, "silu"});
 }
+TEST(FusedConvOp, DepthwiseHardSwishAndClip) {
+  check({{2, 8, 6, 5}, {8, 1, 3, 3}, {1, 1, 1, 1}, {2, 1}, {}, 8, true, true, "hardswish"});
+  check({{1, 8, 6, 5}, {8, 1, 3, 3}, {1, 1, 1, 1}, {}, {}, 8, true, false, "clip"});
+  check({{1, 3, 7, 7}, {5, 3, 3, 3}, {}, {}, {}, 1, false, true, "clip"});
+}
+
+TEST(FusedConvOp, ClipBoundsMustBeAnInterval) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"1", "3", "8", "8"})
+      .input("w", DType::kF32, {"4", "3", "3", "3"})
+      .node("FusedConv", {"x", "w"}, {"y"}, "fc9")
+      .domain("kiln")
+      .attr("activation", std::string("clip"))
+      .attr("clip_min", 2.f)
+      .attr("clip_max", 1.f)
+      .output("y");
+  auto g = infer(b);
+  ASSERT_FALSE(g.ok());
+  EXPECT_NE(g.status().message().find("node 'fc9' (FusedConv)"), std::string::npos) << g.status().message();
+  EXPECT_NE(g.status().message().find("not an interval"), std::string::npos) << g.status().message();
+}
+
 TEST(FusedConvOp, OneDAndThreeD) {
   check({{2, 3, 11}, {4, 3, 3}, {1, 1}, {2}, {}, 1, true, true, "relu"});
   check({{1, 2, 4, 5, 3}, {3, 2, 2, 3, 1}, {}, {}, {}, 1, false, true, "relu"});

@@ -132,6 +132,57 @@ TEST(ConvLayout, ResidualChainPassesNhwcBetweenConvs) {
   EXPECT_EQ(r.after.values.at("y").shape.to_string(), "[batch,6,3,3]");
 }
 
+// ConvNeXt's block: depthwise conv, permute to channels-last, LayerNorm and a two-layer MLP over channels,
+// permute back, residual Add outside any conv. The residual stream stays channels-last across the blocks:
+// the Transposes move after the Adds and cancel against the next block's, so only the image coming in and
+// the pooled features going out are transposed.
+TEST(ConvLayout, ResidualAddsOutsideConvsStayChannelsLast) {
+  const int64_t c = 8;
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"batch", "3", "12", "12"})
+      .initializer("w_stem", random_f32({c, 3, 4, 4}, 1))
+      .initializer("b_stem", random_f32({c}, 2))
+      .node("Conv", {"x", "w_stem", "b_stem"}, {"h0"}, "stem")
+      .attr("strides", std::vector<int64_t>{4, 4});
+  std::string h = "h0";
+  for (int blk = 0; blk < 3; ++blk) {
+    const std::string p = "b" + std::to_string(blk) + "_";
+    b.initializer(p + "w_dw", random_f32({c, 1, 3, 3}, 10 + blk))
+        .initializer(p + "scale", random_f32({c}, 20 + blk))
+        .initializer(p + "bias", random_f32({c}, 30 + blk))
+        .initializer(p + "w1", random_f32({c, 2 * c}, 40 + blk))
+        .initializer(p + "w2", random_f32({2 * c, c}, 50 + blk))
+        .node("Conv", {h, p + "w_dw"}, {p + "dw"}, p + "dwconv")
+        .attr("group", c)
+        .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+        .node("Transpose", {p + "dw"}, {p + "t"})
+        .attr("perm", std::vector<int64_t>{0, 2, 3, 1})
+        .node("LayerNormalization", {p + "t", p + "scale", p + "bias"}, {p + "ln"})
+        .attr("axis", int64_t{-1})
+        .node("MatMul", {p + "ln", p + "w1"}, {p + "m1"})
+        .node("Relu", {p + "m1"}, {p + "r"})
+        .node("MatMul", {p + "r", p + "w2"}, {p + "m2"})
+        .node("Transpose", {p + "m2"}, {p + "back"})
+        .attr("perm", std::vector<int64_t>{0, 3, 1, 2})
+        .node("Add", {h, p + "back"}, {p + "out"});
+    h = p + "out";
+  }
+  b.node("ReduceMean", {h}, {"y"}).attr("axes", std::vector<int64_t>{2, 3}).output("y");
+  Relaid r = relayout_and_compare(b, {{"x", random_f32({2, 3, 12, 12}, 9)}}, 1e-5);
+  EXPECT_EQ(count_layout(r.after, "NHWC"), 4);
+  EXPECT_EQ(count_op(r.before, "Transpose"), 6);
+  // The image into the stem, the last block's sum out to the NCHW ReduceMean.
+  EXPECT_EQ(count_op(r.after, "Transpose"), 2);
+  int nhwc_adds = 0;
+  for (const auto& n : r.after.nodes)
+    if (n.op_type == "Add") {
+      const ir::ValueInfo* v = r.after.value(n.outputs[0]);
+      ASSERT_NE(v, nullptr);
+      nhwc_adds += v->shape.has_rank() && v->shape[3].is_static() && v->shape[3].value() == c;
+    }
+  EXPECT_EQ(nhwc_adds, 3);
+}
+
 // A conv output that is a graph output and also read by another conv, and one read by two convs and a
 // non-conv op: NCHW copies exist exactly where something needs NCHW, convs read the NHWC value.
 TEST(ConvLayout, OutputsAndSharedReaders) {

@@ -142,6 +142,53 @@ TEST(FuseConvAct, SigmoidAndSilu) {
   EXPECT_EQ(g.nodes[1].outputs[0], "y2");
 }
 
+// ReLU6 (Clip with constant bounds), HardSwish, and HardSwish written as Mul(y, HardSigmoid(y)) fuse;
+// a HardSigmoid with other parameters and a Clip whose bound is a runtime input do not.
+TEST(FuseConvAct, ClipAndHardSwish) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"2", "3", "6", "6"})
+      .input("hi", DType::kF32, {})
+      .initializer("w", random_f32({4, 3, 3, 3}, 1))
+      .initializer("b", random_f32({4}, 2))
+      .initializer("lo0", Tensor::scalar_f32(0.f))
+      .initializer("hi6", Tensor::scalar_f32(6.f))
+      .initializer("hi_small", Tensor::scalar_f32(0.25f))
+      .node("Conv", {"x", "w", "b"}, {"c1"}, "relu6_conv")
+      .node("Clip", {"c1", "lo0", "hi6"}, {"y1"})
+      .node("Conv", {"x", "w", "b"}, {"c2"}, "upper_only")
+      .node("Clip", {"c2", "", "hi_small"}, {"y2"})
+      .node("Conv", {"x", "w", "b"}, {"c3"}, "hardswish_conv")
+      .node("HardSwish", {"c3"}, {"y3"})
+      .node("Conv", {"x", "w", "b"}, {"c4"}, "gated_conv")
+      .node("HardSigmoid", {"c4"}, {"g4"})
+      .attr("alpha", 1.f / 6.f)
+      .node("Mul", {"c4", "g4"}, {"y4"})
+      .node("Conv", {"x", "w", "b"}, {"c5"}, "other_gate")
+      .node("HardSigmoid", {"c5"}, {"g5"})
+      .node("Mul", {"c5", "g5"}, {"y5"})
+      .node("Conv", {"x", "w", "b"}, {"c6"}, "runtime_bound")
+      .node("Clip", {"c6", "lo0", "hi"}, {"y6"})
+      .output("y1").output("y2").output("y3").output("y4").output("y5").output("y6");
+  ir::Graph g = fuse_and_compare(b, {{"x", random_f32({2, 3, 6, 6}, 3)}, {"hi", Tensor::scalar_f32(0.5f)}});
+  std::map<std::string, std::string> act;
+  for (const auto& n : g.nodes)
+    if (n.op_type == "FusedConv") act[n.name] = n.attr_string("activation", "");
+  EXPECT_EQ(act["relu6_conv"], "clip");
+  EXPECT_EQ(act["upper_only"], "clip");
+  EXPECT_EQ(act["hardswish_conv"], "hardswish");
+  EXPECT_EQ(act["gated_conv"], "hardswish");
+  EXPECT_EQ(act["other_gate"], "none");     // HardSigmoid's default alpha 0.2 is not HardSwish's
+  EXPECT_EQ(act["runtime_bound"], "none");  // the Clip stays
+  const ir::Node* relu6 = nullptr;
+  for (const auto& n : g.nodes)
+    if (n.name == "relu6_conv") relu6 = &n;
+  ASSERT_NE(relu6, nullptr);
+  EXPECT_EQ(relu6->attr_float("clip_min", -1.f), 0.f);
+  EXPECT_EQ(relu6->attr_float("clip_max", -1.f), 6.f);
+  EXPECT_EQ(count_op(g, "Clip"), 1);
+  EXPECT_EQ(count_op(g, "HardSigmoid"), 1);
+}
+
 TEST(FuseConvAct, IntermediatesReadElsewhereBlockFusion) {
   ModelBuilder b;
   b.input("x", DType::kF32, {"1", "2", "4", "4"})

@@ -1,6 +1,7 @@
 // FusedConv reference: composes the reference Conv kernel (run through run_node, so the same inference and
 // window code as an unfused Conv) with plain loops for + Z and the activation. NHWC inputs are permuted to
 // NCHW around it: the reference stays obviously correct, the layout only matters for speed on the GPU.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -40,7 +41,7 @@ Tensor permute(const Tensor& t, const std::vector<size_t>& perm) {
 }
 
 template <class T>
-void add_and_activate(T* y, const T* z, int64_t n, ops::ConvActivation act) {
+void add_and_activate(T* y, const T* z, int64_t n, ops::ConvActivation act, ops::ConvClip clip) {
   for (int64_t i = 0; i < n; ++i) {
     T v = y[i];
     if (z) v += z[i];
@@ -56,6 +57,16 @@ void add_and_activate(T* y, const T* z, int64_t n, ops::ConvActivation act) {
       case ops::ConvActivation::kSilu:
         v = static_cast<T>(static_cast<double>(v) / (1.0 + std::exp(-static_cast<double>(v))));
         break;
+      case ops::ConvActivation::kClip: {  // as Clip: NaN stays NaN
+        const double d = static_cast<double>(v);
+        v = static_cast<T>(d < clip.lo ? static_cast<double>(clip.lo) : d > clip.hi ? static_cast<double>(clip.hi) : d);
+        break;
+      }
+      case ops::ConvActivation::kHardSwish: {  // as HardSwish: x * max(0, min(1, x / 6 + 0.5))
+        const double d = static_cast<double>(v);
+        v = static_cast<T>(d * std::max(0.0, std::min(1.0, d / 6.0 + 0.5)));
+        break;
+      }
     }
     y[i] = v;
   }
@@ -64,6 +75,7 @@ void add_and_activate(T* y, const T* z, int64_t n, ops::ConvActivation act) {
 Status run_fused_conv(KernelContext& ctx) {
   const ir::Node& node = ctx.node();
   KILN_ASSIGN_OR_RETURN(ops::ConvActivation act, ops::read_conv_activation(node));
+  KILN_ASSIGN_OR_RETURN(ops::ConvClip clip, ops::read_conv_clip(node));
   KILN_ASSIGN_OR_RETURN(ops::ConvLayout layout, ops::read_conv_layout(node));
   const bool nhwc = layout == ops::ConvLayout::kNHWC;
   const Tensor& x = ctx.input(ops::kFusedConvX);
@@ -86,7 +98,7 @@ Status run_fused_conv(KernelContext& ctx) {
     return ctx.error("residual Z {} must match the convolution's output {}", z->describe(), y.describe());
   bool ok = dispatch_float(y.dtype(), [&](auto tag) {
     using T = typename decltype(tag)::type;
-    add_and_activate<T>(y.data<T>(), z ? z->data<T>() : nullptr, y.numel(), act);
+    add_and_activate<T>(y.data<T>(), z ? z->data<T>() : nullptr, y.numel(), act, clip);
   });
   if (!ok) return ctx.unsupported("dtype {} is not supported", dtype_name(y.dtype()));
   ctx.set_output(0, std::move(y));

@@ -184,6 +184,9 @@ std::shared_ptr<ConvGraph> ConvGraph::create(cudnnHandle_t handle, const ConvGra
       break;
     case ops::ConvActivation::kNone:
       break;
+    case ops::ConvActivation::kClip:
+    case ops::ConvActivation::kHardSwish:
+      return nullptr;  // not offered: the conv + epilogue and depthwise paths take them
   }
   std::vector<cudnnBackendDescriptor_t> ops_list;
   cudnnBackendDescriptor_t cur = y;

@@ -33,6 +33,7 @@ struct alignas(sizeof(T) * VEC) Pack {
 struct Args {
   int c, in_h, in_w, out_h, out_w, k_h, k_w, stride_h, stride_w, dil_h, dil_w, pad_h, pad_w, act;
   int cb;  // channels per block (blockDim.x * VEC)
+  float lo, hi;  // kClip's bounds
 };
 
 template <class T, int VEC>
@@ -99,7 +100,7 @@ __global__ void depthwise_nhwc(const T* __restrict__ x, const T* __restrict__ w,
     for (int v = 0; v < VEC; ++v) {
       float r = acc[t][v] + bv[v];
       if (z) r += load_f(zv.v[v]);
-      out.v[v] = store_f<T>(convpool::activate(r, a.act));
+      out.v[v] = store_f<T>(convpool::activate(r, a.act, a.lo, a.hi));
     }
     *reinterpret_cast<Pack<T, VEC>*>(y + at) = out;
   }
@@ -119,7 +120,8 @@ Status launch(cudaStream_t stream, const DepthwiseConvShape& s, const T* x, cons
          static_cast<int>(s.out_h),  static_cast<int>(s.out_w),    static_cast<int>(s.k_h),
          static_cast<int>(s.k_w),    static_cast<int>(s.stride_h), static_cast<int>(s.stride_w),
          static_cast<int>(s.dil_h),  static_cast<int>(s.dil_w),    static_cast<int>(s.pad_h),
-         static_cast<int>(s.pad_w),  s.act,                        tx * VEC};
+         static_cast<int>(s.pad_w),  s.act,                        tx * VEC,
+         s.clip_lo,                  s.clip_hi};
   const dim3 grid(static_cast<unsigned>(s.n * s.out_h),
                   static_cast<unsigned>((s.out_w + int64_t{ty} * kCols - 1) / (int64_t{ty} * kCols)),
                   static_cast<unsigned>((s.c + a.cb - 1) / a.cb));

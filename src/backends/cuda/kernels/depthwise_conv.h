@@ -17,6 +17,7 @@ struct DepthwiseConvShape {
   int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
   int64_t k_h = 0, k_w = 0, stride_h = 1, stride_w = 1, dil_h = 1, dil_w = 1, pad_h = 0, pad_w = 0;  // pad: begin
   int act = 0;  // ops::ConvActivation
+  float clip_lo = 0.f, clip_hi = 0.f;  // act == kClip
 };
 
 // The most filter taps (k_h * k_w) the kernel keeps in shared memory.

@@ -65,7 +65,6 @@ struct Plan {
   cudnnMathType_t math = CUDNN_DEFAULT_MATH;
   size_t ws_need = 0;
   std::unique_ptr<ConvGraphPlan> graph;  // Path::kGraph
-  DepthwiseConvShape dw;                 // Path::kDepthwise
   std::string tactic;
 };
 
@@ -431,6 +430,7 @@ std::optional<DepthwiseConvShape> depthwise_shape(DType dt, const Geometry& g) {
   s.k_h = g.k[0], s.k_w = g.k[1], s.stride_h = g.stride[0], s.stride_w = g.stride[1];
   s.dil_h = g.dil[0], s.dil_w = g.dil[1], s.pad_h = g.pad_begin[0], s.pad_w = g.pad_begin[1];
   s.act = static_cast<int>(g.act);
+  s.clip_lo = g.clip_lo, s.clip_hi = g.clip_hi;
   if (!depthwise_conv_can_implement(dt, s, nullptr)) return std::nullopt;
   return s;
 }
@@ -440,7 +440,10 @@ template <class T>
 Result<bool> run_plan(KernelContext& ctx, DType dt, const Geometry& g, Plan& p, const Operands& op,
                       bool may_grow) {
   if (p.path == Path::kDepthwise) {
-    KILN_RETURN_IF_ERROR(launch_depthwise_conv(ctx.stream(), dt, p.dw, op.x, op.w, op.b, op.z, op.y));
+    // From this run's geometry: plans are shared by convolutions that differ only in clip bounds.
+    const std::optional<DepthwiseConvShape> s = depthwise_shape(dt, g);
+    if (!s) return ctx.error("the depthwise kernel planned for this shape cannot take it");
+    KILN_RETURN_IF_ERROR(launch_depthwise_conv(ctx.stream(), dt, *s, op.x, op.w, op.b, op.z, op.y));
     return true;
   }
   return run_cudnn<T>(ctx, g, p, op, may_grow);
@@ -451,8 +454,7 @@ template <class T>
 Result<std::unique_ptr<Plan>> make_plan(KernelContext& ctx, DType dt, const Geometry& g, const Operands& op,
                                        const std::string& cache_key) {
   auto p = std::make_unique<Plan>();
-  const std::optional<DepthwiseConvShape> dw = depthwise_shape(dt, g);
-  if (dw) p->dw = *dw;
+  const bool dw = depthwise_shape(dt, g).has_value();
   auto run_depthwise = [&]() -> Result<std::unique_ptr<Plan>> {
     p->path = Path::kDepthwise;
     p->tactic = tactic_name(*p, g);
@@ -658,6 +660,9 @@ Status run_fused_conv(KernelContext& ctx) {
   const ir::Node& node = ctx.node();
   Geometry g;
   KILN_ASSIGN_OR_RETURN(g.act, ops::read_conv_activation(node));
+  KILN_ASSIGN_OR_RETURN(ops::ConvClip clip, ops::read_conv_clip(node));
+  g.clip_lo = clip.lo;
+  g.clip_hi = clip.hi;
   KILN_ASSIGN_OR_RETURN(g.layout, ops::read_conv_layout(node));
   const DeviceTensor& X = ctx.input(ops::kFusedConvX);
   const DeviceTensor& W = ctx.input(ops::kFusedConvW);

@@ -24,13 +24,13 @@ using convpool::activate;
 // y = act(y + b[ch] + z), in place; ch = (idx / inner) % m (inner: spatial size for NCHW, 1 for NHWC).
 template <class T>
 __global__ void epilogue(T* __restrict__ y, const T* __restrict__ b, const T* __restrict__ z, int64_t total,
-                         int64_t m, int64_t inner, int act) {
+                         int64_t m, int64_t inner, int act, float lo, float hi) {
   for (int64_t idx = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     float v = load_f(y[idx]);
     if (b) v += load_f(b[(idx / inner) % m]);
     if (z) v += load_f(z[idx]);
-    y[idx] = store_f<T>(activate(v, act));
+    y[idx] = store_f<T>(activate(v, act, lo, hi));
   }
 }
 
@@ -42,6 +42,7 @@ struct DirectArgs {
   int64_t ws_m = 0, ws_c = 0, ws_k = 0;  // W: output channel, input channel (within group), flat kernel tap
   int64_t ys_n = 0, ys_c = 0, ys_s = 0;  // Y and Z
   int act = 0;
+  float lo = 0.f, hi = 0.f;  // kClip's bounds
 };
 
 template <int NSP, class T>
@@ -92,7 +93,7 @@ __global__ void conv_direct(const T* __restrict__ x, const T* __restrict__ w, co
     const int64_t yi = n * a.ys_n + m * a.ys_c + o_flat * a.ys_s;
     if (b) acc += load_f(b[m]);
     if (z) acc += load_f(z[yi]);
-    y[yi] = store_f<T>(activate(acc, a.act));
+    y[yi] = store_f<T>(activate(acc, a.act, a.lo, a.hi));
   }
 }
 
@@ -103,6 +104,7 @@ struct Geometry {
   std::vector<int64_t> in, out, k, stride, dil, pad_begin, pad_end;  // spatial
   ConvLayout layout = ConvLayout::kNCHW;
   ConvActivation act = ConvActivation::kNone;
+  float clip_lo = 0.f, clip_hi = 0.f;  // act == kClip
   size_t nsp() const { return in.size(); }
   bool nhwc() const { return layout == ConvLayout::kNHWC; }
   int64_t in_size() const { return num_elements(in); }
@@ -115,7 +117,8 @@ Status launch_epilogue(KernelContext& ctx, const Geometry& g, T* y, const T* b, 
   if (!b && !z && g.act == ConvActivation::kNone) return Status();
   const int64_t inner = g.nhwc() ? 1 : g.out_size();
   epilogue<T><<<convpool::grid_for(total), kThreads, 0, ctx.stream()>>>(y, b, z, total, g.m, inner,
-                                                                        static_cast<int>(g.act));
+                                                                        static_cast<int>(g.act), g.clip_lo,
+                                                                        g.clip_hi);
   KILN_CUDA_CHECK_LAUNCH();
   return Status();
 }
@@ -129,6 +132,8 @@ Status launch_direct(KernelContext& ctx, const Geometry& g, const T* x, const T*
   a.cg = g.c / g.group;
   a.mg = g.m / g.group;
   a.act = static_cast<int>(g.act);
+  a.lo = g.clip_lo;
+  a.hi = g.clip_hi;
   const size_t nsp = g.nsp();
   for (size_t i = 0; i < nsp; ++i) {
     a.win.in[i] = g.in[i];
