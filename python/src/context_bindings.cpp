@@ -63,6 +63,7 @@ py::dict infer_numpy(ContextHandle& h, const py::dict& feeds, const py::object& 
   Result<std::map<std::string, Tensor>> r = Status(StatusCode::kInternal, "infer did not run");
   {
     auto lock = h.claim();
+    h.bound_by = std::thread::id();
     py::gil_scoped_release nogil;
     r = h.ctx().infer(inputs);
   }
@@ -138,6 +139,7 @@ py::list bind_inputs(ContextHandle& h, const py::dict& feeds, bool known_on_gpu)
     if (!seen[i])
       throw StatusError(invalid("input '" + e.inputs()[i].name + "' (" + user_dtype_name(e.inputs()[i].dtype) + " " +
                                 e.inputs()[i].shape.to_string() + ") was not given"));
+  h.bound_by = std::this_thread::get_id();
   const auto& dims = h.output_dims_for(signature);
   py::list out;
   for (size_t i = 0; i < dims.size(); ++i) out.append(py::make_tuple(e.outputs()[i].name, py::tuple(py::cast(dims[i]))));
@@ -148,6 +150,10 @@ py::list bind_inputs(ContextHandle& h, const py::dict& feeds, bool known_on_gpu)
 void bind_outputs_and_enqueue(ContextHandle& h, const py::dict& outs, uintptr_t stream, bool known_on_gpu) {
   const Engine& e = h.engine();
   auto lock = h.claim();
+  if (h.bound_by != std::this_thread::get_id())
+    throw StatusError(invalid("this ExecutionContext's inputs were bound by another thread (or not at all) since "
+                              "this thread bound them; give each thread its own context (engine.create_context())"));
+  h.bound_by = std::thread::id();
   for (const auto& d : e.outputs()) {
     py::str key(d.name);
     if (!outs.contains(key)) throw StatusError(invalid("output '" + d.name + "' has no tensor to write into"));

@@ -3,6 +3,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "bindings.h"
@@ -25,6 +26,10 @@ class ContextHandle {
   // A context is single-threaded state; two Python threads sharing one would race inside the runtime once the
   // GIL is released, so the second gets an error instead.
   std::unique_lock<std::mutex> claim();
+
+  // The torch path binds inputs and enqueues in two calls with Python in between; the thread that bound the
+  // inputs is recorded so another thread's binding in that gap is an error, not a run on its inputs.
+  std::thread::id bound_by;
 
   // Output dims per input-dims signature, so a repeated shape skips shape inference (it copies the graph).
   const std::vector<std::vector<int64_t>>& output_dims_for(const std::vector<std::vector<int64_t>>& input_dims);

@@ -129,5 +129,21 @@ def test_dlpack_binding_path_on_the_host(cnn_engine):
     native.bind_inputs({"image": x})
     with pytest.raises(kiln.InvalidArgument, match="output 'probs' has no tensor"):
         native.bind_outputs_and_enqueue({}, 0)
+    native.bind_inputs({"image": x})
     with pytest.raises(kiln.InvalidArgument, match="output 'probs' expects float32 but got int32"):
         native.bind_outputs_and_enqueue({"probs": np.zeros(expected.shape, np.int32)}, 0)
+
+
+def test_dlpack_binding_by_another_thread_in_between_is_an_error(cnn_engine):
+    import threading
+
+    x, expected = reference("tiny_cnn")
+    native = cnn_engine.create_context()._native
+    native.bind_inputs({"image": x})
+    other = threading.Thread(target=lambda: native.bind_inputs({"image": x[:1]}))
+    other.start()
+    other.join()
+    with pytest.raises(kiln.InvalidArgument, match="bound by another thread"):
+        native.bind_outputs_and_enqueue({"probs": np.zeros(expected.shape, np.float32)}, 0)
+    with pytest.raises(kiln.InvalidArgument, match="bound by another thread"):
+        native.bind_outputs_and_enqueue({"probs": np.zeros(expected.shape, np.float32)}, 0)  # nothing bound now
