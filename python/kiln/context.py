@@ -20,6 +20,14 @@ def _torch_module(value: Any) -> Any:
     return None
 
 
+def _current_stream(torch: Any, device: Any) -> int:
+    """torch's current CUDA stream on DEVICE as an int; the raw getter skips building a Stream object per call."""
+    raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
+    if raw is not None and device.index is not None:
+        return raw(device.index)
+    return torch.cuda.current_stream(device).cuda_stream
+
+
 class ExecutionContext:
     """Per-thread run state of an Engine: input shapes, bindings, activation memory.
 
@@ -47,7 +55,7 @@ class ExecutionContext:
         host path and come back as torch CPU tensors. OUT ({name: array or tensor}) receives outputs in the
         caller's preallocated buffers (the same kind as the inputs); the returned dict holds them.
         """
-        if not isinstance(inputs, Mapping):
+        if type(inputs) is not dict and not isinstance(inputs, Mapping):
             raise InvalidArgument(f"inputs must be a dict of input name -> array, got {type(inputs).__name__}")
         first = next(iter(inputs.values()), None)
         torch = _torch_module(first)
@@ -93,7 +101,7 @@ class ExecutionContext:
                 if tuple(t.shape) != tuple(dict(shapes)[name]):
                     raise InvalidArgument(f"out['{name}'] has shape {tuple(t.shape)} but the output is "
                                           f"{tuple(dict(shapes)[name])}")
-        self._native.bind_outputs_and_enqueue(result, torch.cuda.current_stream(device).cuda_stream, True)
+        self._native.bind_outputs_and_enqueue(result, _current_stream(torch, device), True)
         return result
 
     def _infer_torch_host(self, torch: Any, inputs: Mapping[str, Any], out: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
