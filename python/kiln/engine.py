@@ -212,10 +212,8 @@ class Engine:
         if raw["gpu_json"]:
             info["gpu"] = json.loads(raw["gpu_json"])
         manifest = json.loads(raw["manifest_json"]) if raw["manifest_json"] else {}
-        if isinstance(manifest.get("tactics"), dict):
-            manifest["tactics"] = manifest["tactics"]  # tactic key -> choice, as the file stores them
         info.update({k: v for k, v in manifest.items() if k not in ("inputs", "outputs", "profiles")})
-        if isinstance(info.get("tactics"), dict):
+        if isinstance(info.get("tactics"), dict):  # the file stores tactic key -> choice; info reports the count
             info["tactics"] = len(info["tactics"])
         return info
 

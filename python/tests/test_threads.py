@@ -32,7 +32,7 @@ def test_threads_with_own_contexts_agree(cnn_engine):
         np.testing.assert_allclose(results[i], expected, atol=1e-5)
 
 
-def _count_for(seconds, stop_at=None):
+def _count_for(seconds):
     """Pure-Python work: how far a loop counts in SECONDS (it needs the GIL the whole time)."""
     n, end = 0, time.perf_counter() + seconds
     while time.perf_counter() < end:
