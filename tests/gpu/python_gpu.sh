@@ -23,6 +23,9 @@ step() { echo "== $(date +%T) $*"; }
 failed=()
 export PYTHONPATH="$PWD/$BUILD/python" KILN_SOURCE_DIR="$PWD"
 
+# A fresh machine has neither the module nor the models: later steps make what they need.
+ls "$BUILD"/python/kiln/_kiln*.so >/dev/null 2>&1 || steps+=(build)
+if has checks && [ ! -f /tmp/m/gpt2.onnx ]; then steps+=(models); fi
 if has build; then
   step build kiln_python with CUDA for "$PY"
   KILN_BUILD_DIR="$BUILD" KILN_BUILD_TARGETS=kiln_python scripts/setup.sh >"$OUT/python_build.log" 2>&1
