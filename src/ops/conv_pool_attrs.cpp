@@ -39,12 +39,18 @@ Result<Window> read_window(const ir::Node& node, size_t spatial, const std::vect
       return invalid_model("{}: pads {} must not be negative", node.label(), dims_to_string(pads));
     // Bounded so the window arithmetic below ((kernel-1)*dilation, in+pads, stride*(in-1)) cannot overflow int64
     // for any input dim that fits in memory; no real window comes near 2^31.
-    for (const auto& [what, v] : {std::pair{"kernel_shape", w.kernel[i]}, std::pair{"strides", w.strides[i]},
-                                  std::pair{"dilations", w.dilations[i]}, std::pair{"pads", pads[i]},
-                                  std::pair{"pads", pads[n + i]}})
+    // A kernel may be far larger than its input (a fuzzed 2^40 window is valid ONNX); only its dilated extent
+    // must stay below 2^62.
+    for (const auto& [what, v] : {std::pair{"strides", w.strides[i]}, std::pair{"dilations", w.dilations[i]},
+                                  std::pair{"pads", pads[i]}, std::pair{"pads", pads[n + i]}})
       if (v > kMaxWindowAttr)
         return invalid_model("{}: {} value {} is too large (kiln accepts up to {})", node.label(), what, v,
                              kMaxWindowAttr);
+    const __int128 extent = static_cast<__int128>(w.kernel[i] - 1) * w.dilations[i] + 1;
+    if (extent > (int64_t{1} << 62))
+      return invalid_model("{}: kernel_shape {} with dilations {} spans {} positions, past 2^62", node.label(),
+                           dims_to_string(w.kernel), dims_to_string(w.dilations), static_cast<int64_t>(
+                               extent > INT64_MAX ? INT64_MAX : extent));
   }
   w.pad_begin.assign(pads.begin(), pads.begin() + n);
   w.pad_end.assign(pads.begin() + n, pads.end());
@@ -64,7 +70,10 @@ int64_t window_output_size(Window& w, size_t i, int64_t in) {
   const int64_t k = w.effective_kernel(i), s = w.strides[i];
   if (w.auto_pad == "SAME_UPPER" || w.auto_pad == "SAME_LOWER") {
     const int64_t out = in / s + (in % s != 0);  // ceil without in + s - 1, which can wrap
-    const int64_t total = std::max<int64_t>(0, (out - 1) * s + k - in);
+    // (out - 1) * s < in, but adding a kernel of up to 2^62 to it may leave int64.
+    const __int128 total128 = std::max<__int128>(0, static_cast<__int128>(out - 1) * s + k - in);
+    if (total128 > INT64_MAX) return -1;
+    const int64_t total = static_cast<int64_t>(total128);
     const int64_t small = total / 2, big = total - small;
     w.pad_begin[i] = w.auto_pad == "SAME_UPPER" ? small : big;
     w.pad_end[i] = w.auto_pad == "SAME_UPPER" ? big : small;

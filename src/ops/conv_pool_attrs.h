@@ -11,7 +11,7 @@
 
 namespace kiln::ops {
 
-// Largest kernel_shape, stride, dilation or pad kiln accepts.
+// Largest stride, dilation or pad kiln accepts (a kernel's dilated extent may reach 2^62).
 inline constexpr int64_t kMaxWindowAttr = (int64_t{1} << 31) - 1;
 
 struct Window {

@@ -106,6 +106,28 @@ TEST(SizeOverflow, RangeLengthPastInt64) {
   EXPECT_TRUE(contains(ferr, "past int64")) << ferr;
 }
 
+// Window arithmetic ((kernel-1)*dilation, in+pads) stays in range: a dilated extent past 2^62 and a stride past
+// 2^31 are refused by name; a huge kernel alone is valid (Fuzz.HugePoolWindowCostsOnlyTheInput runs one).
+TEST(SizeOverflow, PoolWindowAttributesBounded) {
+  ModelBuilder b(13);
+  b.input("x", DType::kF32, {"1", "1", "8"});
+  b.node("MaxPool", {"x"}, {"y"}, "pool")
+      .attr("kernel_shape", std::vector<int64_t>{int64_t{1} << 40})
+      .attr("dilations", std::vector<int64_t>{int64_t{1} << 30});
+  b.output("y");
+  const std::string err = build_error(b);
+  EXPECT_TRUE(contains(err, "node 'pool' (MaxPool): kernel_shape [1099511627776] with dilations [1073741824] spans"))
+      << err;
+  ModelBuilder s(13);
+  s.input("x", DType::kF32, {"1", "1", "8"});
+  s.node("AveragePool", {"x"}, {"y"}, "avg")
+      .attr("kernel_shape", std::vector<int64_t>{2})
+      .attr("strides", std::vector<int64_t>{int64_t{1} << 40});
+  s.output("y");
+  const std::string serr = build_error(s);
+  EXPECT_TRUE(contains(serr, "strides value 1099511627776 is too large")) << serr;
+}
+
 // A size that fits int64 but not the machine, known only at run time: an error from infer(), never an abort.
 TEST(SizeOverflow, RunTimeShapeTooLargeToAllocate) {
   ModelBuilder b(13);
