@@ -60,13 +60,13 @@ def main():
     ap.add_argument("--out", default=os.environ.get("OUT", "/tmp/kiln-out"))
     ap.add_argument("--calls", type=int, default=200)
     ap.add_argument("--thread-seconds", type=float, default=5.0)
-    ap.add_argument("--fp16", action="store_true", default=True)
+    ap.add_argument("--precision", choices=("f16", "f32"), default="f16")
     args = ap.parse_args()
     if not os.path.exists(args.onnx):
         os.makedirs(os.path.dirname(args.onnx) or ".", exist_ok=True)
         export_resnet(args.onnx)
     t0 = time.time()
-    engine = kiln.build(args.onnx, backend="cuda", fp16=args.fp16, progress=False,
+    engine = kiln.build(args.onnx, backend="cuda", fp16=args.precision == "f16", progress=False,
                         shapes={"image": [(1, 3, 224, 224), (1, 3, 224, 224), (4, 3, 224, 224)]})
     build_s = time.time() - t0
     ctx = engine.create_context()
@@ -97,7 +97,7 @@ def main():
     info = ctx.last_run_info()
     n = args.calls
     res = {
-        "gpu": torch.cuda.get_device_name(), "model": os.path.basename(args.onnx), "precision": "f16" if args.fp16 else "f32",
+        "gpu": torch.cuda.get_device_name(), "model": os.path.basename(args.onnx), "precision": args.precision,
         "batch": 1, "build_s": round(build_s, 1), "calls": n, "cuda_graph": info["cuda_graph"],
         "host_us_infer": host_us_per_call(infer_loop, n),
         "host_us_infer_out": host_us_per_call(infer_out_loop, n),
