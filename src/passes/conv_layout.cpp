@@ -11,14 +11,17 @@
 // included) pass NHWC tensors with nothing in between; Transposes stay only where another op (pooling,
 // reductions, graph I/O) reads NCHW. A Transpose whose output a graph output or a subgraph body names keeps
 // its name (it may become a copy). Before that, elementwise binary ops whose operands are Transposes with
-// one permutation run on the untransposed operands, the Transpose moving after them: a residual stream
-// added outside the convolutions (ConvNeXt's blocks: dwconv, channels-last LayerNorm and MLP, permute back,
-// Add) then stays channels-last from block to block instead of being transposed out and back around every
-// Add. Nodes are rewired only to values defined earlier, so the order stays topological; the pass ends with
+// one permutation run on the untransposed operands, the Transpose moving after them, and so do unary
+// elementwise ops and global pooling (as a ReduceMean/ReduceMax over the permuted spatial axes): a residual
+// stream added outside the convolutions (ConvNeXt's blocks: dwconv, channels-last LayerNorm and MLP, permute
+// back, Add) then stays channels-last from block to block instead of being transposed out and back around
+// every Add, and a squeeze-excitation block (pool, two 1x1 convs, gate, scale) reads and scales the
+// channels-last activations in place. Nodes are rewired only to values defined earlier, so the order stays topological; the pass ends with
 // dead-code removal (the NCHW weights, Transposes nobody reads) and shape inference.
 //
 // The pass itself is layout policy only: any float dtype is converted. The builder runs it for CUDA f16/bf16
 // engines, where measured cuDNN NHWC wins; f32 and the CPU backend keep NCHW.
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <set>
@@ -158,10 +161,47 @@ bool is_elementwise_binary(const ir::Node& n) {
          !n.inputs[1].empty() && n.outputs.size() == 1 && !n.outputs[0].empty();
 }
 
+bool is_elementwise_unary(const ir::Node& n) {
+  // Clip's optional bounds are scalars, which no permutation changes.
+  static const std::set<std::string> kOps = {"Relu", "Sigmoid",  "HardSigmoid", "HardSwish", "Tanh",
+                                             "Erf",  "Neg",      "Exp",         "Abs",       "Sqrt",
+                                             "Elu",  "Softplus", "LeakyRelu",   "Cast",      "Clip",
+                                             "Identity", "Reciprocal"};
+  return n.domain.empty() && kOps.count(n.op_type) && !n.inputs.empty() && !n.inputs[0].empty() &&
+         n.outputs.size() == 1 && !n.outputs[0].empty();
+}
+
+bool is_global_pool(const ir::Node& n) {
+  return n.domain.empty() && (n.op_type == "GlobalAveragePool" || n.op_type == "GlobalMaxPool") &&
+         n.inputs.size() == 1 && !n.inputs[0].empty() && n.outputs.size() == 1 && !n.outputs[0].empty();
+}
+
 // One walk in node order: Op(Transpose_p(a), Transpose_p(b)) becomes Transpose_p(Op(a, b)) (the new
 // Transpose keeps the op's output name), when a and b have the same rank as p. Broadcasting is unaffected:
-// both operands are permuted alike. Later ops see the moved Transposes, so a chain of them moves along.
+// both operands are permuted alike. Unary elementwise ops move the same way; a global pool over
+// Transpose_p(a) (axes 2.. of the permuted tensor) becomes a ReduceMean/ReduceMax over axes p[2..] of a with
+// the dims kept. Later ops see the moved Transposes, so a chain of them moves along.
+// Only where it pays: a binary op whose operand Transposes are read by nothing that stays (graph outputs,
+// ops that cannot move) saves one Transpose; a unary op moves only when what reads its result can take the
+// Transpose further (another Transpose to cancel against, or an op that moves too).
 void sink_transposes(ir::Graph& g) {
+  std::set<std::string> pinned(g.outputs.begin(), g.outputs.end());
+  pinned.merge(subgraph_read_names(g));
+  const std::map<std::string, std::vector<size_t>> readers = g.consumers();
+  std::vector<bool> movable(g.nodes.size());
+  for (size_t i = 0; i < g.nodes.size(); ++i) {
+    const ir::Node& n = g.nodes[i];
+    movable[i] = is_transpose(n) || is_elementwise_unary(n) || is_elementwise_binary(n) || is_global_pool(n);
+  }
+  // v is read only by Transposes and ops that move, and is no graph output.
+  auto moves_on = [&](const std::string& v) {
+    if (pinned.count(v)) return false;
+    auto r = readers.find(v);
+    if (r == readers.end() || r->second.empty()) return false;
+    for (size_t i : r->second)
+      if (!movable[i]) return false;
+    return true;
+  };
   std::map<std::string, std::vector<int64_t>> transposed;  // Transpose output -> perm (of its input)
   std::map<std::string, std::string> source;               // Transpose output -> its input
   std::vector<ir::Node> out;
@@ -176,22 +216,31 @@ void sink_transposes(ir::Graph& g) {
       out.push_back(std::move(n));
       continue;
     }
-    if (!is_elementwise_binary(n)) {
+    const bool pool = is_global_pool(n);
+    const bool unary = pool || is_elementwise_unary(n);
+    if (!unary && !is_elementwise_binary(n)) {
       out.push_back(std::move(n));
       continue;
     }
-    auto a = transposed.find(n.inputs[0]), b = transposed.find(n.inputs[1]);
+    auto a = transposed.find(n.inputs[0]);
+    auto b = unary ? a : transposed.find(n.inputs[1]);
     if (a == transposed.end() || b == transposed.end() || a->second != b->second) {
       out.push_back(std::move(n));
       continue;
     }
+    const bool pays = unary ? moves_on(n.outputs[0])
+                            : (moves_on(n.inputs[0]) && moves_on(n.inputs[1])) || moves_on(n.outputs[0]);
+    if (!pays) {
+      out.push_back(std::move(n));
+      continue;
+    }
     const std::vector<int64_t> perm = a->second;
-    const std::string xa = source.at(n.inputs[0]), xb = source.at(n.inputs[1]);
+    const std::string xa = source.at(n.inputs[0]), xb = unary ? xa : source.at(n.inputs[1]);
     const ir::ValueInfo* va = g.value(xa);
     const ir::ValueInfo* vb = g.value(xb);
     const ir::ValueInfo* vy = g.value(n.outputs[0]);
     if (!va || !vb || !va->shape.has_rank() || !vb->shape.has_rank() || va->shape.rank() != perm.size() ||
-        vb->shape.rank() != perm.size()) {
+        vb->shape.rank() != perm.size() || (pool && perm.size() < 3)) {
       out.push_back(std::move(n));
       continue;
     }
@@ -207,7 +256,19 @@ void sink_transposes(ir::Graph& g) {
     t.inputs = {inner};
     t.outputs = {y};
     t.attrs["perm"] = ir::Attribute::of_ints(perm);
-    n.inputs = {xa, xb};
+    if (pool) {
+      std::vector<int64_t> axes(perm.begin() + 2, perm.end());
+      std::sort(axes.begin(), axes.end());
+      n.op_type = n.op_type == "GlobalAveragePool" ? "ReduceMean" : "ReduceMax";
+      n.attrs.clear();
+      n.attrs["axes"] = ir::Attribute::of_ints(axes);
+      n.attrs["keepdims"] = ir::Attribute::of_int(1);
+      n.inputs = {xa};
+    } else if (unary) {
+      n.inputs[0] = xa;
+    } else {
+      n.inputs = {xa, xb};
+    }
     n.outputs = {inner};
     transposed[y] = perm;
     source[y] = inner;
@@ -286,6 +347,8 @@ Status conv_layout(ir::Graph& g) {
       out.push_back(std::move(n));
   }
   g.nodes = std::move(out);
+  // Composed first, so only Transposes that stay are moved; then what the moves line up cancels.
+  simplify_transposes(g);
   sink_transposes(g);
   simplify_transposes(g);
   KILN_RETURN_IF_ERROR(eliminate_dead_code(g));

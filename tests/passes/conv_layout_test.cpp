@@ -183,6 +183,39 @@ TEST(ConvLayout, ResidualAddsOutsideConvsStayChannelsLast) {
   EXPECT_EQ(nhwc_adds, 3);
 }
 
+// A squeeze-excitation block between two convs (MobileNetV3's: global pool, 1x1 conv + ReLU, 1x1 conv,
+// HardSigmoid, scale): the pool becomes a ReduceMean over the channels-last spatial axes, the gate and the
+// scale run channels-last, and no Transpose is left between the convs.
+TEST(ConvLayout, SqueezeExcitationStaysChannelsLast) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"batch", "3", "9", "7"})
+      .initializer("w1", random_f32({8, 3, 3, 3}, 1))
+      .initializer("w_fc1", random_f32({4, 8, 1, 1}, 2))
+      .initializer("b_fc1", random_f32({4}, 3))
+      .initializer("w_fc2", random_f32({8, 4, 1, 1}, 4))
+      .initializer("b_fc2", random_f32({8}, 5))
+      .initializer("w2", random_f32({5, 8, 1, 1}, 6))
+      .node("Conv", {"x", "w1"}, {"a"}, "conv1")
+      .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+      .node("Relu", {"a"}, {"a_act"})
+      .node("GlobalAveragePool", {"a_act"}, {"pooled"})
+      .node("Conv", {"pooled", "w_fc1", "b_fc1"}, {"f1"}, "fc1")
+      .node("Relu", {"f1"}, {"f1_act"})
+      .node("Conv", {"f1_act", "w_fc2", "b_fc2"}, {"f2"}, "fc2")
+      .node("HardSigmoid", {"f2"}, {"gate"})
+      .attr("alpha", 1.f / 6.f)
+      .node("Mul", {"a_act", "gate"}, {"scaled"})
+      .node("Conv", {"scaled", "w2"}, {"y"}, "conv2")
+      .output("y");
+  Relaid r = relayout_and_compare(b, {{"x", random_f32({2, 3, 9, 7}, 9)}}, 1e-5);
+  EXPECT_EQ(count_layout(r.after, "NHWC"), 4);
+  EXPECT_EQ(count_op(r.after, "GlobalAveragePool"), 0);
+  EXPECT_EQ(count_op(r.after, "ReduceMean"), 1);
+  EXPECT_EQ(count_op(r.after, "Transpose"), 2);  // the image in, y out
+  for (const auto& n : r.after.nodes)
+    if (n.op_type == "Transpose") EXPECT_TRUE(n.inputs[0] == "x" || n.outputs[0] == "y") << n.name;
+}
+
 // A conv output that is a graph output and also read by another conv, and one read by two convs and a
 // non-conv op: NCHW copies exist exactly where something needs NCHW, convs read the NHWC value.
 TEST(ConvLayout, OutputsAndSharedReaders) {
