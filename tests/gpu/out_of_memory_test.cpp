@@ -159,7 +159,7 @@ TEST(GpuOutOfMemory, BuildLoadAndRunFailCleanlyAndRecover) {
     SCOPED_TRACE("run with the GPU full");
     const Status st = late->enqueue(stream);
     ASSERT_FALSE(st.ok());
-    expect_oom_message(st, "MiB requested");
+    expect_oom_message(st, "MiB) requested");
     auto y = holder->infer({{"x", small}});  // holds its arena: nothing to allocate
     ASSERT_TRUE(y.ok()) << "a context with its memory must keep running: " << y.status().to_string();
     expect_close(y->at("y"), want_small->at("y"), "small batch while the GPU is full");
