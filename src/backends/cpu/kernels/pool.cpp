@@ -49,12 +49,14 @@ void pool(const Tensor& x, Tensor& y, Tensor* indices, const ops::Window& w, con
     std::fill(oidx.begin(), oidx.end(), 0);
     for (int64_t o = 0; o < out_size; ++o) {
       bool empty = false;
-      int64_t padded = 1;  // taps inside the padded input (count_include_pad's divisor)
+      // Taps inside the padded input (count_include_pad's divisor), in double: a corrupt kernel_shape's window
+      // (2^40 per dim) has more taps than int64 holds.
+      double padded = 1;
       for (size_t d = 0; d < n_sp; ++d) {
         start[d] = oidx[d] * w.strides[d] - w.pad_begin[d];
         std::tie(k_lo[d], k_hi[d]) = taps(start[d], w.dilations[d], w.kernel[d], 0, in[d]);
         const auto [p_lo, p_hi] = taps(start[d], w.dilations[d], w.kernel[d], -w.pad_begin[d], in[d] + w.pad_end[d]);
-        padded *= p_hi - p_lo;
+        padded *= static_cast<double>(p_hi - p_lo);
         empty |= k_lo[d] == k_hi[d];
       }
       double acc = pp.kind == PoolKind::kMax ? -std::numeric_limits<double>::infinity() : 0.0;
@@ -87,8 +89,8 @@ void pool(const Tensor& x, Tensor& y, Tensor* indices, const ops::Window& w, con
         dst = best;
         if (pi) pi[plane * out_size + o] = plane * in_size + std::max<int64_t>(best_at, 0);
       } else if (pp.kind == PoolKind::kAverage) {
-        const int64_t count = pp.count_include_pad ? padded : valid;
-        dst = static_cast<T>(count > 0 ? acc / static_cast<double>(count) : 0.0);
+        const double count = pp.count_include_pad ? padded : static_cast<double>(valid);
+        dst = static_cast<T>(count > 0 ? acc / count : 0.0);
       } else {
         dst = static_cast<T>(std::pow(acc, 1.0 / pp.p));
       }
