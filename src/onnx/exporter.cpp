@@ -2,12 +2,20 @@
 
 #include <kiln_onnx/onnx.pb.h>
 
+#include <filesystem>
+#include <functional>
+
 #include "onnx/tensor_proto.h"
 #include "ops/op.h"
+#include "util/error.h"
+#include "util/file.h"
 
 namespace kiln::onnx {
 
 namespace {
+
+// Where an initializer's bytes go: the engine's weights blob, inline, or an external data file.
+using TensorSink = std::function<void(const Tensor&, const std::string&, kiln_onnx::TensorProto*)>;
 
 void value_info_to_proto(const std::string& name, const ir::ValueInfo& v, kiln_onnx::ValueInfoProto* p) {
   p->set_name(name);
@@ -22,27 +30,31 @@ void value_info_to_proto(const std::string& name, const ir::ValueInfo& v, kiln_o
   }
 }
 
-void external_tensor(const Tensor& t, const std::string& name, std::string* weights, kiln_onnx::TensorProto* p) {
+// Appends t to blob (64-byte aligned) and points p at it under `location`.
+void external_tensor(const Tensor& t, const std::string& name, const std::string& location, std::string* blob,
+                     kiln_onnx::TensorProto* p) {
   p->set_name(name);
   p->set_data_type(static_cast<int32_t>(t.dtype()));
   for (int64_t d : t.dims()) p->add_dims(d);
-  weights->resize((weights->size() + 63) / 64 * 64, '\0');
-  const size_t offset = weights->size();
-  weights->append(static_cast<const char*>(t.raw()), t.nbytes());
+  blob->resize((blob->size() + 63) / 64 * 64, '\0');
+  const size_t offset = blob->size();
+  blob->append(static_cast<const char*>(t.raw()), t.nbytes());
   p->set_data_location(kiln_onnx::TensorProto::EXTERNAL);
   auto add = [&](const char* k, const std::string& v) {
     auto* e = p->add_external_data();
     e->set_key(k);
     e->set_value(v);
   };
-  add("location", "@weights");
+  add("location", location);
   add("offset", std::to_string(offset));
   add("length", std::to_string(t.nbytes()));
 }
 
-void export_graph(const ir::Graph& g, std::string* weights, kiln_onnx::GraphProto* gp) {
+// Initializers go to `initializers`; node attribute tensors (Constant values) to `attributes`.
+void export_graph(const ir::Graph& g, const TensorSink& initializers, const TensorSink& attributes,
+                  kiln_onnx::GraphProto* gp) {
   gp->set_name(g.name);
-  for (const auto& [name, t] : g.initializers) external_tensor(t, name, weights, gp->add_initializer());
+  for (const auto& [name, t] : g.initializers) initializers(t, name, gp->add_initializer());
   for (const auto& name : g.inputs) value_info_to_proto(name, g.values.count(name) ? g.values.at(name) : ir::ValueInfo{}, gp->add_input());
   for (const auto& name : g.outputs) value_info_to_proto(name, g.values.count(name) ? g.values.at(name) : ir::ValueInfo{}, gp->add_output());
   for (const auto& [name, v] : g.values)
@@ -66,8 +78,8 @@ void export_graph(const ir::Graph& g, std::string* weights, kiln_onnx::GraphProt
         case K::kInts: ap->set_type(AP::INTS); for (auto v : a.ints) ap->add_ints(v); break;
         case K::kFloats: ap->set_type(AP::FLOATS); for (auto v : a.floats) ap->add_floats(v); break;
         case K::kStrings: ap->set_type(AP::STRINGS); for (const auto& v : a.strings) ap->add_strings(v); break;
-        case K::kTensor: ap->set_type(AP::TENSOR); external_tensor(a.t, "", weights, ap->mutable_t()); break;
-        case K::kGraph: ap->set_type(AP::GRAPH); export_graph(*a.g, weights, ap->mutable_g()); break;
+        case K::kTensor: ap->set_type(AP::TENSOR); attributes(a.t, "", ap->mutable_t()); break;
+        case K::kGraph: ap->set_type(AP::GRAPH); export_graph(*a.g, initializers, attributes, ap->mutable_g()); break;
         default: break;
       }
     }
@@ -83,10 +95,7 @@ bool uses_kiln_domain(const ir::Graph& g) {
   return false;
 }
 
-}  // namespace
-
-std::string export_model(const ir::Graph& g, std::string* weights) {
-  kiln_onnx::ModelProto m;
+void model_header(const ir::Graph& g, kiln_onnx::ModelProto& m) {
   m.set_ir_version(g.ir_version ? g.ir_version : 8);
   m.set_producer_name("kiln");
   auto* op = m.add_opset_import();
@@ -102,10 +111,89 @@ std::string export_model(const ir::Graph& g, std::string* weights) {
     kv->set_key(k);
     kv->set_value(v);
   }
-  export_graph(g, weights, m.mutable_graph());
+}
+
+int64_t initializer_bytes(const ir::Graph& g) {
+  int64_t total = 0;
+  for (const auto& [name, t] : g.initializers) total += static_cast<int64_t>(t.nbytes());
+  for (const auto& n : g.nodes)
+    for (const auto& [k, a] : n.attrs) {
+      if (a.kind == ir::Attribute::Kind::kTensor) total += static_cast<int64_t>(a.t.nbytes());
+      if (a.g) total += initializer_bytes(*a.g);
+    }
+  return total;
+}
+
+}  // namespace
+
+std::string export_model(const ir::Graph& g, std::string* weights) {
+  kiln_onnx::ModelProto m;
+  model_header(g, m);
+  const TensorSink to_weights = [&](const Tensor& t, const std::string& name, kiln_onnx::TensorProto* p) {
+    external_tensor(t, name, "@weights", weights, p);
+  };
+  export_graph(g, to_weights, to_weights, m.mutable_graph());
   std::string out;
   m.SerializeToString(&out);
   return out;
+}
+
+Result<std::string> export_model_inline(const ir::Graph& g) {
+  if (initializer_bytes(g) > kMaxInlineModelBytes)
+    return invalid_argument("graph '{}' holds {} bytes of weights, more than one ONNX file can hold inline (2 GB); "
+                            "write it with external data",
+                            g.name, initializer_bytes(g));
+  kiln_onnx::ModelProto m;
+  model_header(g, m);
+  const TensorSink inline_tensor = [](const Tensor& t, const std::string& name, kiln_onnx::TensorProto* p) {
+    tensor_to_proto(t, name, p);
+  };
+  export_graph(g, inline_tensor, inline_tensor, m.mutable_graph());
+  std::string out;
+  if (!m.SerializeToString(&out)) return internal_error("serializing graph '{}' as an ONNX model failed", g.name);
+  return out;
+}
+
+Result<WrittenModel> write_model_file(const ir::Graph& g, const std::string& path, const WriteOptions& options) {
+  const int64_t weight_bytes = initializer_bytes(g);
+  const bool external = options.external_data == ExternalData::kAlways ||
+                        (options.external_data == ExternalData::kAuto && weight_bytes > kMaxInlineModelBytes);
+  if (!external && weight_bytes > kMaxInlineModelBytes)
+    return invalid_argument("the model holds {} bytes of weights, more than one ONNX file can hold inline (2 GB); "
+                            "write it with external data",
+                            weight_bytes);
+  WrittenModel written;
+  written.model_path = path;
+  std::string blob;
+  kiln_onnx::ModelProto m;
+  model_header(g, m);
+  const std::string location = std::filesystem::path(path).filename().string() + ".data";
+  const TensorSink inline_tensor = [](const Tensor& t, const std::string& name, kiln_onnx::TensorProto* p) {
+    tensor_to_proto(t, name, p);
+  };
+  // Small tensors stay inline even with external data: shape constants are read at build time, and a
+  // separate file read for each of them would only cost.
+  const TensorSink maybe_external = [&](const Tensor& t, const std::string& name, kiln_onnx::TensorProto* p) {
+    if (static_cast<int64_t>(t.nbytes()) < options.external_min_bytes) return tensor_to_proto(t, name, p);
+    external_tensor(t, name, location, &blob, p);
+    ++written.external_tensors;
+  };
+  export_graph(g, external ? maybe_external : inline_tensor, inline_tensor, m.mutable_graph());
+  std::string bytes;
+  if (!m.SerializeToString(&bytes)) return internal_error("serializing the model for '{}' failed", path);
+  const std::filesystem::path data_path = std::filesystem::path(path).parent_path() / location;
+  if (written.external_tensors > 0) {
+    KILN_RETURN_IF_ERROR(write_file_atomic(data_path.string(), blob));
+    written.data_path = data_path.string();
+    written.data_bytes = static_cast<int64_t>(blob.size());
+  } else {
+    // A stale data file from an earlier write would sit beside the model and mislead.
+    std::error_code ec;
+    std::filesystem::remove(data_path, ec);
+  }
+  KILN_RETURN_IF_ERROR(write_file_atomic(path, bytes));
+  written.model_bytes = static_cast<int64_t>(bytes.size());
+  return written;
 }
 
 }  // namespace kiln::onnx

@@ -9,4 +9,27 @@ namespace kiln::onnx {
 // Initializer bytes go to *weights (64-byte aligned) and are referenced as external data "@weights".
 std::string export_model(const ir::Graph& g, std::string* weights);
 
+// Protobuf refuses messages over 2 GiB; weights past this much go to external data instead.
+inline constexpr int64_t kMaxInlineModelBytes = int64_t{1900} << 20;
+
+// A standalone ONNX model, every tensor inline (errors past kMaxInlineModelBytes of weights).
+Result<std::string> export_model_inline(const ir::Graph& g);
+
+enum class ExternalData {
+  kAuto,    // external only when the weights do not fit one ONNX file
+  kAlways,  // initializers of external_min_bytes or more go to PATH.data
+  kNever,
+};
+struct WriteOptions {
+  ExternalData external_data = ExternalData::kAuto;
+  int64_t external_min_bytes = 1024;
+};
+struct WrittenModel {
+  std::string model_path, data_path;  // data_path empty when every tensor is inline
+  int64_t model_bytes = 0, data_bytes = 0, external_tensors = 0;
+};
+// Writes g as a standalone ONNX model at path; external data goes to "<file name>.data" beside it, referenced
+// by that relative name so the pair can be moved together.
+Result<WrittenModel> write_model_file(const ir::Graph& g, const std::string& path, const WriteOptions& options = {});
+
 }  // namespace kiln::onnx

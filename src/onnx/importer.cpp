@@ -37,6 +37,7 @@ struct ImportEnv {
   int64_t opset;
   std::string base_dir;
   std::string_view weights;
+  ImportDetails* details;  // filled for the main graph only (null inside bodies)
 };
 
 Result<ir::Graph> import_graph(const kiln_onnx::GraphProto& gp, const ImportEnv& env,
@@ -62,7 +63,9 @@ Result<ir::Attribute> import_attribute(const kiln_onnx::AttributeProto& a, const
     }
     case AP::GRAPH: {
       out.kind = K::kGraph;
-      KILN_ASSIGN_OR_RETURN(ir::Graph g, import_graph(a.g(), env, scope));
+      ImportEnv body_env = env;
+      body_env.details = nullptr;
+      KILN_ASSIGN_OR_RETURN(ir::Graph g, import_graph(a.g(), body_env, scope));
       out.g = std::make_shared<ir::Graph>(std::move(g));
       break;
     }
@@ -87,6 +90,10 @@ Result<ir::Graph> import_graph(const kiln_onnx::GraphProto& gp, const ImportEnv&
       return invalid_model("initializer '{}' is defined twice", printable(init.name()));
     KILN_ASSIGN_OR_RETURN(
         Tensor t, tensor_from_proto(init, env.base_dir, "initializer '" + printable(init.name()) + "'", env.weights));
+    if (env.details && init.data_location() == kiln_onnx::TensorProto::EXTERNAL) {
+      ++env.details->external_initializers;
+      env.details->external_bytes += static_cast<int64_t>(t.nbytes());
+    }
     g.values[init.name()] = {t.dtype(), Shape::from_dims(t.dims())};
     g.initializers[init.name()] = std::move(t);
   }
@@ -165,7 +172,7 @@ Result<ir::Graph> import_graph(const kiln_onnx::GraphProto& gp, const ImportEnv&
 }  // namespace
 
 Result<ir::Graph> import_model_bytes(const std::string& bytes, const std::string& base_dir, const std::string& what,
-                                     std::string_view weights) {
+                                     std::string_view weights, ImportDetails* details) {
   if (bytes.empty()) return invalid_model("{} is empty (0 bytes); expected an ONNX model", what);
   kiln_onnx::ModelProto model;
   if (!model.ParseFromString(bytes))
@@ -208,17 +215,17 @@ Result<ir::Graph> import_model_bytes(const std::string& bytes, const std::string
                        "(custom-domain ops, sequence and optional types are not supported)",
                        what, fmt::join(unknown, ", "));
   }
-  KILN_ASSIGN_OR_RETURN(ir::Graph g, import_graph(model.graph(), ImportEnv{opset, base_dir, weights}, {}));
+  KILN_ASSIGN_OR_RETURN(ir::Graph g, import_graph(model.graph(), ImportEnv{opset, base_dir, weights, details}, {}));
   g.ir_version = model.ir_version();
   for (const auto& kv : model.metadata_props()) g.metadata[kv.key()] = kv.value();
   if (!model.producer_name().empty()) g.metadata["producer"] = model.producer_name() + " " + model.producer_version();
   return g;
 }
 
-Result<ir::Graph> import_model_file(const std::string& path) {
+Result<ir::Graph> import_model_file(const std::string& path, ImportDetails* details) {
   KILN_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
   std::string dir = std::filesystem::path(path).parent_path().string();
-  return import_model_bytes(bytes, dir.empty() ? "." : dir, "model '" + path + "'");
+  return import_model_bytes(bytes, dir.empty() ? "." : dir, "model '" + path + "'", {}, details);
 }
 
 }  // namespace kiln::onnx
