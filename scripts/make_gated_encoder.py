@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Writes models/gated_encoder.onnx, the model of docs/extract.md's modular-compilation example (fixed seed).
+"""Writes models/gated_encoder.onnx, the model of docs/extract.md's modular-compilation example (fixed seed), and
+models/gated_encoder.detail_w.npy, the detail head's weight as the example's own code holds it.
 
 x[batch,16] -> a stateless encoder (MatMul, Add, Relu, MatMul, Add) -> features[batch,16]
             -> a data-dependent If: when mean(features) > 0 the "detail" head (a MatMul whose weight and input
@@ -40,8 +41,14 @@ def gated_encoder():
         helper.make_node("Greater", ["score", "zero"], ["use_detail"], name="gate"),
         helper.make_node("If", ["use_detail"], ["out"], name="route", then_branch=detail, else_branch=fast),
     ]
-    inits = [w("enc_w1", d, hidden), w("enc_b1", hidden, scale=0.1), w("enc_w2", hidden, d),
-             w("enc_b2", d, scale=0.1), w("detail_w", d, d),
+    w1, b1, w2 = (rng.standard_normal(s).astype(np.float32) * k for s, k in (((d, hidden), 0.3), (hidden, 0.1),
+                                                                              ((hidden, d), 0.3)))
+    # The bias centres mean(features) near 0 for x ~ N(0, 1), so the gate goes either way with the input.
+    probe = rng.standard_normal((4096, d)).astype(np.float32)
+    b2 = 0.1 * rng.standard_normal(d)
+    b2 = (b2 - b2.mean() - (np.maximum(probe @ w1 + b1, 0) @ w2).mean()).astype(np.float32)
+    inits = [numpy_helper.from_array(w1, "enc_w1"), numpy_helper.from_array(b1, "enc_b1"),
+             numpy_helper.from_array(w2, "enc_w2"), numpy_helper.from_array(b2, "enc_b2"), w("detail_w", d, d),
              numpy_helper.from_array(np.array(0.0, np.float32), "zero")]
     g = helper.make_graph(nodes, "gated_encoder",
                           [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", d])],
@@ -55,7 +62,9 @@ def main():
     onnx.checker.check_model(model)
     path = os.path.join(HERE, "gated_encoder.onnx")
     onnx.save(model, path)
-    print("wrote", os.path.normpath(path))
+    detail_w = next(t for t in model.graph.initializer if t.name == "detail_w")
+    np.save(os.path.join(HERE, "gated_encoder.detail_w.npy"), numpy_helper.to_array(detail_w))
+    print("wrote", os.path.normpath(path), "and the detail head's weight")
 
 
 if __name__ == "__main__":

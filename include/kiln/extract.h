@@ -12,9 +12,9 @@ namespace kiln {
 
 enum class ExternalDataChoice {
   kAuto,    // external when the source model kept its weights in external data, or when they exceed what one
-            // ONNX file holds (2 GB); inline otherwise
+            // ONNX file holds (1900 MiB); inline otherwise
   kAlways,  // initializers of 1 KiB or more go to PART.onnx.data beside the part
-  kNever,   // every tensor inline (an error past 2 GB)
+  kNever,   // every tensor inline (an error past 1900 MiB)
 };
 
 struct ExtractConfig {

@@ -140,7 +140,7 @@ std::string export_model(const ir::Graph& g, std::string* weights) {
 
 Result<std::string> export_model_inline(const ir::Graph& g) {
   if (initializer_bytes(g) > kMaxInlineModelBytes)
-    return invalid_argument("graph '{}' holds {} bytes of weights, more than one ONNX file can hold inline (2 GB); "
+    return invalid_argument("graph '{}' holds {} bytes of weights, more than one ONNX file can hold inline (1900 MiB); "
                             "write it with external data",
                             g.name, initializer_bytes(g));
   kiln_onnx::ModelProto m;
@@ -159,7 +159,7 @@ Result<WrittenModel> write_model_file(const ir::Graph& g, const std::string& pat
   const bool external = options.external_data == ExternalData::kAlways ||
                         (options.external_data == ExternalData::kAuto && weight_bytes > kMaxInlineModelBytes);
   if (!external && weight_bytes > kMaxInlineModelBytes)
-    return invalid_argument("the model holds {} bytes of weights, more than one ONNX file can hold inline (2 GB); "
+    return invalid_argument("the model holds {} bytes of weights, more than one ONNX file can hold inline (1900 MiB); "
                             "write it with external data",
                             weight_bytes);
   WrittenModel written;

@@ -143,22 +143,32 @@ Result<ir::Graph> cut_subgraph(ir::Graph g, const std::vector<std::string>& inpu
   else
     rep.inference_note = s.message();
 
-  // Walk back from the outputs; each value remembers who asked for it, for the leak message.
+  // Walk back from the outputs. Each item remembers the node that reads it (kNone: an output itself) and each
+  // needed node the item that made it needed, so a leak can be shown on its way to an output.
+  constexpr size_t kNone = static_cast<size_t>(-1);
+  struct Item {
+    std::string value;
+    size_t reader;
+    bool in_body;
+  };
   std::vector<bool> needed(g.nodes.size(), false);
+  std::vector<Item> why(g.nodes.size());
   std::set<std::string> needed_inits, used_inputs, visited;
-  std::map<std::string, std::vector<std::string>> leaks;  // graph input -> readers
-  std::vector<std::pair<std::string, std::string>> work;  // value, reader
-  for (auto it = outputs.rbegin(); it != outputs.rend(); ++it) work.emplace_back(*it, "--outputs");
+  std::map<std::string, std::vector<Item>> leaks;  // graph input -> who reads it
+  std::vector<Item> work;
+  for (auto it = outputs.rbegin(); it != outputs.rend(); ++it) work.push_back({*it, kNone, false});
   while (!work.empty()) {
-    auto [v, reader] = work.back();
+    Item item = work.back();
     work.pop_back();
+    const std::string& v = item.value;
     if (stop.count(v)) {
       used_inputs.insert(v);
       continue;
     }
-    if (auto p = producer.find(v); p == producer.end() && !g.is_constant(v)) {
+    if (!producer.count(v) && !g.is_constant(v)) {
       auto& readers = leaks[v];
-      if (std::find(readers.begin(), readers.end(), reader) == readers.end()) readers.push_back(reader);
+      if (std::none_of(readers.begin(), readers.end(), [&](const Item& r) { return r.reader == item.reader; }))
+        readers.push_back(item);
       continue;
     }
     if (!visited.insert(v).second) continue;
@@ -169,17 +179,43 @@ Result<ir::Graph> cut_subgraph(ir::Graph g, const std::vector<std::string>& inpu
     const size_t i = producer.at(v);
     if (needed[i]) continue;
     needed[i] = true;
+    why[i] = item;
     const ir::Node& n = g.nodes[i];
     for (const auto& in : n.inputs)
-      if (!in.empty()) work.emplace_back(in, n.label());
-    for (const auto& in : outer_scope_reads(n)) work.emplace_back(in, n.label() + " (in its body)");
+      if (!in.empty()) work.push_back({in, i, false});
+    for (const auto& in : outer_scope_reads(n)) work.push_back({in, i, true});
   }
+  // "x -> node 'fc1' (MatMul) -> h -> node 'route' (If, in its body) -> out": from a leak to the output it feeds.
+  auto path = [&](const Item& leak) {
+    std::vector<std::string> steps{"'" + printable(leak.value) + "'"};
+    bool in_body = leak.in_body;
+    for (size_t r = leak.reader; r != kNone && steps.size() < 64; r = why[r].reader) {
+      steps.push_back(g.nodes[r].label() + (in_body ? " in its body" : ""));
+      steps.push_back("'" + printable(why[r].value) + "'");
+      in_body = why[r].in_body;
+    }
+    if (steps.size() > 9) {
+      steps.erase(steps.begin() + 4, steps.end() - 4);
+      steps.insert(steps.begin() + 4, "…");
+    }
+    return fmt::format("{}", fmt::join(steps, " -> "));
+  };
   if (!leaks.empty()) {
     std::vector<std::string> parts, names;
     for (const auto& [v, readers] : leaks) {
       names.push_back(v);
-      parts.push_back(fmt::format("'{}'{} (a graph input of the model, read by {})", printable(v),
-                                  describe_value(g, v), fmt::join(readers, ", ")));
+      std::vector<std::string> labels, paths;
+      for (const auto& r : readers) {
+        if (r.reader == kNone) {
+          labels.push_back("--outputs");
+          continue;
+        }
+        labels.push_back(g.nodes[r.reader].label() + (r.in_body ? " in its body" : ""));
+        if (paths.empty()) paths.push_back(path(r));
+      }
+      parts.push_back(fmt::format("'{}'{} (a graph input of the model, read by {}{})", printable(v),
+                                  describe_value(g, v), fmt::join(labels, ", "),
+                                  paths.empty() ? "" : "; needed as " + paths[0]));
     }
     std::vector<std::string> suggested = inputs;
     suggested.insert(suggested.end(), names.begin(), names.end());

@@ -193,7 +193,7 @@ void add_extract_command(CLI::App& app) {
   cmd->add_option("--rtol", o->rtol, "Check tolerance, relative part (default 1e-4)");
   cmd->add_option("--external-data", o->external_data,
                   "Where the part's weights go: auto (external data beside the part when the model kept its weights "
-                  "external or they pass 2 GB, else inline), always (tensors of 1 KiB or more to PART.onnx.data), "
+                  "external or they pass 1900 MiB, else inline), always (tensors of 1 KiB or more to PART.onnx.data), "
                   "never (all inline)");
   cmd->add_flag("--strict-inputs", o->strict_inputs,
                 "An --inputs value that no needed node reads is an error (default: a warning)");
