@@ -43,6 +43,9 @@ struct BuildConfig {
   std::string timing_cache_path;
   // CUDA engines: contexts capture and replay CUDA graphs per input shape (kiln build --no-cuda-graph: off).
   bool cuda_graphs = true;
+  // CUDA engines: nodes with no CUDA kernel for their op or dtypes run on the CPU reference (the build reports
+  // each with why). false (kiln build --no-cpu-fallback): such a node is a build error instead.
+  bool allow_cpu_fallback = true;
   // Called with one line per build stage ("import", "passes: fold_constants"…).
   std::function<void(std::string_view)> progress;
 };

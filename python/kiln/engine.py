@@ -89,7 +89,8 @@ def build(model: Union[PathLike, bytes, Any], *, backend: str = "auto", fp16: bo
           tf32: bool = False, shapes: Union[None, ShapeSpec, Sequence[ShapeSpec]] = None,
           fp32_layers: Iterable[str] = (), timing_cache: Optional[PathLike] = None,
           progress: Union[bool, Callable[[str], None]] = True, reduced_precision_io: bool = False,
-          tactic_timing: bool = True, cuda_graphs: bool = True, base_dir: Optional[PathLike] = None) -> "Engine":
+          tactic_timing: bool = True, cuda_graphs: bool = True, allow_cpu_fallback: bool = True,
+          base_dir: Optional[PathLike] = None) -> "Engine":
     """Builds an engine from an ONNX model.
 
     model: a path to a .onnx file, the ONNX bytes, or an ``onnx.ModelProto``.
@@ -101,6 +102,8 @@ def build(model: Union[PathLike, bytes, Any], *, backend: str = "auto", fp16: bo
     timing_cache: a file of timed tactic choices, read before and rewritten after the build.
     progress: True prints the build stages to stderr as ``kiln build`` does; False is silent; a callable
         receives each line.
+    allow_cpu_fallback: CUDA engines: False makes a node with no CUDA kernel for its op or dtypes a build error
+        (by default it runs on the CPU reference and the build names it with why).
     base_dir: where external-data files of ONNX bytes live (default: the current directory).
     """
     if sum(bool(f) for f in (fp16, bf16, tf32)) > 1:
@@ -119,7 +122,7 @@ def build(model: Union[PathLike, bytes, Any], *, backend: str = "auto", fp16: bo
     native = _kiln.build(source, is_bytes, os.fspath(base_dir) if base_dir is not None else ".", backend, precision,
                          [str(n) for n in fp32_layers], _normalize_shapes(shapes),
                          os.fspath(timing_cache) if timing_cache is not None else "", reduced_precision_io,
-                         tactic_timing, cuda_graphs, callback)
+                         tactic_timing, cuda_graphs, allow_cpu_fallback, callback)
     return Engine(native)
 
 

@@ -45,7 +45,7 @@ Engine build(const py::object& model, bool model_is_bytes, const std::string& ba
              const std::string& precision, const std::vector<std::string>& fp32_layers,
              const std::vector<std::map<std::string, std::vector<std::vector<int64_t>>>>& profiles,
              const std::string& timing_cache, bool reduced_precision_io, bool tactic_timing, bool cuda_graphs,
-             const py::object& progress) {
+             bool allow_cpu_fallback, const py::object& progress) {
   BuildConfig cfg;
   cfg.backend = parse_backend_name(backend);
   cfg.precision = parse_precision(precision);
@@ -54,6 +54,7 @@ Engine build(const py::object& model, bool model_is_bytes, const std::string& ba
   cfg.reduced_precision_io = reduced_precision_io;
   cfg.tactic_timing = tactic_timing;
   cfg.cuda_graphs = cuda_graphs;
+  cfg.allow_cpu_fallback = allow_cpu_fallback;
   for (const auto& p : profiles) {
     OptimizationProfile prof;
     for (const auto& [name, ranges] : p) {
@@ -124,7 +125,8 @@ py::dict info_dict(const Engine& e) {
 void bind_engine(py::module_& m) {
   m.def("build", &build, py::arg("model"), py::arg("model_is_bytes"), py::arg("base_dir"), py::arg("backend"),
         py::arg("precision"), py::arg("fp32_layers"), py::arg("profiles"), py::arg("timing_cache"),
-        py::arg("reduced_precision_io"), py::arg("tactic_timing"), py::arg("cuda_graphs"), py::arg("progress"),
+        py::arg("reduced_precision_io"), py::arg("tactic_timing"), py::arg("cuda_graphs"),
+        py::arg("allow_cpu_fallback"), py::arg("progress"),
         "Builds an engine from an ONNX path or bytes (kiln.build is the documented entry point).");
   py::class_<Engine>(m, "Engine", "A compiled model (kiln.Engine wraps it).")
       .def_static(

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 #include <set>
+#include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
 #include "backends/device_probe.h"
@@ -18,6 +19,7 @@
 #include "util/no_throw.h"
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/kernel.h"
+#include "backends/cuda/placement.h"
 #endif
 
 namespace kiln {
@@ -125,6 +127,36 @@ Status convert_for_cuda(ir::Graph& g, const BuildConfig& config, const std::func
   return passes::infer_shapes(g);
 }
 
+// Every node a CUDA engine leaves to the CPU reference is named with why (a read-back per run, no CUDA graph
+// capture across it): visible by default, an error with --no-cpu-fallback.
+Status report_cpu_fallbacks(const ir::Graph& g, const BuildConfig& config,
+                            const std::function<void(std::string_view)>& progress) {
+#ifdef KILN_WITH_CUDA
+  auto fallbacks = cuda::predict_cpu_fallbacks(g, config.profiles);
+  if (!fallbacks.ok()) {
+    if (!config.allow_cpu_fallback)
+      return fallbacks.status().with_context("--no-cpu-fallback: predicting where each node runs");
+    progress(fmt::format("cpu fallback: not predicted ({})", fallbacks.status().message()));
+    return Status();
+  }
+  if (fallbacks->empty()) {
+    progress("cpu fallback: none (every node runs on the GPU or as host shape math)");
+    return Status();
+  }
+  std::vector<std::string> lines;
+  for (const auto& p : *fallbacks) lines.push_back(fmt::format("node '{}' ({}): {}", p.name, p.op, p.why));
+  if (!config.allow_cpu_fallback)
+    return unsupported("--no-cpu-fallback: {} node(s) have no CUDA kernel and would run on the CPU: {}",
+                       lines.size(), fmt::join(lines, "; "));
+  progress(fmt::format("cpu fallback: {} node(s) run on the CPU reference (values are copied to the host and back "
+                       "each run; --no-cpu-fallback makes this an error):", lines.size()));
+  for (const auto& l : lines) progress("cpu fallback: " + l);
+#else
+  (void)g, (void)config, (void)progress;
+#endif
+  return Status();
+}
+
 Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   auto progress = [&](std::string_view s) {
     if (config.progress) config.progress(s);
@@ -200,6 +232,7 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   s.profiles = config.profiles;
   s.graph = std::make_shared<const ir::Graph>(std::move(g));
   KILN_RETURN_IF_ERROR(finalize_engine_state(s));
+  if (backend == BackendKind::kCuda) KILN_RETURN_IF_ERROR(report_cpu_fallbacks(*s.graph, config, progress));
   if (backend == BackendKind::kCuda && config.tactic_timing) {
     progress("tactic timing");
     KILN_ASSIGN_OR_RETURN(TuneReport t, tune_tactics(s, config.timing_cache_path, progress));

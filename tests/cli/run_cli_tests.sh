@@ -171,6 +171,11 @@ check bench_corrupt_engine 1 "checksum" -- "$KILN" bench "$W/flip.kiln"
 # buffers, CUDA graphs on/off, per-layer profile with GPU placement.
 if "$KILN" doctor --json 2>/dev/null | grep -q '"cuda_backend": true'; then
   check gpu_build 0 "built" -- "$KILN" build "$CNN" -o "$W/cnn_gpu.kiln" --backend cuda --shapes image:1x3x32x32,4x3x32x32,8x3x32x32
+  check gpu_build_fallback 0 "cpu fallback: node 'determinant' \\(Det\\): the CUDA backend has no kernel for Det" -- "$KILN" build "$FX/det_fallback.onnx" -o "$W/det_gpu.kiln" --backend cuda
+  check gpu_build_fallback_quiet 0 "cpu fallback: node 'determinant'" -- "$KILN" build "$FX/det_fallback.onnx" -o "$W/det_gpu.kiln" --backend cuda -q
+  check gpu_inspect_fallback 0 "CPU fallback: 1 node\\(s\\).*" -- "$KILN" inspect "$W/det_gpu.kiln"
+  check gpu_build_no_fallback 1 "--no-cpu-fallback: 1 node\\(s\\).*'determinant' \\(Det\\)" -- "$KILN" build "$FX/det_fallback.onnx" -o "$W/det_gpu2.kiln" --backend cuda --no-cpu-fallback
+  check gpu_inspect_no_fallback 0 "CPU fallback: none" -- "$KILN" inspect "$W/cnn_gpu.kiln"
   check gpu_bench_text 0 "CUDA graphs on" -- "$KILN" bench "$W/cnn_gpu.kiln" --iters 20 --warmup 3
   check gpu_bench_json 0 "\"timer\": \"cuda_events\"" -- bash -c "\"$KILN\" bench \"$W/cnn_gpu.kiln\" --json --iters 30 --warmup 3 --shapes image:7x3x32x32 | tee \"$W/bench_gpu.json\""
   check gpu_bench_no_graph 0 "\"cuda_graphs\": false" -- "$KILN" bench "$W/cnn_gpu.kiln" --json --iters 10 --no-cuda-graph

@@ -16,7 +16,7 @@ struct BuildOptions {
   std::string model, output, backend = "auto";
   std::vector<std::string> shapes, fp32_layers;
   bool fp16 = false, bf16 = false, tf32 = false, json = false, quiet = false, no_cuda_graph = false,
-       reduced_io = false, no_tactic_timing = false;
+       reduced_io = false, no_tactic_timing = false, no_cpu_fallback = false;
   std::string timing_cache, conv_layout = "auto";
 };
 
@@ -36,6 +36,7 @@ int run_build(const BuildOptions& o) {
                     : o.conv_layout == "nhwc" ? ConvLayoutChoice::kNHWC
                                               : ConvLayoutChoice::kAuto;
   cfg.timing_cache_path = o.timing_cache;
+  cfg.allow_cpu_fallback = !o.no_cpu_fallback;
   if (!o.shapes.empty()) {
     auto profiles = parse_profiles(o.shapes);
     if (!profiles.ok()) return fail(profiles.status());
@@ -43,7 +44,14 @@ int run_build(const BuildOptions& o) {
   }
   if (cfg.backend == BackendKind::kAuto && !cuda_backend_available() && !o.quiet)
     std::cerr << "kiln: backend auto -> cpu (" << cuda_unavailable_reason() << ")\n";
-  cfg.progress = progress_printer(o.quiet || o.json);
+  // Nodes left to the CPU cost a read-back per run: named even with --quiet (not in --json's stdout).
+  cfg.progress = [verbose = progress_printer(o.quiet || o.json), quiet = o.quiet || o.json](std::string_view line) {
+    const bool fallback_warning = line.starts_with("cpu fallback: ") && !line.starts_with("cpu fallback: none");
+    if (quiet && fallback_warning)
+      std::cerr << "kiln: " << line << "\n";
+    else if (verbose)
+      verbose(line);
+  };
   auto t0 = std::chrono::steady_clock::now();
   auto engine = Builder::build_from_file(o.model, cfg);
   if (!engine.ok()) return fail(engine.status());
@@ -113,6 +121,9 @@ void add_build_command(CLI::App& app) {
   cmd->add_flag("--no-cuda-graph", o->no_cuda_graph,
                 "CUDA engines: run node by node instead of replaying a CUDA graph captured per input shape (the "
                 "default; graphs remove launch overhead, node-by-node helps debugging and profiling)");
+  cmd->add_flag("--no-cpu-fallback", o->no_cpu_fallback,
+                "CUDA: fail the build if a node has no CUDA kernel for its op or dtypes (default: it runs on the "
+                "CPU reference, and the build names each such node with why)");
   cmd->add_flag("--json", o->json, "Print the build summary as JSON");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress lines");
   cmd->callback([o] { std::exit(run_build(*o)); });

@@ -63,7 +63,8 @@ Result<nlohmann::json> placement_json(const InspectOptions& o, ir::Graph g, bool
                       : p.where == cuda::Placement::kHost ? "host"
                                                           : "cpu_fallback";
     j[key] = j[key].get<int>() + 1;
-    if (p.where == cuda::Placement::kCpuFallback) j["fallback_nodes"].push_back({{"node", p.name}, {"op", p.op}});
+    if (p.where == cuda::Placement::kCpuFallback)
+      j["fallback_nodes"].push_back({{"node", p.name}, {"op", p.op}, {"why", p.why}});
     for (const auto& v : p.downloads) j["read_backs"].push_back({{"node", p.name}, {"op", p.op}, {"value", v}});
   }
   j["cuda_graph_capturable"] = j["read_backs"].empty();
@@ -71,6 +72,20 @@ Result<nlohmann::json> placement_json(const InspectOptions& o, ir::Graph g, bool
 #else
   (void)o, (void)g, (void)is_onnx, (void)profiles;
   return Status(StatusCode::kUnsupported, "--placement needs a kiln built with the CUDA backend");
+#endif
+}
+
+// A CUDA engine's nodes that run on the CPU reference (as kiln build reported them), or why that is unknown.
+nlohmann::json engine_cpu_fallbacks(const ir::Graph& g, const std::vector<OptimizationProfile>& profiles) {
+#ifdef KILN_WITH_CUDA
+  auto placed = cuda::predict_cpu_fallbacks(g, profiles);
+  if (!placed.ok()) return {{"error", placed.status().message()}};
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const auto& p : *placed) nodes.push_back({{"node", p.name}, {"op", p.op}, {"why", p.why}});
+  return {{"nodes", nodes}};
+#else
+  (void)g, (void)profiles;
+  return {{"error", "this kiln has no CUDA backend to predict placement with"}};
 #endif
 }
 
@@ -100,6 +115,7 @@ int run_inspect(const InspectOptions& o) {
     j["precision"] = e->info().precision;
     j["tactics"] = e->info().tactics;
     j["manifest"] = nlohmann::json::parse(e->info().manifest_json);
+    if (e->info().backend == BackendKind::kCuda) j["cpu_fallback"] = engine_cpu_fallbacks(*graph, e->profiles());
   }
   for (const auto& n : graph->inputs) {
     const auto* v = graph->value(n);
@@ -153,6 +169,19 @@ int run_inspect(const InspectOptions& o) {
   std::sort(sorted.begin(), sorted.end());
   std::cout << "  ops:\n";
   for (const auto& [c, k] : sorted) std::cout << fmt::format("    {:<24} {}\n", k, -c);
+  if (j.contains("cpu_fallback")) {
+    const auto& f = j["cpu_fallback"];
+    if (f.contains("error"))
+      std::cout << fmt::format("  CPU fallback: not predicted ({})\n", f["error"].get<std::string>());
+    else if (f["nodes"].empty())
+      std::cout << "  CPU fallback: none (every node runs on the GPU or as host shape math)\n";
+    else
+      std::cout << fmt::format("  CPU fallback: {} node(s) run on the CPU reference:\n", f["nodes"].size());
+    if (f.contains("nodes"))
+      for (const auto& n : f["nodes"])
+        std::cout << fmt::format("    {} ({}): {}\n", n["node"].get<std::string>(), n["op"].get<std::string>(),
+                                 n["why"].get<std::string>());
+  }
   if (o.placement) {
     const auto& p = j["placement"];
     std::string at;
@@ -161,7 +190,8 @@ int run_inspect(const InspectOptions& o) {
     std::cout << fmt::format("  placement on the CUDA backend at {}: {} GPU, {} host (shape math), {} CPU fallback\n",
                              at, p["gpu"].get<int>(), p["host"].get<int>(), p["cpu_fallback"].get<int>());
     for (const auto& f : p["fallback_nodes"])
-      std::cout << fmt::format("    CPU fallback: {} ({})\n", f["node"].get<std::string>(), f["op"].get<std::string>());
+      std::cout << fmt::format("    CPU fallback: {} ({}): {}\n", f["node"].get<std::string>(),
+                               f["op"].get<std::string>(), f["why"].get<std::string>());
     if (p["read_backs"].empty())
       std::cout << "  no value is read back from the GPU: each input shape runs as one CUDA graph\n";
     for (const auto& r : p["read_backs"])

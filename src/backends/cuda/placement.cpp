@@ -1,5 +1,8 @@
 #include "backends/cuda/placement.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
 #include <set>
 
 #include "passes/pass.h"
@@ -11,6 +14,19 @@ namespace {
 // Below this many elements, integer computations on host values stay on the host (shape math: no launch, no
 // copy back).
 constexpr int64_t kHostComputeLimit = 1024;
+
+bool is_control_flow(const std::string& op) { return op == "If" || op == "Loop" || op == "Scan"; }
+
+std::string fallback_reason(const ir::Node& node, const std::vector<InputFact>& inputs) {
+  if (is_control_flow(node.op_type))
+    return fmt::format("{} runs on the CPU reference with its bodies (the CUDA backend has no control-flow "
+                       "segments yet)", node.op_type);
+  const KernelDef* k = kernel_table().find(node.op_type);
+  if (!k) return fmt::format("the CUDA backend has no kernel for {}", node.op_type);
+  std::vector<std::string> dtypes;
+  for (const InputFact& in : inputs) dtypes.push_back(in.present ? std::string(dtype_name(in.dtype)) : "-");
+  return fmt::format("the CUDA kernel for {} does not take input dtypes ({})", node.op_type, fmt::join(dtypes, ", "));
+}
 }  // namespace
 
 const char* placement_name(Placement p) {
@@ -71,7 +87,7 @@ Result<std::vector<PlacedNode>> predict_placement(const ir::Graph& graph,
       facts.push_back(f);
     }
     const KernelDef* kernel = nullptr;
-    PlacedNode p{node.name, node.op_type, place_node(node, facts, &kernel), {}};
+    PlacedNode p{node.name, node.op_type, place_node(node, facts, &kernel), {}, {}};
     for (size_t k = 0; k < node.inputs.size(); ++k) {
       if (!facts[k].present || facts[k].on_host) continue;
       const bool reads_host = p.where == Placement::kCpuFallback ||
@@ -81,9 +97,36 @@ Result<std::vector<PlacedNode>> predict_placement(const ir::Graph& graph,
         on_host.insert(node.inputs[k]);
       }
     }
+    if (p.where == Placement::kCpuFallback) p.why = fallback_reason(node, facts);
     if (p.where != Placement::kGpu)
       for (const auto& o : node.outputs) on_host.insert(o);
     out.push_back(std::move(p));
+  }
+  return out;
+}
+
+Result<std::vector<PlacedNode>> predict_cpu_fallbacks(const ir::Graph& g,
+                                                      const std::vector<OptimizationProfile>& profiles) {
+  std::vector<OptimizationProfile> cases = profiles;
+  if (cases.empty()) cases.emplace_back();
+  std::vector<PlacedNode> out;
+  std::set<std::string> seen;
+  for (const OptimizationProfile& profile : cases) {
+    std::map<std::string, std::vector<int64_t>> dims;
+    for (const auto& name : g.inputs) {
+      if (auto it = profile.inputs.find(name); it != profile.inputs.end()) {
+        dims[name] = it->second.opt;
+        continue;
+      }
+      const ir::ValueInfo* v = g.value(name);
+      if (!v || !v->shape.has_rank())
+        return invalid_argument("graph input '{}' has unknown rank; give it a profile (--shapes {}:DIMS)", name, name);
+      std::vector<int64_t>& d = dims[name];
+      for (const Dim& dim : v->shape.dims()) d.push_back(dim.is_static() ? dim.value() : 1);
+    }
+    KILN_ASSIGN_OR_RETURN(auto placed, predict_placement(g, dims));
+    for (auto& p : placed)
+      if (p.where == Placement::kCpuFallback && seen.insert(p.name).second) out.push_back(std::move(p));
   }
   return out;
 }

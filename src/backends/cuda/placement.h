@@ -12,6 +12,7 @@
 
 #include "backends/cuda/kernel.h"
 #include "ir/graph.h"
+#include "kiln/engine.h"
 
 namespace kiln::cuda {
 
@@ -32,10 +33,18 @@ struct PlacedNode {
   std::string name, op;
   Placement where = Placement::kGpu;
   std::vector<std::string> downloads;  // device values this node reads back to the host
+  std::string why;                     // for a CPU fallback: why no CUDA kernel takes the node
 };
 
 // Walks g with graph inputs on the device at the given dims and predicts every node's placement.
 Result<std::vector<PlacedNode>> predict_placement(const ir::Graph& g,
                                                   const std::map<std::string, std::vector<int64_t>>& input_dims);
+
+// The nodes of a CUDA engine's graph that run on the CPU reference, predicted at every profile's opt dims (the
+// model's static dims without profiles; a dynamic dim no profile bounds counts as 1: placement follows op and
+// dtype, not size). Each node once, in graph order, with why. kiln build reports them (and refuses them with
+// --no-cpu-fallback); kiln inspect lists them.
+Result<std::vector<PlacedNode>> predict_cpu_fallbacks(const ir::Graph& g,
+                                                      const std::vector<OptimizationProfile>& profiles);
 
 }  // namespace kiln::cuda

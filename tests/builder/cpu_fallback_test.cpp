@@ -1,0 +1,85 @@
+// Which nodes a CUDA engine leaves to the CPU reference, and why: kiln build reports them (refuses them with
+// --no-cpu-fallback) and kiln inspect lists them. The prediction needs only the CUDA kernel table, not a GPU.
+#include <gtest/gtest.h>
+
+#ifdef KILN_WITH_CUDA
+#include "backends/cuda/placement.h"
+#include "onnx/importer.h"
+#include "support/model_builder.h"
+
+namespace kiln {
+namespace {
+
+using testing::ModelBuilder;
+
+ir::Graph import(const ModelBuilder& mb) {
+  auto g = onnx::import_model_bytes(mb.bytes(), ".", "model");
+  EXPECT_TRUE(g.ok()) << g.status().to_string();
+  return g.ok() ? std::move(*g) : ir::Graph();
+}
+
+OptimizationProfile batch_profile(const std::string& input, std::vector<int64_t> opt) {
+  OptimizationProfile p;
+  p.inputs[input] = {opt, opt, opt};
+  return p;
+}
+
+TEST(CpuFallback, NamesNodesWithoutACudaKernelAndWhy) {
+  ModelBuilder mb;
+  mb.input("x", DType::kF32, {"batch", "4", "4"})
+      .node("Relu", {"x"}, {"r"}, "relu")
+      .node("Det", {"r"}, {"d"}, "determinant")
+      .node("Neg", {"d"}, {"y"}, "negate")
+      .output("y", DType::kF32, {"batch"});
+  ir::Graph g = import(mb);
+  auto f = cuda::predict_cpu_fallbacks(g, {batch_profile("x", {3, 4, 4})});
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  ASSERT_EQ(f->size(), 1u);
+  EXPECT_EQ((*f)[0].name, "determinant");
+  EXPECT_EQ((*f)[0].op, "Det");
+  EXPECT_NE((*f)[0].why.find("no kernel for Det"), std::string::npos) << (*f)[0].why;
+}
+
+TEST(CpuFallback, DtypeTheKernelDoesNotTakeIsTheReason) {
+  ModelBuilder mb;
+  mb.input("x", DType::kF64, {"2", "3"}).node("Exp", {"x"}, {"y"}, "exp64").output("y", DType::kF64, {"2", "3"});
+  ir::Graph g = import(mb);
+  auto f = cuda::predict_cpu_fallbacks(g, {});  // static dims: no profile needed
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  ASSERT_EQ(f->size(), 1u);
+  EXPECT_EQ((*f)[0].name, "exp64");
+  EXPECT_NE((*f)[0].why.find("does not take input dtypes (f64)"), std::string::npos) << (*f)[0].why;
+}
+
+TEST(CpuFallback, CleanGraphHasNoneAndEachNodeIsListedOnceAcrossProfiles) {
+  ModelBuilder clean;
+  clean.input("x", DType::kF32, {"batch", "8"}).node("Relu", {"x"}, {"y"}, "relu").output("y", DType::kF32, {"batch", "8"});
+  auto none = cuda::predict_cpu_fallbacks(import(clean), {batch_profile("x", {1, 8}), batch_profile("x", {64, 8})});
+  ASSERT_TRUE(none.ok()) << none.status().to_string();
+  EXPECT_TRUE(none->empty());
+
+  ModelBuilder det;
+  det.input("x", DType::kF32, {"batch", "2", "2"}).node("Det", {"x"}, {"y"}, "det").output("y", DType::kF32, {"batch"});
+  // A dynamic dim with no profile counts as 1; two profiles still name the node once.
+  for (const auto& profiles : {std::vector<OptimizationProfile>{},
+                               std::vector<OptimizationProfile>{batch_profile("x", {1, 2, 2}),
+                                                                batch_profile("x", {16, 2, 2})}}) {
+    auto f = cuda::predict_cpu_fallbacks(import(det), profiles);
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    EXPECT_EQ(f->size(), 1u);
+  }
+}
+
+TEST(CpuFallback, UnknownRankInputWithoutProfileIsAnErrorNamingIt) {
+  ModelBuilder mb;
+  mb.input("x", DType::kF32, {"4"}).node("Relu", {"x"}, {"y"}).output("y");
+  ir::Graph g = import(mb);
+  g.values["x"].shape = Shape();  // rank unknown, as some exporters leave it
+  auto f = cuda::predict_cpu_fallbacks(g, {});
+  ASSERT_FALSE(f.ok());
+  EXPECT_NE(f.status().message().find("'x' has unknown rank"), std::string::npos) << f.status().to_string();
+}
+
+}  // namespace
+}  // namespace kiln
+#endif  // KILN_WITH_CUDA
