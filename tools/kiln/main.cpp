@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_inspect_command(app);
   kiln::cli::add_doctor_command(app);
   kiln::cli::add_bench_command(app);
+  kiln::cli::add_compare_command(app);
   kiln::cli::add_extract_command(app);
   // The subcommands report errors as values; whatever still throws (a host allocation the shapes made too
   // large) ends here as a message and exit code 1, never as std::terminate's abort (134).
