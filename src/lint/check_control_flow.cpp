@@ -28,7 +28,9 @@ Dep dep_of(const Scope& scope, const std::string& v) {
   return it != scope.end() ? it->second : Dep{Level::kData, ""};
 }
 
-Dep max_dep(const Dep& a, const Dep& b) { return b.level > a.level ? b : a; }
+Dep max_dep(const Dep& a, const Dep& b) {
+  return b.level > a.level ? b : a;
+}
 
 std::string origin_text(const Dep& d) {
   return d.origin.empty() ? std::string("tensor values") : "the values of '" + printable(d.origin) + "'";
@@ -46,9 +48,13 @@ class ControlFlowCheck {
     for (const auto& t : g.initializer()) scope[t.name()] = {Level::kConst, ""};
     int k = 0;
     for (const auto& in : g.input()) {
-      if (scope.count(in.name()) && scope[in.name()].level == Level::kConst && top) continue;  // IR < 4 duplicate
-      if (top) scope[in.name()] = {Level::kData, in.name()};
-      else scope[in.name()] = k < static_cast<int>(input_levels.size()) ? input_levels[k] : Dep{Level::kData, ""};
+      if (scope.count(in.name()) && scope[in.name()].level == Level::kConst && top)
+        continue;  // IR < 4 duplicate
+      if (top)
+        scope[in.name()] = {Level::kData, in.name()};
+      else
+        scope[in.name()] =
+            k < static_cast<int>(input_levels.size()) ? input_levels[k] : Dep{Level::kData, ""};
       ++k;
     }
     for (int i = 0; i < g.node_size(); ++i) node(g.node(i), i, scope);
@@ -70,14 +76,18 @@ class ControlFlowCheck {
       for (const auto& in : n.input())
         if (!in.empty()) result = max_dep(result, dep_of(scope, in));
     }
-    if (onnx_domain && op == "If") if_node(n, index, scope);
-    else if (onnx_domain && op == "Loop") loop_node(n, index, scope);
-    else if (onnx_domain && op == "Scan") scan_node(n, index, scope);
+    if (onnx_domain && op == "If")
+      if_node(n, index, scope);
+    else if (onnx_domain && op == "Loop")
+      loop_node(n, index, scope);
+    else if (onnx_domain && op == "Scan")
+      scan_node(n, index, scope);
     else
       for (const auto& a : n.attribute())  // subgraphs of other ops (custom ones): their If/Loops count too
         if (a.has_g()) graph(a.g(), scope, {}, false);
     // What comes out of control flow (or a custom op) is treated as data: lint does not follow branches.
-    if (op == "If" || op == "Loop" || op == "Scan" || !op_supported(n)) result = {Level::kData, op + " node '" + node_name(n, index) + "'"};
+    if (op == "If" || op == "Loop" || op == "Scan" || !op_supported(n))
+      result = {Level::kData, op + " node '" + node_name(n, index) + "'"};
     for (const auto& o : n.output())
       if (!o.empty()) scope[o] = result;
   }
@@ -95,30 +105,41 @@ class ControlFlowCheck {
     const std::string& cond = n.input(0);
     const Dep d = dep_of(scope, cond);
     const std::string name = node_name(n, index);
-    const std::string head = fmt::format("If node '{}': its condition '{}'", printable(name), printable(cond));
+    const std::string head =
+        fmt::format("If node '{}': its condition '{}'", printable(name), printable(cond));
     switch (d.level) {
       case Level::kConst:
-        ctx_.add(S::kInfo, "if-static", name, "If", cond,
-                 head + " is a constant, so the same branch runs every time; kiln evaluates it on the host and runs "
-                        "the branch with the CPU reference kernels (" + kNoGpuControlFlow + ")",
-                 "fold it away before export: drop the Python `if` on a constant (or trace the model), or "
-                 "constant-fold the ONNX file (onnxsim), so the branch's ops run on the GPU");
+        ctx_.add(
+            S::kInfo, "if-static", name, "If", cond,
+            head +
+                " is a constant, so the same branch runs every time; kiln evaluates it on the host and runs "
+                "the branch with the CPU reference kernels (" +
+                kNoGpuControlFlow + ")",
+            "fold it away before export: drop the Python `if` on a constant (or trace the model), or "
+            "constant-fold the ONNX file (onnxsim), so the branch's ops run on the GPU");
         break;
       case Level::kShape:
-        ctx_.add(S::kInfo, "if-static", name, "If", cond,
-                 head + " depends only on input shapes (Shape/Size), not on tensor values: the branch is fixed for "
-                        "each input shape. kiln computes it on the host without reading anything back from the GPU, "
-                        "and runs the branch with the CPU reference kernels (" + kNoGpuControlFlow + ")",
-                 "if every shape you build for takes the same branch, trace the model so the export keeps only "
-                 "that branch and its ops run on the GPU");
+        ctx_.add(
+            S::kInfo, "if-static", name, "If", cond,
+            head +
+                " depends only on input shapes (Shape/Size), not on tensor values: the branch is fixed for "
+                "each input shape. kiln computes it on the host without reading anything back from the GPU, "
+                "and runs the branch with the CPU reference kernels (" +
+                kNoGpuControlFlow + ")",
+            "if every shape you build for takes the same branch, trace the model so the export keeps only "
+            "that branch and its ops run on the GPU");
         break;
       case Level::kData:
-        ctx_.add(S::kWarning, "if-data-dependent", name, "If", cond,
-                 head + " depends on " + origin_text(d) + ": on the GPU backend kiln reads it back from the GPU on "
-                        "every run (a device-to-host sync, which also prevents capturing the run as one CUDA graph) "
-                        "and runs the chosen branch with the CPU reference kernels (" + kNoGpuControlFlow + ")",
-                 "compute both branches and select with Where (no sync, both on the GPU), or keep the decision in "
-                 "your own code and build each branch as its own engine");
+        ctx_.add(
+            S::kWarning, "if-data-dependent", name, "If", cond,
+            head + " depends on " + origin_text(d) +
+                ": on the GPU backend kiln reads it back from the GPU on "
+                "every run (a device-to-host sync, which also prevents capturing the run as one CUDA graph) "
+                "and runs the chosen branch with the CPU reference kernels (" +
+                kNoGpuControlFlow + ")",
+            "compute both branches and select with Where (no sync, both on the GPU), or keep the decision in "
+            "your own code and build the parts around it as engines of their own (kiln extract, "
+            "docs/extract.md)");
         break;
     }
   }
@@ -142,34 +163,39 @@ class ControlFlowCheck {
                         : m.level == Level::kShape ? "a trip count from input shapes"
                                                    : "a trip count that depends on " + origin_text(m);
     if (m.level == Level::kData || exit.level == Level::kData) {
-      const std::string why = m.level == Level::kData ? count
-                                                      : count + ", and an exit condition that depends on " +
-                                                            origin_text(exit);
+      const std::string why = m.level == Level::kData
+                                  ? count
+                                  : count + ", and an exit condition that depends on " + origin_text(exit);
       ctx_.add(S::kWarning, "loop-data-dependent", name, "Loop", has_m ? n.input(0) : "",
-               fmt::format("Loop node '{}' has {}: the number of iterations is known only while it runs. kiln runs "
-                           "the body with the CPU reference kernels ({}), reading what it needs back from the GPU "
-                           "each run, which also prevents capturing the run as one CUDA graph",
-                           printable(name), why, kNoGpuControlFlow),
-               "keep the loop in your own code and build the body as its own engine, or bound it: a fixed "
+               fmt::format(
+                   "Loop node '{}' has {}: the number of iterations is known only while it runs. kiln runs "
+                   "the body with the CPU reference kernels ({}), reading what it needs back from the GPU "
+                   "each run, which also prevents capturing the run as one CUDA graph",
+                   printable(name), why, kNoGpuControlFlow),
+               "keep the loop in your own code and build the body as its own engine (kiln extract), or bound "
+               "it: a fixed "
                "maximum count with the early exit computed as a mask (Where) stays on the GPU once unrolled");
     } else {
-      ctx_.add(S::kInfo, "loop-static", name, "Loop", has_m ? n.input(0) : "",
-               fmt::format("Loop node '{}' has {} and no exit condition that depends on data: the same number of "
-                           "iterations for each input shape. kiln runs the body with the CPU reference kernels ({})",
-                           printable(name), count, kNoGpuControlFlow),
-               "unroll it at export when the count is small (tracing unrolls Python loops), so the body's ops run "
-               "on the GPU");
+      ctx_.add(
+          S::kInfo, "loop-static", name, "Loop", has_m ? n.input(0) : "",
+          fmt::format(
+              "Loop node '{}' has {} and no exit condition that depends on data: the same number of "
+              "iterations for each input shape. kiln runs the body with the CPU reference kernels ({})",
+              printable(name), count, kNoGpuControlFlow),
+          "unroll it at export when the count is small (tracing unrolls Python loops), so the body's ops run "
+          "on the GPU");
     }
   }
 
   void scan_node(const kiln_onnx::NodeProto& n, int index, const Scope& scope) {
     if (const auto* body = attr_graph(n, "body")) graph(*body, scope, {}, false);
     const std::string name = node_name(n, index);
-    ctx_.add(S::kInfo, "scan", name, "Scan", "",
-             fmt::format("Scan node '{}' runs its body once per step along the scanned axis (a count fixed by the "
-                         "input shape), with the CPU reference kernels ({})",
-                         printable(name), kNoGpuControlFlow),
-             "if it is a recurrence, export it as the ONNX RNN/GRU/LSTM op or unrolled at a fixed length");
+    ctx_.add(
+        S::kInfo, "scan", name, "Scan", "",
+        fmt::format("Scan node '{}' runs its body once per step along the scanned axis (a count fixed by the "
+                    "input shape), with the CPU reference kernels ({})",
+                    printable(name), kNoGpuControlFlow),
+        "if it is a recurrence, export it as the ONNX RNN/GRU/LSTM op or unrolled at a fixed length");
   }
 
   LintContext& ctx_;

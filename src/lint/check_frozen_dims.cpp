@@ -15,7 +15,8 @@ using S = LintSeverity;
 
 const char* kExportAdvice =
     "make the export compute the target from the input's shape rather than from a Python number: "
-    "x.reshape(x.shape[0], -1) with the dim declared dynamic (dynamic_axes / dynamic_shapes), or -1 and 0 for the "
+    "x.reshape(x.shape[0], -1) with the dim declared dynamic (dynamic_axes / dynamic_shapes), or -1 and 0 "
+    "for the "
     "dims that vary; sizes that go through int(), .item() or a Python variable are written into the graph as "
     "constants";
 
@@ -34,13 +35,16 @@ bool plain_symbol(const Dim& d) {
   return true;
 }
 
-std::string list(const std::vector<int64_t>& v) { return fmt::format("[{}]", fmt::join(v, ",")); }
+std::string list(const std::vector<int64_t>& v) {
+  return fmt::format("[{}]", fmt::join(v, ","));
+}
 
 // The first graph input with a dynamic leading dim, for Expand targets that fix the batch.
 std::optional<std::pair<std::string, Dim>> dynamic_batch_input(const ir::Graph& g) {
   for (const auto& in : g.inputs) {
     const ir::ValueInfo* v = g.value(in);
-    if (v && v->shape.has_rank() && v->shape.rank() > 0 && !v->shape[0].is_static()) return {{in, v->shape[0]}};
+    if (v && v->shape.has_rank() && v->shape.rank() > 0 && !v->shape[0].is_static())
+      return {{in, v->shape[0]}};
   }
   return std::nullopt;
 }
@@ -54,9 +58,12 @@ class FrozenDims {
 
   void run() {
     for (const auto& n : g_.nodes) {
-      if (n.op_type == "Reshape") reshape(n);
-      else if (n.op_type == "Expand") expand(n);
-      else if (is_broadcasting(n.op_type)) broadcast(n);
+      if (n.op_type == "Reshape")
+        reshape(n);
+      else if (n.op_type == "Expand")
+        expand(n);
+      else if (is_broadcasting(n.op_type))
+        broadcast(n);
     }
   }
 
@@ -90,20 +97,23 @@ class FrozenDims {
     const std::string dim = (*data)[first_dynamic].to_string();
     if (!kept) {
       ctx_.add(S::kWarning, "frozen-dim", n.name, n.op_type, n.inputs[1],
-               fmt::format("Reshape node '{}' reshapes '{}' {} to the constant shape {}: every output dim is a "
-                           "number, so the dynamic dim '{}' (dim {}) is frozen at the size the export saw; any other "
-                           "size fails at this node",
-                           printable(n.name), printable(n.inputs[0]), data->to_string(), list(t), printable(dim),
-                           first_dynamic),
+               fmt::format(
+                   "Reshape node '{}' reshapes '{}' {} to the constant shape {}: every output dim is a "
+                   "number, so the dynamic dim '{}' (dim {}) is frozen at the size the export saw; any other "
+                   "size fails at this node",
+                   printable(n.name), printable(n.inputs[0]), data->to_string(), list(t), printable(dim),
+                   first_dynamic),
                kExportAdvice);
     } else if (plain_symbol((*data)[0]) && !t.empty() && t[0] > 0) {
-      ctx_.add(S::kWarning, "frozen-dim", n.name, n.op_type, n.inputs[1],
-               fmt::format("Reshape node '{}' reshapes '{}' {} to the constant shape {}: the leading dim is fixed at "
-                           "{} while '{}' has the dynamic leading dim '{}'; at any other size the -1 silently folds "
-                           "'{}' into another dim",
-                           printable(n.name), printable(n.inputs[0]), data->to_string(), list(t), t[0],
-                           printable(n.inputs[0]), printable((*data)[0].to_string()), printable((*data)[0].to_string())),
-               kExportAdvice);
+      ctx_.add(
+          S::kWarning, "frozen-dim", n.name, n.op_type, n.inputs[1],
+          fmt::format(
+              "Reshape node '{}' reshapes '{}' {} to the constant shape {}: the leading dim is fixed at "
+              "{} while '{}' has the dynamic leading dim '{}'; at any other size the -1 silently folds "
+              "'{}' into another dim",
+              printable(n.name), printable(n.inputs[0]), data->to_string(), list(t), t[0],
+              printable(n.inputs[0]), printable((*data)[0].to_string()), printable((*data)[0].to_string())),
+          kExportAdvice);
     }
   }
 
@@ -119,19 +129,39 @@ class FrozenDims {
     if (offset == 0 && !((*data)[0].is_static() && (*data)[0].value() == 1)) return;
     auto batch = dynamic_batch_input(g_);
     if (!batch) return;
-    ctx_.add(S::kWarning, "frozen-dim", n.name, n.op_type, n.inputs[1],
-             fmt::format("Expand node '{}' expands '{}' {} to the constant shape {}: its leading dim is fixed at {}, "
-                         "while graph input '{}' has the dynamic leading dim '{}'; at any other batch size the "
-                         "shapes disagree downstream",
-                         printable(n.name), printable(n.inputs[0]), data->to_string(), list(t), t[0],
-                         printable(batch->first), printable(batch->second.to_string())),
-             "expand to the batch read from the input's shape (x.expand(inp.shape[0], -1, -1) in a trace with the "
-             "dim dynamic), or use -1/1 for that dim so broadcasting follows the input");
+    ctx_.add(
+        S::kWarning, "frozen-dim", n.name, n.op_type, n.inputs[1],
+        fmt::format(
+            "Expand node '{}' expands '{}' {} to the constant shape {}: its leading dim is fixed at {}, "
+            "while graph input '{}' has the dynamic leading dim '{}'; at any other batch size the "
+            "shapes disagree downstream",
+            printable(n.name), printable(n.inputs[0]), data->to_string(), list(t), t[0],
+            printable(batch->first), printable(batch->second.to_string())),
+        "expand to the batch read from the input's shape (x.expand(inp.shape[0], -1, -1) in a trace with the "
+        "dim dynamic), or use -1/1 for that dim so broadcasting follows the input");
   }
 
   static bool is_broadcasting(const std::string& op) {
-    for (const char* b : {"Add", "Sub", "Mul", "Div", "Pow", "Where", "Equal", "Less", "LessOrEqual", "Greater",
-                          "GreaterOrEqual", "And", "Or", "Xor", "Max", "Min", "Mod", "Sum", "Mean", "BitShift"})
+    for (const char* b : {"Add",
+                          "Sub",
+                          "Mul",
+                          "Div",
+                          "Pow",
+                          "Where",
+                          "Equal",
+                          "Less",
+                          "LessOrEqual",
+                          "Greater",
+                          "GreaterOrEqual",
+                          "And",
+                          "Or",
+                          "Xor",
+                          "Max",
+                          "Min",
+                          "Mod",
+                          "Sum",
+                          "Mean",
+                          "BitShift"})
       if (op == b) return true;
     return false;
   }
@@ -140,12 +170,15 @@ class FrozenDims {
   std::string source_of(const std::string& v) const {
     std::string cur = v;
     for (int step = 0; step < 8; ++step) {
-      if (g_.is_constant(cur) || lg_.weights.count(cur)) return fmt::format("initializer '{}'", printable(cur));
+      if (g_.is_constant(cur) || lg_.weights.count(cur))
+        return fmt::format("initializer '{}'", printable(cur));
       auto it = producer_.find(cur);
       if (it == producer_.end()) return "";
       const ir::Node& p = g_.nodes[it->second];
-      for (const char* op : {"Reshape", "Expand", "Slice", "Tile", "ConstantOfShape", "Resize", "Range", "Constant"})
-        if (p.op_type == op) return fmt::format("node '{}' ({}) with constant inputs", printable(p.name), p.op_type);
+      for (const char* op :
+           {"Reshape", "Expand", "Slice", "Tile", "ConstantOfShape", "Resize", "Range", "Constant"})
+        if (p.op_type == op)
+          return fmt::format("node '{}' ({}) with constant inputs", printable(p.name), p.op_type);
       std::string next;
       for (const auto& in : p.inputs)
         if (!in.empty() && shape_of(in)) {
@@ -174,15 +207,17 @@ class FrozenDims {
           if (!reported_.insert(key).second) continue;
           const std::string src = source_of(n.inputs[b]);
           ctx_.add(S::kWarning, "frozen-dim", n.name, n.op_type, n.inputs[b],
-                   fmt::format("{} node '{}' broadcasts '{}' {} against '{}' {}: the dynamic dim '{}' meets a fixed "
-                               "{}{}, so the model only works when '{}' is {}",
-                               n.op_type, printable(n.name), printable(n.inputs[a]), sa->to_string(),
-                               printable(n.inputs[b]), sb->to_string(), printable(da.to_string()), db.value(),
-                               src.empty() ? "" : " (from " + src + ")", printable(da.to_string()), db.value()),
-                   fmt::format("if '{}' really varies, make the export derive that size from the input (slice a "
-                               "table with the input's length, x[:, :inp.shape[1]], rather than a Python number); if "
-                               "it does not, declare it as the number {}",
-                               printable(da.to_string()), db.value()));
+                   fmt::format(
+                       "{} node '{}' broadcasts '{}' {} against '{}' {}: the dynamic dim '{}' meets a fixed "
+                       "{}{}, so the model only works when '{}' is {}",
+                       n.op_type, printable(n.name), printable(n.inputs[a]), sa->to_string(),
+                       printable(n.inputs[b]), sb->to_string(), printable(da.to_string()), db.value(),
+                       src.empty() ? "" : " (from " + src + ")", printable(da.to_string()), db.value()),
+                   fmt::format(
+                       "if '{}' really varies, make the export derive that size from the input (slice a "
+                       "table with the input's length, x[:, :inp.shape[1]], rather than a Python number); if "
+                       "it does not, declare it as the number {}",
+                       printable(da.to_string()), db.value()));
         }
       }
   }
@@ -196,6 +231,8 @@ class FrozenDims {
 
 }  // namespace
 
-void check_frozen_dims(LintContext& ctx, const LintGraph& g) { FrozenDims(ctx, g).run(); }
+void check_frozen_dims(LintContext& ctx, const LintGraph& g) {
+  FrozenDims(ctx, g).run();
+}
 
 }  // namespace kiln::lint

@@ -41,21 +41,24 @@ void check_placement(LintContext& ctx, const LintGraph& lg) {
   }
   for (const auto& [key, nodes] : groups) {
     const cuda::PlacedNode& first = *nodes.front();
-    auto& f = ctx.add(LintSeverity::kWarning, "cpu-fallback", first.name, first.op, "",
-                      fmt::format("{} {} node(s) would run on the CPU reference on the CUDA backend ({}): each copies "
-                                  "its inputs from the GPU and its results back, waits for the GPU to finish first, "
-                                  "and keeps the run from being captured as one CUDA graph",
-                                  nodes.size(), first.op, first.why),
-                      "export these ops differently (docs/ops.md lists which ops and dtypes have CUDA kernels), or "
-                      "accept the cost: kiln build reports the fallback nodes and --no-cpu-fallback refuses them");
+    auto& f = ctx.add(
+        LintSeverity::kWarning, "cpu-fallback", first.name, first.op, "",
+        fmt::format("{} {} node(s) would run on the CPU reference on the CUDA backend ({}): each copies "
+                    "its inputs from the GPU and its results back, waits for the GPU to finish first, "
+                    "and keeps the run from being captured as one CUDA graph",
+                    nodes.size(), first.op, first.why),
+        "export these ops differently (docs/ops.md lists which ops and dtypes have CUDA kernels), or "
+        "accept the cost: kiln build reports the fallback nodes and --no-cpu-fallback refuses them");
     for (size_t i = 1; i < nodes.size(); ++i) f.others.push_back(printable(nodes[i]->name));
   }
 #else
   (void)lg;
-  // auto in a kiln without CUDA builds for the CPU, where nothing falls back; only an explicit request says so.
+  // auto in a kiln without CUDA builds for the CPU, where nothing falls back; only an explicit request says
+  // so.
   if (ctx.options.backend == BackendKind::kCuda)
-    ctx.skip("cpu-fallback: predicting which nodes the CUDA backend runs on the CPU needs a kiln built with the "
-           "CUDA backend (this one was configured with -DKILN_WITH_CUDA=OFF); no GPU is needed for it");
+    ctx.skip(
+        "cpu-fallback: predicting which nodes the CUDA backend runs on the CPU needs a kiln built with the "
+        "CUDA backend (this one was configured with -DKILN_WITH_CUDA=OFF); no GPU is needed for it");
 #endif
 }
 

@@ -16,9 +16,12 @@ namespace kiln {
 
 const char* lint_severity_name(LintSeverity s) {
   switch (s) {
-    case LintSeverity::kInfo: return "info";
-    case LintSeverity::kWarning: return "warning";
-    case LintSeverity::kError: return "error";
+    case LintSeverity::kInfo:
+      return "info";
+    case LintSeverity::kWarning:
+      return "warning";
+    case LintSeverity::kError:
+      return "error";
   }
   return "?";
 }
@@ -81,26 +84,29 @@ bool op_supported(const kiln_onnx::NodeProto& n) {
 
 namespace {
 
-// protobuf cannot parse a message of 2 GiB or more: such a model only loads with its weights in external data.
+// protobuf cannot parse a message of 2 GiB or more: such a model only loads with its weights in external
+// data.
 constexpr uint64_t kProtobufLimit = static_cast<uint64_t>(INT_MAX);
 
 LintFinding oversized(const std::string& what, uint64_t bytes) {
   LintFinding f;
   f.severity = LintSeverity::kError;
   f.check = "model-size";
-  f.message = fmt::format("{} is {:.2f} GB in one file: protobuf cannot read a model over 2 GB, so neither kiln nor "
-                          "any other ONNX tool can load it",
-                          what, static_cast<double>(bytes) / 1e9);
-  f.advice = "re-export with the weights in external data: torch.onnx.export(..., external_data=True) or "
-             "onnx.save_model(model, path, save_as_external_data=True); kiln reads the .onnx file and its data "
-             "file(s) from the same folder";
+  f.message = fmt::format(
+      "{} is {:.2f} GB in one file: protobuf cannot read a model over 2 GB, so neither kiln nor "
+      "any other ONNX tool can load it",
+      what, static_cast<double>(bytes) / 1e9);
+  f.advice =
+      "re-export with the weights in external data: torch.onnx.export(..., external_data=True) or "
+      "onnx.save_model(model, path, save_as_external_data=True); kiln reads the .onnx file and its data "
+      "file(s) from the same folder";
   return f;
 }
 
 }  // namespace
 
-Result<LintReport> lint_model_bytes(const std::string& bytes, const std::string& base_dir, const std::string& what,
-                                    const LintOptions& options) {
+Result<LintReport> lint_model_bytes(const std::string& bytes, const std::string& base_dir,
+                                    const std::string& what, const LintOptions& options) {
   if (bytes.size() > kProtobufLimit) {
     LintReport r;
     r.findings.push_back(oversized(what, bytes.size()));
@@ -109,7 +115,8 @@ Result<LintReport> lint_model_bytes(const std::string& bytes, const std::string&
   if (bytes.empty()) return invalid_model("{} is empty (0 bytes); expected an ONNX model", what);
   kiln_onnx::ModelProto model;
   if (!model.ParseFromString(bytes))
-    return invalid_model("{} is not an ONNX model: protobuf parsing failed (truncated or not a .onnx file?)", what);
+    return invalid_model("{} is not an ONNX model: protobuf parsing failed (truncated or not a .onnx file?)",
+                         what);
   if (!model.has_graph() || (model.graph().node_size() == 0 && model.graph().output_size() == 0))
     return invalid_model("{} has no graph; is it an ONNX model? (truncated or not a .onnx file?)", what);
 
@@ -129,9 +136,10 @@ Result<LintReport> lint_model_bytes(const std::string& bytes, const std::string&
     if (options.fp16) lint::check_precision(ctx, *g);
     lint::check_placement(ctx, *g);
   }
-  std::stable_sort(report.findings.begin(), report.findings.end(), [](const LintFinding& a, const LintFinding& b) {
-    return static_cast<int>(a.severity) > static_cast<int>(b.severity);
-  });
+  std::stable_sort(report.findings.begin(), report.findings.end(),
+                   [](const LintFinding& a, const LintFinding& b) {
+                     return static_cast<int>(a.severity) > static_cast<int>(b.severity);
+                   });
   return report;
 }
 

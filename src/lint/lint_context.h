@@ -23,8 +23,8 @@ struct LintContext {
   std::string base_dir;  // resolves external data
   LintReport& report;
 
-  LintFinding& add(LintSeverity severity, std::string check, std::string node, std::string op, std::string value,
-                   std::string message, std::string advice);
+  LintFinding& add(LintSeverity severity, std::string check, std::string node, std::string op,
+                   std::string value, std::string message, std::string advice);
   void skip(std::string why) { report.skipped.push_back(std::move(why)); }
 };
 
@@ -57,13 +57,13 @@ struct LintGraph {
 std::optional<LintGraph> import_for_lint(LintContext& ctx);
 
 // The check groups, each in its own file.
-void check_versions(LintContext& ctx);        // check_structure.cpp
-void check_ops(LintContext& ctx);             // check_structure.cpp
-void check_names(LintContext& ctx);           // check_structure.cpp
-void check_usage(LintContext& ctx);           // check_structure.cpp
-void check_input_dims(LintContext& ctx);      // check_structure.cpp
-void check_values(LintContext& ctx);          // check_values.cpp: int64 range, f16 range of constants
-void check_control_flow(LintContext& ctx);    // check_control_flow.cpp
+void check_versions(LintContext& ctx);      // check_structure.cpp
+void check_ops(LintContext& ctx);           // check_structure.cpp
+void check_names(LintContext& ctx);         // check_structure.cpp
+void check_usage(LintContext& ctx);         // check_structure.cpp
+void check_input_dims(LintContext& ctx);    // check_structure.cpp
+void check_values(LintContext& ctx);        // check_values.cpp: int64 range, f16 range of constants
+void check_control_flow(LintContext& ctx);  // check_control_flow.cpp
 void check_frozen_dims(LintContext& ctx, const LintGraph& g);  // check_frozen_dims.cpp
 void check_precision(LintContext& ctx, const LintGraph& g);    // check_precision.cpp
 void check_placement(LintContext& ctx, const LintGraph& g);    // check_placement.cpp

@@ -1,7 +1,7 @@
 // import_for_lint: the model as kiln's importer sees it, with what the importer refuses cut out, so that the
 // checks needing shapes and constants still run on a model with an unknown op or a duplicate name. Shape
-// inference goes node by node and keeps going past a node it cannot infer; such a node is a finding (the build
-// would stop there) unless something cut out upstream explains it.
+// inference goes node by node and keeps going past a node it cannot infer; such a node is a finding (the
+// build would stop there) unless something cut out upstream explains it.
 #include <fmt/format.h>
 
 #include <climits>
@@ -61,20 +61,29 @@ std::string weight_data_problem(const kiln_onnx::TensorProto& t, int64_t count, 
     if (location.empty() || location == "@weights") return "";
     std::error_code ec;
     const auto size = std::filesystem::file_size(std::filesystem::path(base_dir) / location, ec);
-    if (ec) return fmt::format("its external data file '{}' cannot be read ({})", printable(location), ec.message());
+    if (ec)
+      return fmt::format("its external data file '{}' cannot be read ({})", printable(location),
+                         ec.message());
     if (static_cast<int64_t>(size) < offset + want)
       return fmt::format("its external data file '{}' has {} bytes, but offset {} + {} bytes are needed",
                          printable(location), size, offset, want);
     return "";
   }
   int64_t have = -1;
-  if (t.has_raw_data()) have = static_cast<int64_t>(t.raw_data().size()) / static_cast<int64_t>(dtype_size(*dt));
-  else if (t.float_data_size()) have = t.float_data_size();
-  else if (t.int32_data_size()) have = t.int32_data_size();
-  else if (t.int64_data_size()) have = t.int64_data_size();
-  else if (t.double_data_size()) have = t.double_data_size();
-  else if (t.uint64_data_size()) have = t.uint64_data_size();
-  else have = 0;
+  if (t.has_raw_data())
+    have = static_cast<int64_t>(t.raw_data().size()) / static_cast<int64_t>(dtype_size(*dt));
+  else if (t.float_data_size())
+    have = t.float_data_size();
+  else if (t.int32_data_size())
+    have = t.int32_data_size();
+  else if (t.int64_data_size())
+    have = t.int64_data_size();
+  else if (t.double_data_size())
+    have = t.double_data_size();
+  else if (t.uint64_data_size())
+    have = t.uint64_data_size();
+  else
+    have = 0;
   if (have != count)
     return fmt::format("it has {} values but {} {} needs {}", have, dtype_name(*dt),
                        dims_to_string({t.dims().begin(), t.dims().end()}), count);
@@ -168,8 +177,8 @@ LintModel lint_model_of(LintContext& ctx) {
 }
 
 bool foldable(const ir::Node& n) {
-  return n.op_type != "If" && n.op_type != "Loop" && n.op_type != "Scan" && n.op_type.rfind("Random", 0) != 0 &&
-         n.op_type != "Bernoulli" && n.op_type != "Multinomial";
+  return n.op_type != "If" && n.op_type != "Loop" && n.op_type != "Scan" &&
+         n.op_type.rfind("Random", 0) != 0 && n.op_type != "Bernoulli" && n.op_type != "Multinomial";
 }
 
 void infer_tolerantly(LintContext& ctx, LintGraph& lg) {
@@ -184,8 +193,10 @@ void infer_tolerantly(LintContext& ctx, LintGraph& lg) {
       tainted |= lg.tainted.count(n.inputs[i]) != 0;
       auto it = g.values.find(n.inputs[i]);
       infos[i] = it != g.values.end() ? &it->second : nullptr;
-      if (auto c = lg.constants.find(n.inputs[i]); c != lg.constants.end()) values[i] = &c->second;
-      else all_const = false;
+      if (auto c = lg.constants.find(n.inputs[i]); c != lg.constants.end())
+        values[i] = &c->second;
+      else
+        all_const = false;
       tainted |= infos[i] == nullptr;  // a value of an enclosing scope the importer did not type
     }
     auto taint_outputs = [&] {
@@ -203,10 +214,12 @@ void infer_tolerantly(LintContext& ctx, LintGraph& lg) {
       const auto& inferred = ictx.outputs()[i];
       auto& slot = g.values[n.outputs[i]];
       ir::ValueInfo merged = inferred;
-      if (slot.dtype != DType::kUndefined && inferred.dtype != DType::kUndefined && slot.dtype != inferred.dtype) {
-        s = Status(StatusCode::kInvalidModel,
-                   fmt::format("{}: output '{}' is declared {} in the model but the op produces {}", n.label(),
-                               printable(n.outputs[i]), dtype_name(slot.dtype), dtype_name(inferred.dtype)));
+      if (slot.dtype != DType::kUndefined && inferred.dtype != DType::kUndefined &&
+          slot.dtype != inferred.dtype) {
+        s = Status(
+            StatusCode::kInvalidModel,
+            fmt::format("{}: output '{}' is declared {} in the model but the op produces {}", n.label(),
+                        printable(n.outputs[i]), dtype_name(slot.dtype), dtype_name(inferred.dtype)));
         break;
       }
       if (merged.dtype == DType::kUndefined) merged.dtype = slot.dtype;
@@ -217,9 +230,10 @@ void infer_tolerantly(LintContext& ctx, LintGraph& lg) {
           const Dim& decl = slot.shape[d];
           Dim& inf = merged.shape[d];
           if (inf.is_static() && decl.is_static() && inf.value() != decl.value()) {
-            s = Status(StatusCode::kInvalidModel,
-                       fmt::format("{}: output '{}' is declared {} in the model but the op produces {}", n.label(),
-                                   printable(n.outputs[i]), slot.shape.to_string(), merged.shape.to_string()));
+            s = Status(
+                StatusCode::kInvalidModel,
+                fmt::format("{}: output '{}' is declared {} in the model but the op produces {}", n.label(),
+                            printable(n.outputs[i]), slot.shape.to_string(), merged.shape.to_string()));
             break;
           }
           if (!inf.is_static() && !decl.is_unknown()) inf = decl;
@@ -230,11 +244,12 @@ void infer_tolerantly(LintContext& ctx, LintGraph& lg) {
     if (!s.ok()) {
       const bool unsupported = s.code() == StatusCode::kUnsupported;
       ctx.add(S::kError, unsupported ? "unsupported-node" : "shape-error", n.name, n.op_type, "", s.message(),
-              unsupported ? "kiln build stops at this node: change what the message names (an attribute value or "
-                            "dtype kiln does not take) or export this module differently"
-                          : "kiln build stops at this node: the shapes or dtypes the model declares, or the "
-                            "constant shape inputs it was exported with, contradict each other; re-export, or fix "
-                            "what the message names");
+              unsupported
+                  ? "kiln build stops at this node: change what the message names (an attribute value or "
+                    "dtype kiln does not take) or export this module differently"
+                  : "kiln build stops at this node: the shapes or dtypes the model declares, or the "
+                    "constant shape inputs it was exported with, contradict each other; re-export, or fix "
+                    "what the message names");
       taint_outputs();
       continue;
     }
@@ -242,7 +257,8 @@ void infer_tolerantly(LintContext& ctx, LintGraph& lg) {
     bool small = true;
     for (const Tensor* v : values) small &= v == nullptr || v->numel() <= kMaxFoldedInput;
     for (const auto& o : ictx.outputs())
-      small &= o.shape.has_rank() && o.shape.is_static() && num_elements(o.shape.static_dims()) <= kMaxFoldedOutput;
+      small &= o.shape.has_rank() && o.shape.is_static() &&
+               num_elements(o.shape.static_dims()) <= kMaxFoldedOutput;
     if (!small) continue;
     auto outs = cpu::run_node(n, g.opset, values);
     if (!outs.ok()) continue;  // folding is only a help here; the run-time error is not lint's to predict
@@ -255,7 +271,8 @@ void infer_tolerantly(LintContext& ctx, LintGraph& lg) {
 
 std::optional<LintGraph> import_for_lint(LintContext& ctx) {
   if (has_unsupported_in_subgraphs(ctx.model.graph())) {
-    ctx.skip("shape checks (frozen dims, f16 risks, CPU fallback): unsupported ops inside If/Loop/Scan bodies");
+    ctx.skip(
+        "shape checks (frozen dims, f16 risks, CPU fallback): unsupported ops inside If/Loop/Scan bodies");
     return std::nullopt;
   }
   LintModel lm = lint_model_of(ctx);

@@ -4,10 +4,10 @@
 #include <gtest/gtest.h>
 #include <kiln_onnx/onnx.pb.h>
 
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <unistd.h>
 
 #include "support/model_builder.h"
 
@@ -55,7 +55,9 @@ void set_graph_attr(ModelBuilder& b, const std::string& key, const ModelBuilder&
 
 ModelBuilder relu_model() {
   ModelBuilder b;
-  b.input("x", DType::kF32, {"batch", "4"}).node("Relu", {"x"}, {"y"}, "relu").output("y", DType::kF32, {"batch", "4"});
+  b.input("x", DType::kF32, {"batch", "4"})
+      .node("Relu", {"x"}, {"y"}, "relu")
+      .output("y", DType::kF32, {"batch", "4"});
   return b;
 }
 
@@ -80,7 +82,8 @@ TEST(Lint, ShippedModelsHaveNoFindings) {
 // of zeros: lint checks that the data is there without reading it, so real model graphs lint in milliseconds.
 void write_skeleton_with_external_weights(const std::string& name, const std::filesystem::path& dir) {
   kiln_onnx::ModelProto m;
-  std::ifstream in(std::string(KILN_SOURCE_DIR) + "/tests/data/skeletons/" + name + ".skel.onnx", std::ios::binary);
+  std::ifstream in(std::string(KILN_SOURCE_DIR) + "/tests/data/skeletons/" + name + ".skel.onnx",
+                   std::ios::binary);
   EXPECT_TRUE(m.ParseFromIstream(&in));
   int64_t offset = 0;
   for (auto& t : *m.mutable_graph()->mutable_initializer()) {
@@ -126,7 +129,9 @@ TEST(Lint, RealModelGraphsHaveNoErrorsOrWarnings) {
 
 TEST(Lint, UnsupportedOpIsAnErrorNamingTheNode) {
   ModelBuilder b;
-  b.input("x", DType::kF32, {"4"}).node("FrobnicateTensor", {"x"}, {"y"}, "frob").output("y", DType::kF32, {"4"});
+  b.input("x", DType::kF32, {"4"})
+      .node("FrobnicateTensor", {"x"}, {"y"}, "frob")
+      .output("y", DType::kF32, {"4"});
   auto r = lint(b);
   const LintFinding* f = find(r, "unsupported-op");
   ASSERT_TRUE(f) << dump(r);
@@ -156,8 +161,8 @@ TEST(Lint, CustomAttentionOpAdvisesScaledDotProductAttention) {
 }
 
 TEST(Lint, ModelTheImporterRefusesStillGetsTheOtherChecks) {
-  // The unknown op makes kiln's importer refuse the model; lint still sees the frozen Reshape after it and the
-  // unused input.
+  // The unknown op makes kiln's importer refuse the model; lint still sees the frozen Reshape after it and
+  // the unused input.
   ModelBuilder b;
   b.input("x", DType::kF32, {"batch", "768"})
       .input("flag", DType::kI64, {})
@@ -240,9 +245,12 @@ TEST(Lint, LoopTripCountStaticOrFromData) {
       .output("v_out", DType::kF32, {"4"});
   for (bool from_data : {false, true}) {
     ModelBuilder b;
-    b.input("x", DType::kF32, {"4"}).initializer("yes", Tensor::from_vector(DType::kBool, {}, std::vector<uint8_t>{1}));
-    if (from_data) b.input("steps", DType::kI64, {});
-    else b.initializer("steps", i64_tensor({}, {3}));
+    b.input("x", DType::kF32, {"4"})
+        .initializer("yes", Tensor::from_vector(DType::kBool, {}, std::vector<uint8_t>{1}));
+    if (from_data)
+      b.input("steps", DType::kI64, {});
+    else
+      b.initializer("steps", i64_tensor({}, {3}));
     b.node("Loop", {"steps", "yes", "x"}, {"y"}, "loop");
     set_graph_attr(b, "body", body);
     b.output("y", DType::kF32, {"4"});
@@ -273,7 +281,8 @@ TEST(Lint, ReshapeToConstantsFreezesTheDynamicBatch) {
     std::vector<int64_t> target;
     bool frozen;
   };
-  for (const Case& c : {Case{{8, 768}, true}, Case{{1, -1}, true}, Case{{-1, 768}, false}, Case{{0, -1}, false}}) {
+  for (const Case& c :
+       {Case{{8, 768}, true}, Case{{1, -1}, true}, Case{{-1, 768}, false}, Case{{0, -1}, false}}) {
     ModelBuilder b;
     b.input("x", DType::kF32, {"batch", "12", "64"})
         .initializer("shape", i64_tensor({2}, c.target))
@@ -459,7 +468,8 @@ TEST(Lint, OpsetAndIrVersionOutsideWhatKilnReads) {
 
 TEST(Lint, ModelOverTwoGigabytesWithoutExternalDataIsAnError) {
   // A sparse file: its size is what lint reads first; no byte of it is written or parsed.
-  const auto path = std::filesystem::temp_directory_path() / ("kiln_lint_huge_" + std::to_string(::getpid()) + ".onnx");
+  const auto path =
+      std::filesystem::temp_directory_path() / ("kiln_lint_huge_" + std::to_string(::getpid()) + ".onnx");
   { std::ofstream(path, std::ios::binary) << "x"; }
   std::filesystem::resize_file(path, (uint64_t{2} << 30) + 1);
   auto r = lint_model(path.string());
@@ -541,7 +551,8 @@ TEST(Lint, FindingsAreOrderedBySeverity) {
   auto r = lint(b);
   ASSERT_GE(r.findings.size(), 3u) << dump(r);
   for (size_t i = 1; i < r.findings.size(); ++i)
-    EXPECT_GE(static_cast<int>(r.findings[i - 1].severity), static_cast<int>(r.findings[i].severity)) << dump(r);
+    EXPECT_GE(static_cast<int>(r.findings[i - 1].severity), static_cast<int>(r.findings[i].severity))
+        << dump(r);
 }
 
 }  // namespace

@@ -44,11 +44,12 @@ void print_text(const std::string& path, const LintReport& r) {
   if (r.findings.empty()) {
     std::cout << header << ": no findings\n";
   } else {
-    std::cout << fmt::format("{}: {} error(s), {} warning(s), {} info\n", header, counts[2], counts[1], counts[0]);
+    std::cout << fmt::format("{}: {} error(s), {} warning(s), {} info\n", header, counts[2], counts[1],
+                             counts[0]);
   }
   for (const auto& f : r.findings) {
-    std::cout << fmt::format("\n{} [{}] {}\n  {}\n  fix: {}\n", lint_severity_name(f.severity), f.check, subject(f),
-                             f.message, f.advice);
+    std::cout << fmt::format("\n{} [{}] {}\n  {}\n  fix: {}\n", lint_severity_name(f.severity), f.check,
+                             subject(f), f.message, f.advice);
     if (!f.others.empty()) {
       std::string names;
       for (size_t i = 0; i < f.others.size() && i < 20; ++i) names += (i ? ", " : "") + f.others[i];
@@ -66,7 +67,9 @@ int run_lint(const LintCliOptions& o) {
   LintOptions opts;
   opts.fp16 = o.fp16;
   auto b = parse_backend(o.backend);
-  if (!b) return fail(Status(StatusCode::kInvalidArgument, "--backend must be auto, cpu or cuda, got '" + o.backend + "'"));
+  if (!b)
+    return fail(
+        Status(StatusCode::kInvalidArgument, "--backend must be auto, cpu or cuda, got '" + o.backend + "'"));
   opts.backend = *b;
   OptimizationProfile given;
   if (Status s = parse_shapes(o.shapes, given); !s.ok()) return fail(s);
@@ -102,17 +105,20 @@ int run_lint(const LintCliOptions& o) {
 void add_lint_command(CLI::App& app) {
   auto o = std::make_shared<LintCliOptions>();
   auto* cmd = app.add_subcommand(
-      "lint", "Find a model's pitfalls before building it (unsupported ops, control flow, frozen or unnamed dynamic "
-              "dims, unused inputs, f16 risks, CPU fallbacks, ...); exit code 1 when one is an error");
+      "lint",
+      "Find a model's pitfalls before building it (unsupported ops, control flow, frozen or unnamed dynamic "
+      "dims, unused inputs, f16 risks, CPU fallbacks, ...); exit code 1 when one is an error");
   cmd->add_option("path", o->path, "ONNX model (.onnx)")->required();
   cmd->add_flag("--json", o->json, "Print the findings as JSON");
   cmd->add_flag("--fp16", o->fp16, "Also look for f16 overflow risks (a build with --fp16 is planned)");
-  cmd->add_option("--backend", o->backend,
-                  "cuda or auto (default): predict the nodes the CUDA backend would run on the CPU (needs a kiln "
-                  "built with CUDA; no GPU needed); cpu: skip that check");
-  cmd->add_option("--shapes", o->shapes,
-                  "Input dims NAME:DIMS (or NAME:MIN,OPT,MAX, whose OPT is used) for the checks that need sizes; "
-                  "other dynamic dims count as 1");
+  cmd->add_option(
+      "--backend", o->backend,
+      "auto (default): where this kiln has the CUDA backend, predict the nodes it would run on the CPU "
+      "(no GPU needed); cuda: the same, and say so when this kiln lacks it; cpu: skip that check");
+  cmd->add_option(
+      "--shapes", o->shapes,
+      "Input dims NAME:DIMS (or NAME:MIN,OPT,MAX, whose OPT is used) for the checks that need sizes; "
+      "other dynamic dims count as 1");
   cmd->callback([o] { std::exit(run_lint(*o)); });
 }
 

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   kiln::cli::add_inspect_command(app);
   kiln::cli::add_doctor_command(app);
   kiln::cli::add_bench_command(app);
+  kiln::cli::add_lint_command(app);
   kiln::cli::add_compare_command(app);
   kiln::cli::add_extract_command(app);
   // The subcommands report errors as values; whatever still throws (a host allocation the shapes made too

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# kiln lint through the binary: text and JSON output, exit codes (1 on an error finding), --help.
+# usage: lint_tests.sh KILN_BINARY REPO_ROOT WORK_DIR
+set -uo pipefail
+KILN=$1 ROOT=$2 W=$3
+rm -rf "$W" && mkdir -p "$W"
+FX="$ROOT/tests/cli/fixtures"
+pass=0 fail=0
+
+check() {  # check NAME EXPECTED_RC PATTERN -- command...   (EXPECTED_RC: an exact code)
+  local name=$1 want=$2 pattern=$3; shift 4
+  local out rc
+  out=$("$@" 2>&1); rc=$?
+  local ok=1
+  [ "$rc" -ne "$want" ] && ok=0
+  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then ok=0; fi
+  if [ $ok = 1 ]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $name (rc=$rc, want ${want}, pattern '$pattern')"; echo "$out" | head -20; fi
+}
+
+python3 "$FX/make_lint_models.py" "$W" || { echo "FAIL cannot write the crafted models"; exit 1; }
+
+check help 0 "--fp16" -- "$KILN" lint --help
+check help_lists_flags 0 "--backend.*|--shapes" -- "$KILN" lint --help
+check top_help 0 "lint" -- "$KILN" --help
+
+# A clean model: no finding, exit 0, in text and JSON.
+check clean 0 "tiny_cnn.onnx \(opset [0-9]+, IR version [0-9]+\): no findings" -- "$KILN" lint "$ROOT/models/tiny_cnn.onnx"
+check clean_json 0 "^0 0 0 \[\]$" -- bash -c "\"$KILN\" lint \"$ROOT/models/tiny_cnn.onnx\" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); c=j[\"counts\"]; print(c[\"error\"], c[\"warning\"], c[\"info\"], j[\"findings\"])'"
+
+# An error finding: exit 1, the node, the op and the advice.
+check custom_op 1 "error \[custom-domain\] node 'flash_attn' \(com.example.flash::FlashAttention\)" -- "$KILN" lint "$W/custom_attention.onnx"
+check custom_op_advice 1 "scaled_dot_product_attention on \(batch, heads, seq, head_dim\)" -- "$KILN" lint "$W/custom_attention.onnx"
+check custom_op_json 0 "^error custom-domain flash_attn 1$" -- bash -c "\"$KILN\" lint \"$W/custom_attention.onnx\" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); f=j[\"findings\"][0]; print(f[\"severity\"], f[\"check\"], f[\"node\"], j[\"counts\"][\"error\"])'"
+check custom_op_json_rc 1 "\"check\": \"custom-domain\"" -- "$KILN" lint "$W/custom_attention.onnx" --json
+check opset 1 "uses opset 99; kiln supports opsets up to 23" -- "$KILN" lint "$W/opset99.onnx"
+
+# Warnings only: exit 0, each finding named.
+check warnings 0 "0 error\(s\), 3 warning\(s\)" -- "$KILN" lint "$W/warnings.onnx"
+check unused_input 0 "warning \[unused-input\] 'steps'" -- "$KILN" lint "$W/warnings.onnx"
+check frozen_dim 0 "constant shape \[1,-1\]: the leading dim is fixed at 1 while 'x' has the dynamic leading dim 'batch'" -- "$KILN" lint "$W/warnings.onnx"
+check unnamed_dim 0 "warning \[unnamed-dim\] 'z'" -- "$KILN" lint "$W/warnings.onnx"
+check warnings_json 0 "^\['frozen-dim', 'unnamed-dim', 'unused-input'\]$" -- bash -c "\"$KILN\" lint \"$W/warnings.onnx\" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); print(sorted(f[\"check\"] for f in j[\"findings\"] if f[\"severity\"] == \"warning\"))'"
+
+# f16 risks only when --fp16 is planned; the finding names the node to keep in f32.
+check no_fp16 0 "no findings" -- "$KILN" lint "$W/big_constant.onnx"
+check fp16 0 "warning \[f16-range\] node 'scale_up' \(Mul\)" -- "$KILN" lint "$W/big_constant.onnx" --fp16
+check fp16_advice 0 "--fp32-layers scale_up" -- "$KILN" lint "$W/big_constant.onnx" --fp16
+
+# CPU fallbacks: predicted in a kiln built with CUDA; otherwise said to need one (not a finding).
+cuda_probe=$("$KILN" lint "$W/det.onnx" --backend cuda 2>&1)
+if grep -q "needs a kiln built with the CUDA backend" <<<"$cuda_probe"; then
+  check fallback_needs_cuda 0 "not checked:" -- "$KILN" lint "$W/det.onnx" --backend cuda
+else
+  check fallback 0 "warning \[cpu-fallback\] node 'determinant' \(Det\)" -- "$KILN" lint "$W/det.onnx" --backend cuda
+fi
+check fallback_cpu 0 "no findings" -- "$KILN" lint "$W/det.onnx" --backend cpu
+check shapes_flag 0 "no findings" -- "$KILN" lint "$ROOT/models/tiny_cnn.onnx" --shapes image:2x3x32x32
+
+# Not a model, bad flags: a clean error naming the file, never a crash.
+check not_onnx 1 "random_bytes.onnx.*not an ONNX model|random_bytes.onnx.*no graph" -- "$KILN" lint "$FX/random_bytes.onnx"
+check empty 1 "empty.onnx.*empty" -- "$KILN" lint "$FX/empty.onnx"
+check missing 1 "nope.onnx" -- "$KILN" lint "$W/nope.onnx"
+check bad_backend 2 "--backend must be auto, cpu or cuda" -- "$KILN" lint "$ROOT/models/tiny_cnn.onnx" --backend tpu
+check bad_shapes 2 "--shapes" -- "$KILN" lint "$ROOT/models/tiny_cnn.onnx" --shapes image
+
+echo "lint CLI tests: $pass passed, $fail failed"
+[ $fail = 0 ]
