@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(cmake ninja-build g++ protobuf-compiler libprotobuf-dev libonnx-dev libonnx-testdata libcli11-dev
           nlohmann-json3-dev libfmt-dev libopenblas-dev libgtest-dev libgmock-dev libbenchmark-dev ccache
-          python3-dev pybind11-dev libdlpack-dev python3-numpy python3-pytest python3-venv)
+          python3-dev pybind11-dev libdlpack-dev python3-numpy python3-pytest python3-venv
+          chromium)  # chromium: the picture tests render kiln's SVG/HTML in a headless browser
 
 # KILN_NO_APT=1 skips package installation (machines without network, such as the GPU machine).
 if [ -z "${KILN_NO_APT:-}" ] && command -v dpkg-query >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then

@@ -1,17 +1,25 @@
-// kiln inspect MODEL.onnx|FILE.kiln: I/O, op histogram, parameters; --placement: where the CUDA backend would
-// run each node at given input dims, and whether the run can be captured as a CUDA graph.
+// kiln inspect MODEL.onnx|FILE.kiln: I/O, op histogram, parameters; for an engine (or with --layers) the layers
+// after fusion with precision and tactic and the memory plan; --dot/--svg: the graph after fusion as a picture;
+// --placement: where the CUDA backend would run each node at given input dims, and whether the run can be
+// captured as a CUDA graph.
 #include <fmt/format.h>
 
 #include <iostream>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
+#include "inspect_layers.h"
 #include "onnx/importer.h"
 #include "passes/pass.h"
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/placement.h"
 #endif
 #include "runtime/engine_state.h"
+#include "util/file.h"
+#include "viz/dot_writer.h"
+#include "viz/graph_layout.h"
+#include "viz/svg_writer.h"
 
 namespace kiln::cli {
 
@@ -21,8 +29,61 @@ struct InspectOptions {
   std::string path;
   bool json = false;
   bool placement = false;
+  bool layers = false;
+  std::string dot, svg, profile_json, times;
   std::vector<std::string> shapes;
 };
+
+// An engine's layer table is printed without --layers up to this many layers; past it a line says how.
+constexpr size_t kDefaultLayerRows = 40;
+
+std::string file_name(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+// --layers, --dot, --svg: the layers after fusion (a model goes through the default pass pipeline first, as
+// kiln build would run it), their tactics and times, the memory plan, and the pictures.
+Status add_fused_view(const InspectOptions& o, bool is_onnx, const ir::Graph& graph, const Engine* engine,
+                      nlohmann::json& j) {
+  std::shared_ptr<const ir::Graph> fused;
+  if (is_onnx) {
+    auto g = std::make_shared<ir::Graph>(graph);
+    KILN_RETURN_IF_ERROR(passes::run_pipeline(*g, passes::default_pipeline()));
+    fused = g;
+  }
+  const ir::Graph& g = is_onnx ? *fused : graph;
+  std::vector<OptimizationProfile> profiles;
+  if (!o.shapes.empty()) {
+    KILN_ASSIGN_OR_RETURN(profiles, parse_profiles(o.shapes));
+  } else if (engine) {
+    profiles = engine->profiles();
+  }
+  const std::map<std::string, std::string> cache =
+      engine ? engine->state()->tactics->entries() : std::map<std::string, std::string>();
+  nlohmann::json unmapped;
+  viz::LayerGraph lg = layers_with_tactics(g, cache, &unmapped);
+  if (!o.profile_json.empty() || !o.times.empty()) {
+    KILN_ASSIGN_OR_RETURN(auto times, read_layer_times(o.profile_json, o.times));
+    const size_t applied = viz::apply_times(lg, times);
+    if (applied == 0)
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("none of the {} timed layers is a layer of {} after fusion; were the times taken on "
+                                "this engine?",
+                                times.size(), o.path));
+    if (applied < times.size())
+      std::cerr << fmt::format("warning: {} of {} timed layers are not in this graph\n", times.size() - applied,
+                               times.size());
+  }
+  j["layers"] = layers_json(lg);
+  j["tactics_unmapped"] = unmapped;
+  j["memory"] = memory_plan_json(g, profiles);
+  const std::string title = file_name(o.path) + " after fusion";
+  if (!o.dot.empty()) KILN_RETURN_IF_ERROR(write_file_atomic(o.dot, viz::write_dot(lg, title)));
+  if (!o.svg.empty())
+    KILN_RETURN_IF_ERROR(write_file_atomic(o.svg, viz::write_svg(lg, viz::layout_graph(lg), title)));
+  return Status();
+}
 
 // Dims per input for --placement: --shapes NAME:DIMS (or the OPT of NAME:MIN,OPT,MAX), else the engine's first
 // profile's opt, else the model's static dims.
@@ -96,6 +157,7 @@ nlohmann::json desc_json(const std::string& name, DType dt, const Shape& s) {
 int run_inspect(const InspectOptions& o) {
   const bool is_onnx = o.path.size() >= 5 && o.path.substr(o.path.size() - 5) == ".onnx";
   std::shared_ptr<const ir::Graph> graph;
+  std::optional<Engine> engine;
   nlohmann::json j;
   if (is_onnx) {
     auto g = onnx::import_model_file(o.path);
@@ -108,6 +170,7 @@ int run_inspect(const InspectOptions& o) {
     auto e = Engine::load(o.path);
     if (!e.ok()) return fail(e.status());
     graph = e->state()->graph;
+    engine = *e;
     j["kind"] = "kiln engine";
     j["format_version"] = e->info().format_version;
     j["kiln_version"] = e->info().kiln_version;
@@ -137,9 +200,13 @@ int run_inspect(const InspectOptions& o) {
   j["parameters"] = params;
   j["parameter_bytes"] = bytes;
   j["initializers"] = graph->initializers.size();
+  if (!is_onnx || o.layers || !o.dot.empty() || !o.svg.empty()) {
+    Status st = add_fused_view(o, is_onnx, *graph, engine ? &*engine : nullptr, j);
+    if (!st.ok()) return fail(st);
+  }
   if (o.placement) {
     std::vector<OptimizationProfile> profiles;
-    if (!is_onnx) profiles = Engine::load(o.path)->profiles();
+    if (!is_onnx) profiles = engine->profiles();
     auto pj = placement_json(o, *graph, is_onnx, profiles);
     if (!pj.ok()) return fail(pj.status());
     j["placement"] = *pj;
@@ -182,6 +249,15 @@ int run_inspect(const InspectOptions& o) {
         std::cout << fmt::format("    {} ({}): {}\n", n["node"].get<std::string>(), n["op"].get<std::string>(),
                                  n["why"].get<std::string>());
   }
+  if (j.contains("layers")) {
+    if (o.layers || (!is_onnx && j["layers"].size() <= kDefaultLayerRows))
+      print_layers(j["layers"], j["tactics_unmapped"]);
+    else if (!is_onnx)
+      std::cout << fmt::format("  {} layers after fusion: --layers lists them\n", j["layers"].size());
+    print_memory_plan(j["memory"]);
+  }
+  if (!o.dot.empty()) std::cout << fmt::format("  wrote {} (DOT)\n", o.dot);
+  if (!o.svg.empty()) std::cout << fmt::format("  wrote {} (SVG)\n", o.svg);
   if (o.placement) {
     const auto& p = j["placement"];
     std::string at;
@@ -211,7 +287,21 @@ void add_inspect_command(CLI::App& app) {
   cmd->add_flag("--placement", o->placement,
                 "Predict where the CUDA backend runs each node (GPU kernel, host shape math, CPU fallback) and "
                 "which values it reads back from the GPU (those prevent CUDA graph capture)");
-  cmd->add_option("--shapes", o->shapes, "With --placement: input dims NAME:DIMS (e.g. image:1x3x224x224)");
+  cmd->add_option("--shapes", o->shapes,
+                  "Input dims NAME:DIMS or NAME:MIN,OPT,MAX (e.g. image:1x3x224x224): where --placement predicts, "
+                  "and the points the memory plan is estimated at (instead of the engine's profiles)");
+  cmd->add_flag("--layers", o->layers,
+                "List the layers after fusion (op, precision, output shape, tactic) and the memory plan; an "
+                "engine lists them by default when it has at most 40 layers. A model goes through kiln build's "
+                "default passes first");
+  cmd->add_option("--dot", o->dot, "Write the graph after fusion to FILE in graphviz DOT");
+  cmd->add_option("--svg", o->svg,
+                  "Write the graph after fusion to FILE as SVG (drawn by kiln: boxes per layer with op, precision "
+                  "and shape, edges labelled with tensor shapes)");
+  cmd->add_option("--profile-json", o->profile_json,
+                  "Per-layer times from kiln bench --profile --json: colour the pictures by time, add times to "
+                  "--layers");
+  cmd->add_option("--times", o->times, "Per-layer times from a text file of 'LAYER_NAME MILLISECONDS' lines");
   cmd->callback([o] { std::exit(run_inspect(*o)); });
 }
 
