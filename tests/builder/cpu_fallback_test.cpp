@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #ifdef KILN_WITH_CUDA
+#include <kiln_onnx/onnx.pb.h>
+
 #include "backends/cuda/placement.h"
 #include "onnx/importer.h"
 #include "support/model_builder.h"
@@ -78,6 +80,35 @@ TEST(CpuFallback, UnknownRankInputWithoutProfileIsAnErrorNamingIt) {
   auto f = cuda::predict_cpu_fallbacks(g, {});
   ASSERT_FALSE(f.ok());
   EXPECT_NE(f.status().message().find("'x' has unknown rank"), std::string::npos) << f.status().to_string();
+}
+
+TEST(CpuFallback, IfBodyOnTheCpuReadsItsOuterValuesBackFromTheGpu) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"2", "4"});
+  b.node("Relu", {"x"}, {"y"}, "relu").node("ReduceSum", {"x"}, {"s"}, "sum").attr("keepdims", int64_t{0});
+  b.initializer("zero", testing::f32_tensor({}, {0.f}));
+  b.node("Greater", {"s", "zero"}, {"cond"}, "positive");
+  ModelBuilder then_b, else_b;
+  then_b.node("Neg", {"y"}, {"t"}).output("t", DType::kF32, {"2", "4"});
+  else_b.node("Identity", {"x"}, {"e"}).output("e", DType::kF32, {"2", "4"});
+  b.node("If", {"cond"}, {"r"}, "branch");
+  for (auto [key, body] : {std::pair{"then_branch", &then_b}, std::pair{"else_branch", &else_b}}) {
+    auto* g = b.proto().mutable_graph();
+    auto* a = g->mutable_node(g->node_size() - 1)->add_attribute();
+    a->set_name(key);
+    a->set_type(kiln_onnx::AttributeProto::GRAPH);
+    *a->mutable_g() = body->proto().graph();
+  }
+  b.output("r", DType::kF32, {"2", "4"});
+  ir::Graph g = import(b);
+  auto placed = cuda::predict_placement(g, {{"x", {2, 4}}});
+  ASSERT_TRUE(placed.ok()) << placed.status().to_string();
+  const cuda::PlacedNode& iff = placed->back();
+  ASSERT_EQ(iff.name, "branch");
+  EXPECT_EQ(iff.where, cuda::Placement::kCpuFallback);
+  EXPECT_NE(iff.why.find("If runs on the CPU reference with its bodies"), std::string::npos) << iff.why;
+  // The condition, then the outer values the bodies name: each is a read-back that prevents graph capture.
+  EXPECT_EQ(iff.downloads, (std::vector<std::string>{"cond", "x", "y"}));  // bodies by attribute name
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include "backends/cpu/dispatch.h"
 #include "backends/cpu/kernel.h"
+#include "ir/node_reads.h"
 #include "ops/op.h"
 #include "util/error.h"
 #include "util/safe_text.h"
@@ -91,25 +92,10 @@ std::vector<std::string> missing_kernels(const ir::Graph& graph) {
   return {out.begin(), out.end()};
 }
 
-namespace {
-// Names a subgraph body reads (at any depth): they are uses of the enclosing node.
-void subgraph_reads(const ir::Graph& g, std::vector<std::string>& out) {
-  for (const auto& n : g.nodes) {
-    out.insert(out.end(), n.inputs.begin(), n.inputs.end());
-    for (const auto& [k, a] : n.attrs)
-      if (a.g) subgraph_reads(*a.g, out);
-  }
-  out.insert(out.end(), g.outputs.begin(), g.outputs.end());
-}
-}  // namespace
-
 GraphExecutor::GraphExecutor(std::shared_ptr<const ir::Graph> graph) : graph_(std::move(graph)) {
   std::map<std::string, size_t> last_use;
   for (size_t i = 0; i < graph_->nodes.size(); ++i) {
-    std::vector<std::string> uses = graph_->nodes[i].inputs;
-    for (const auto& [k, a] : graph_->nodes[i].attrs)
-      if (a.g) subgraph_reads(*a.g, uses);
-    for (const auto& in : uses)
+    for (const auto& in : ir::node_reads(graph_->nodes[i]))
       if (!in.empty()) last_use[in] = i;
   }
   std::set<std::string> keep(graph_->outputs.begin(), graph_->outputs.end());

@@ -9,6 +9,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/device_alloc.h"
 #include "backends/cuda/placement.h"
+#include "ir/node_reads.h"
 #include "ops/op.h"
 #include "util/error.h"
 
@@ -97,8 +98,9 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<con
   KILN_RETURN_IF_ERROR(device_alloc(&ex->res_.workspace, kWorkspaceBytes, "the context's kernel workspace"));
   ex->res_.workspace_bytes = kWorkspaceBytes;
   std::map<std::string, size_t> last_use;
+  // Reads from If/Loop/Scan bodies count: an outer value a body reads lives until that node has run.
   for (size_t i = 0; i < ex->graph_->nodes.size(); ++i)
-    for (const auto& in : ex->graph_->nodes[i].inputs)
+    for (const auto& in : ir::node_reads(ex->graph_->nodes[i]))
       if (!in.empty()) last_use[in] = i;
   std::set<std::string> keep(ex->graph_->outputs.begin(), ex->graph_->outputs.end());
   ex->release_after_.resize(ex->graph_->nodes.size());
@@ -292,8 +294,22 @@ Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<La
         }
         ptrs[k] = &views[k];
       }
-      KILN_ASSIGN_OR_RETURN(auto results, cpu::run_node(node, g.opset, ptrs));
-      for (size_t k = 0; k < results.size(); ++k) outs[k].host = std::move(results[k]);
+      // An If/Loop/Scan body runs on the CPU reference and may read any value of this scope by name: each
+      // one it reads is brought to the host (a read-back, so such runs are not captured as CUDA graphs).
+      Status scope_error;
+      const cpu::ValueLookup scope = [&](const std::string& name) -> const Tensor* {
+        Slot* s = slot_of(name);
+        if (!s) return nullptr;
+        if (Status st = ensure_host(name, *s); !st.ok()) {
+          if (scope_error.ok()) scope_error = st;
+          return nullptr;
+        }
+        return &*s->host;
+      };
+      auto results = cpu::run_node(node, g.opset, ptrs, &scope);
+      KILN_RETURN_IF_ERROR(scope_error);
+      if (!results.ok()) return results.status();
+      for (size_t k = 0; k < results->size(); ++k) outs[k].host = std::move((*results)[k]);
       (where == Placement::kHost ? stats_.host_nodes : stats_.fallback_nodes)++;
     } else {
       // Shapes on the host: inference sees dims, and values of inputs that live on the host.

@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "ir/node_reads.h"
 #include "passes/pass.h"
 #include "util/error.h"
 
@@ -72,6 +73,7 @@ Result<std::vector<PlacedNode>> predict_placement(const ir::Graph& graph,
   KILN_RETURN_IF_ERROR(passes::infer_shapes(g));
   std::set<std::string> on_host;
   for (const auto& [name, t] : g.initializers) on_host.insert(name);
+  std::set<std::string> defined(g.inputs.begin(), g.inputs.end());
   std::vector<PlacedNode> out;
   for (const auto& node : g.nodes) {
     std::vector<InputFact> facts;
@@ -97,7 +99,17 @@ Result<std::vector<PlacedNode>> predict_placement(const ir::Graph& graph,
         on_host.insert(node.inputs[k]);
       }
     }
-    if (p.where == Placement::kCpuFallback) p.why = fallback_reason(node, facts);
+    if (p.where == Placement::kCpuFallback) {
+      p.why = fallback_reason(node, facts);
+      // A body on the CPU reads the outer values it names from the host too.
+      const std::vector<std::string> reads = ir::node_reads(node);
+      for (size_t k = node.inputs.size(); k < reads.size(); ++k)
+        if (defined.count(reads[k]) && !on_host.count(reads[k])) {
+          p.downloads.push_back(reads[k]);
+          on_host.insert(reads[k]);
+        }
+    }
+    defined.insert(node.outputs.begin(), node.outputs.end());
     if (p.where != Placement::kGpu)
       for (const auto& o : node.outputs) on_host.insert(o);
     out.push_back(std::move(p));
