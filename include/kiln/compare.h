@@ -97,6 +97,20 @@ std::map<std::string, std::string> engine_values(const Engine& engine);
 // The same engine with these values of its optimized graph as extra outputs (same kernels, same fusions).
 Result<Engine> with_extra_outputs(const Engine& engine, const std::vector<std::string>& values);
 
+// A node of an engine's optimized graph, in its order.
+struct EngineLayer {
+  std::string name, op;
+  std::vector<std::string> inputs, outputs;
+  bool float_outputs = false;  // writes an f32/f16/bf16 value: something to keep in f32
+};
+std::vector<EngineLayer> engine_layers(const Engine& engine);
+
+// A CPU engine built with --fp16/--bf16 computes in f32. This copy of it rounds every value a CUDA build would
+// hold in f16/bf16 to that dtype where it is written (the build's precision conversion, as if every op had an
+// f16/bf16 kernel; the engine's fp32_layers stay f32), so f16 overflow and rounding show without a GPU. Only
+// storage is emulated: arithmetic and accumulation stay f32, as in most f16 kernels' accumulators.
+Result<Engine> emulate_reduced_precision(const Engine& engine);
+
 // Inputs and outputs a user saved elsewhere (torch, ONNX Runtime), by tensor name.
 struct ReferenceData {
   std::map<std::string, Tensor> inputs, outputs;

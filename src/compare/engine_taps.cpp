@@ -19,6 +19,25 @@ std::map<std::string, std::string> engine_values(const Engine& engine) {
   return out;
 }
 
+std::vector<EngineLayer> engine_layers(const Engine& engine) {
+  std::vector<EngineLayer> out;
+  if (!engine.state() || !engine.state()->graph) return out;
+  const ir::Graph& g = *engine.state()->graph;
+  for (const auto& n : g.nodes) {
+    EngineLayer l{n.name, n.op_type, {}, {}, false};
+    for (const auto& v : n.inputs)
+      if (!v.empty()) l.inputs.push_back(v);
+    for (const auto& v : n.outputs) {
+      if (v.empty()) continue;
+      l.outputs.push_back(v);
+      const ir::ValueInfo* vi = g.value(v);
+      l.float_outputs |= vi && (vi->dtype == DType::kF32 || vi->dtype == DType::kF16 || vi->dtype == DType::kBF16);
+    }
+    out.push_back(std::move(l));
+  }
+  return out;
+}
+
 Result<Engine> with_extra_outputs(const Engine& engine, const std::vector<std::string>& values) {
   return no_throw("compare::with_extra_outputs", [&]() -> Result<Engine> {
     if (!engine.state() || !engine.state()->graph)

@@ -2,7 +2,11 @@
 
 #include <fmt/format.h>
 
+#include <cerrno>
 #include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <iostream>
 
@@ -122,6 +126,45 @@ Result<Engine> load_or_build(const std::string& path, const std::string& backend
   }
   cfg.progress = progress_printer(quiet);
   return Builder::build_from_file(path, cfg);
+}
+
+Result<std::vector<std::string>> expand_fp32_layers(const std::vector<std::string>& items) {
+  std::vector<std::string> out;
+  auto trim = [](std::string s) {
+    const size_t b = s.find_first_not_of(" \t\r");
+    const size_t e = s.find_last_not_of(" \t\r");
+    return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
+  };
+  for (const auto& item : items) {
+    if (!item.starts_with("@")) {
+      out.push_back(item);
+      continue;
+    }
+    const std::string path = item.substr(1);
+    std::error_code ec;
+    if (std::filesystem::is_directory(path, ec))
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("--fp32-layers @{}: '{}' is a directory; @FILE names a file of node names", path, path));
+    std::ifstream f(path);
+    if (path.empty() || !f)
+      return Status(StatusCode::kInvalidArgument,
+                    fmt::format("--fp32-layers @{}: cannot read '{}' ({}); @FILE names a file of node names, one "
+                                "per line or comma-separated, e.g. the one kiln compare --precision-bisect writes",
+                                path, path, path.empty() ? "no file name after @" : std::strerror(errno)));
+    std::string line;
+    while (std::getline(f, line)) {
+      line = line.substr(0, line.find('#'));
+      size_t pos = 0;
+      while (pos <= line.size()) {
+        const size_t comma = std::min(line.find(',', pos), line.size());
+        if (std::string name = trim(line.substr(pos, comma - pos)); !name.empty()) out.push_back(name);
+        pos = comma + 1;
+      }
+    }
+    if (f.bad())
+      return Status(StatusCode::kIoError, fmt::format("--fp32-layers @{}: error reading '{}'", path, path));
+  }
+  return out;
 }
 
 int fail(const Status& s) {

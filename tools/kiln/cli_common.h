@@ -16,6 +16,9 @@ Result<std::vector<OptimizationProfile>> parse_profiles(const std::vector<std::s
 // kiln run/bench --opt-profile: an error unless the engine has that profile.
 Status check_profile_index(const Engine& e, int index);
 std::optional<BackendKind> parse_backend(const std::string& s);
+// --fp32-layers: node names as given, each "@FILE" replaced by the names in FILE (one per line or
+// comma-separated; '#' starts a comment; blank lines ignored), the format kiln compare --precision-bisect writes.
+Result<std::vector<std::string>> expand_fp32_layers(const std::vector<std::string>& items);
 // MODEL.onnx is built in memory for the CPU/auto backend; FILE.kiln is loaded.
 Result<Engine> load_or_build(const std::string& path, const std::string& backend, const std::vector<std::string>& shapes,
                              bool quiet);

@@ -29,7 +29,9 @@ int run_build(const BuildOptions& o) {
     return fail(Status(StatusCode::kInvalidArgument, "choose at most one of --fp16, --bf16, --tf32"));
   cfg.cuda_graphs = !o.no_cuda_graph;
   cfg.precision = o.fp16 ? Precision::kF16 : o.bf16 ? Precision::kBF16 : o.tf32 ? Precision::kTF32 : Precision::kF32;
-  cfg.fp32_layers = o.fp32_layers;
+  auto fp32_layers = expand_fp32_layers(o.fp32_layers);
+  if (!fp32_layers.ok()) return fail(fp32_layers.status());
+  cfg.fp32_layers = std::move(*fp32_layers);
   cfg.reduced_precision_io = o.reduced_io;
   cfg.tactic_timing = !o.no_tactic_timing;
   cfg.conv_layout = o.conv_layout == "nchw"   ? ConvLayoutChoice::kNCHW
@@ -102,7 +104,9 @@ void add_build_command(CLI::App& app) {
   cmd->add_flag("--tf32", o->tf32, "Allow TF32 matrix math (CUDA; default f32 with TF32 off)");
   cmd->add_option("--fp32-layers", o->fp32_layers,
                   "With --fp16/--bf16: node names (comma-separated or repeated) that keep computing in f32, "
-                  "e.g. a final Softmax; an unknown name is an error that lists the nearest names")
+                  "e.g. a final Softmax; @FILE reads them from FILE (one per line or comma-separated, # "
+                  "comments), as kiln compare --precision-bisect writes it; an unknown name is an error that "
+                  "lists the nearest names")
       ->delimiter(',');
   cmd->add_flag("--reduced-precision-io", o->reduced_io,
                 "With --fp16/--bf16: the engine's f32 inputs and outputs become f16/bf16 too (half the I/O bytes, "
