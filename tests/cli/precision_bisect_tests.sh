@@ -60,6 +60,14 @@ cp "$M" "$W/copy.onnx"
 check bisect_default_file 0 "wrote $W/copy.fp32-layers.txt" -- "$KILN" compare "$W/copy.onnx" --backend cpu -q --fp16 --precision-bisect
 check default_file_exists 0 "" -- test -s "$W/copy.fp32-layers.txt"
 
+# Layers the user keeps are in every build and in the file, before the ones found.
+check bisect_kept 0 "'big', 'scale' \(without any one of them it fails\); with the 1 given by --fp32-layers" -- \
+  "$KILN" compare "$M" --backend cpu -q --fp16 --fp32-layers fc1 --precision-bisect --bisect-out "$W/kept.txt"
+check bisect_kept_file 0 "^fc1,big,scale$" -- sh -c "grep -v '^#' '$W/kept.txt' | paste -sd, -"
+# A rule tighter than f16's rounding of the probabilities: only the softmax's output must stay f32.
+check bisect_tight_rule 0 "found: 1 layer\(s\) in f32 make the f16 engine pass: 'softmax'" -- \
+  "$KILN" compare "$CNN" --backend cpu -q --fp16 --atol 1e-5 --rtol 1e-4 --precision-bisect --bisect-out "$W/cnn.txt"
+
 # Already passing: said, and nothing written.
 check already_passes 0 "passes the rule already: no layer needs f32, nothing written" -- \
   "$KILN" compare "$CNN" --backend cpu -q --fp16 --precision-bisect --bisect-out "$W/none.txt"
