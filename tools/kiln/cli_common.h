@@ -32,6 +32,7 @@ void add_run_command(CLI::App& app);
 void add_inspect_command(CLI::App& app);
 void add_doctor_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
+void add_lint_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_extract_command(CLI::App& app);
 
