@@ -1,5 +1,5 @@
 // The search behind kiln compare --precision-bisect (see precision_bisect.h): ranked prefixes, then delta
-// debugging on the first prefix that passes.
+// debugging (removing halves, quarters, ...) on the first prefix that passes.
 #include "compare/precision_bisect.h"
 
 #include <fmt/format.h>
@@ -44,54 +44,25 @@ class Search {
   }
 
  private:
-  // Delta debugging (ddmin) towards a passing set none of whose layers can be dropped: try each of n chunks
-  // alone, then each chunk's complement; on neither, split finer. `set` passes.
+  // Removes halves of the passing set, then quarters, ... while what is left still passes. Keeping more
+  // layers in f32 does not make an engine worse, so a block whose removal fails holds a needed layer and
+  // stays; the last round tries each layer alone, after which none can be dropped. About 2 questions per
+  // needed layer per halving, and about twice the set's size at most.
   Result<std::vector<std::string>> minimize(std::vector<std::string> set) {
-    size_t n = 2;
-    while (set.size() >= 2) {
-      const auto chunks = split(set, n);
-      bool reduced = false;
-      for (const auto& c : chunks) {
-        KILN_ASSIGN_OR_RETURN(bool ok, ask(c));
-        if (ok) {
-          set = c;
-          n = 2;
-          reduced = true;
-          break;
-        }
+    for (size_t block = (set.size() + 1) / 2; set.size() > 1; block = (block + 1) / 2) {
+      for (size_t start = 0; start < set.size();) {
+        std::vector<std::string> rest(set.begin(), set.begin() + start);
+        rest.insert(rest.end(), set.begin() + std::min(start + block, set.size()), set.end());
+        if (rest.empty()) break;  // the empty set fails: the caller has seen it
+        KILN_ASSIGN_OR_RETURN(bool ok, ask(rest));
+        if (ok)
+          set = std::move(rest);
+        else
+          start += block;
       }
-      // With two chunks each one is the other's complement: already asked.
-      if (!reduced && chunks.size() > 2) {
-        for (const auto& c : chunks) {
-          std::vector<std::string> rest;
-          for (const auto& name : set)
-            if (std::find(c.begin(), c.end(), name) == c.end()) rest.push_back(name);
-          KILN_ASSIGN_OR_RETURN(bool ok, ask(rest));
-          if (ok) {
-            set = rest;
-            n = std::max<size_t>(n - 1, 2);
-            reduced = true;
-            break;
-          }
-        }
-      }
-      if (reduced) continue;
-      if (n >= set.size()) break;  // every single layer was tried without: 1-minimal
-      n = std::min(n * 2, set.size());
+      if (block == 1) break;
     }
-    // A single layer left is minimal too: the caller has seen the empty set fail.
     return set;
-  }
-
-  static std::vector<std::vector<std::string>> split(const std::vector<std::string>& set, size_t n) {
-    std::vector<std::vector<std::string>> out;
-    size_t start = 0;
-    for (size_t k = 0; k < n; ++k) {
-      const size_t end = start + (set.size() - start) / (n - k);
-      if (end > start) out.emplace_back(set.begin() + start, set.begin() + end);
-      start = end;
-    }
-    return out;
   }
 
   Result<bool> ask(std::vector<std::string> set) {

@@ -3,12 +3,11 @@
 // The search knows nothing of engines: it asks an oracle whether the engine built with a given set of layers
 // in f32 passes, and keeps the number of questions (each one a build and a comparison) small:
 //   1. every candidate in f32 must pass (otherwise no set can help and the search stops);
-//   2. the candidates ranked most suspect first (rank_fp32_candidates) are tried as growing prefixes (1, 2,
-//   4,
-//      ...) until one passes, so a good ranking costs about log2(N) questions;
+//   2. the candidates ranked most suspect first (rank_fp32_candidates) are tried as growing prefixes
+//      (1, 2, 4, ...) until one passes, so a good ranking costs about log2(N) questions;
 //   3. delta debugging removes halves, then quarters ..., of that passing set while it still passes, down to
 //   a
-//      set from which no single layer can be dropped (1-minimal).
+//      set from which no single layer can be dropped.
 // Answers are remembered by set, so no set is asked twice.
 #pragma once
 #include <functional>
