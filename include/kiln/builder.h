@@ -48,6 +48,8 @@ struct BuildConfig {
   bool allow_cpu_fallback = true;
   // Called with one line per build stage ("import", "passes: fold_constants"…).
   std::function<void(std::string_view)> progress;
+  // Called with each warning (a node left to the CPU reference, with why); unset: warnings go to progress.
+  std::function<void(std::string_view)> warning;
 };
 
 class Builder {

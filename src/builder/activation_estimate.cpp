@@ -6,7 +6,7 @@
 
 #include "ir/node_reads.h"
 #include "passes/pass.h"
-#include "runtime/arena_plan.h"
+#include "util/arena_plan.h"
 #include "util/checked_math.h"
 
 namespace kiln {

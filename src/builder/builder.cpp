@@ -148,9 +148,10 @@ Status report_cpu_fallbacks(const ir::Graph& g, const BuildConfig& config,
   if (!config.allow_cpu_fallback)
     return unsupported("--no-cpu-fallback: {} node(s) have no CUDA kernel and would run on the CPU: {}",
                        lines.size(), fmt::join(lines, "; "));
-  progress(fmt::format("cpu fallback: {} node(s) run on the CPU reference (values are copied to the host and back "
-                       "each run; --no-cpu-fallback makes this an error):", lines.size()));
-  for (const auto& l : lines) progress("cpu fallback: " + l);
+  auto warn = [&](std::string_view s) { config.warning ? config.warning(s) : progress(s); };
+  warn(fmt::format("cpu fallback: {} node(s) run on the CPU reference (values are copied to the host and back "
+                   "each run; --no-cpu-fallback makes this an error):", lines.size()));
+  for (const auto& l : lines) warn("cpu fallback: " + l);
 #else
   (void)g, (void)config, (void)progress;
 #endif

@@ -1,4 +1,4 @@
-// kiln extract's library side: cut and write a part (onnx/extract.h does the cut), check it against the model.
+// kiln extract's library side: cut and write a part (builder/cut_subgraph.h does the cut), check it against the model.
 #include "kiln/extract.h"
 
 #include <fmt/format.h>
@@ -11,12 +11,13 @@
 
 #include "kiln/builder.h"
 #include "kiln/context.h"
+#include "kiln/random_tensor.h"
+#include "ir/node_reads.h"
 #include "onnx/exporter.h"
-#include "onnx/extract.h"
+#include "builder/cut_subgraph.h"
 #include "onnx/importer.h"
 #include "passes/pass.h"
 #include "util/error.h"
-#include "util/half.h"
 #include "util/no_throw.h"
 #include "util/safe_text.h"
 
@@ -33,30 +34,6 @@ std::vector<TensorDesc> descs(const ir::Graph& g, const std::vector<std::string>
   return out;
 }
 
-// Floats in [-1, 1), integers in [0, 10), bools 50/50: what kiln run feeds inputs it is not given.
-Result<Tensor> random_tensor(const std::string& name, DType dt, const std::vector<int64_t>& dims,
-                             std::mt19937_64& rng) {
-  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(dt, dims, "random data for model input '" + name + "'"));
-  std::uniform_real_distribution<double> uf(-1.0, 1.0);
-  std::uniform_int_distribution<int> ui(0, 9);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    switch (dt) {
-      case DType::kF32: t.data<float>()[i] = static_cast<float>(uf(rng)); break;
-      case DType::kF64: t.data<double>()[i] = uf(rng); break;
-      case DType::kF16: t.data<uint16_t>()[i] = float_to_half(static_cast<float>(uf(rng))); break;
-      case DType::kBF16: t.data<uint16_t>()[i] = float_to_bf16(static_cast<float>(uf(rng))); break;
-      case DType::kBool: t.data<uint8_t>()[i] = static_cast<uint8_t>(ui(rng) % 2); break;
-      case DType::kI64: t.data<int64_t>()[i] = ui(rng); break;
-      case DType::kI32: t.data<int32_t>()[i] = ui(rng); break;
-      case DType::kU8: t.data<uint8_t>()[i] = static_cast<uint8_t>(ui(rng)); break;
-      case DType::kI8: t.data<int8_t>()[i] = static_cast<int8_t>(ui(rng)); break;
-      default:
-        return unsupported("cannot make random data for model input '{}' of dtype {}", printable(name),
-                           dtype_name(dt));
-    }
-  }
-  return t;
-}
 
 Result<std::map<std::string, std::vector<int64_t>>> input_dims(const ir::Graph& g, const std::string& model_path,
                                                                const ExtractCheckConfig& config) {
@@ -164,8 +141,8 @@ Result<ExtractReport> extract_model(const std::string& model_path, const std::st
     ExtractReport r;
     r.model_nodes = g.nodes.size();
     r.source_external_data = details.external_initializers > 0;
-    onnx::CutReport cut;
-    KILN_ASSIGN_OR_RETURN(ir::Graph part, onnx::cut_subgraph(std::move(g), config.inputs, config.outputs, &cut));
+    CutReport cut;
+    KILN_ASSIGN_OR_RETURN(ir::Graph part, cut_subgraph(std::move(g), config.inputs, config.outputs, &cut));
     if (!cut.unused_inputs.empty() && config.strict_inputs)
       return invalid_argument("--inputs {}: no node needed for the --outputs reads {}; drop {} from --inputs",
                               fmt::join(cut.unused_inputs, ", "), cut.unused_inputs.size() == 1 ? "it" : "them",
@@ -210,7 +187,8 @@ Result<ExtractCheckReport> check_extracted(const std::string& model_path, const 
     for (const auto& name : whole.inputs) {
       const ir::ValueInfo* v = whole.value(name);
       KILN_ASSIGN_OR_RETURN(whole_inputs[name],
-                            random_tensor(name, v ? v->dtype : DType::kUndefined, r.model_input_dims[name], rng));
+                            random_tensor(v ? v->dtype : DType::kUndefined, r.model_input_dims[name], rng,
+                                          "model input '" + printable(name) + "'"));
     }
     // The part's inputs and outputs that the model computes become model outputs, so one run yields them all.
     std::vector<std::string> exposed;
@@ -221,7 +199,7 @@ Result<ExtractCheckReport> check_extracted(const std::string& model_path, const 
       ir::ValueInfo& slot = whole.values[n];
       if (slot.dtype == DType::kUndefined && part.value(n)) slot.dtype = part.value(n)->dtype;
     }
-    KILN_RETURN_IF_ERROR(onnx::expose_values(whole, exposed));
+    KILN_RETURN_IF_ERROR(expose_values(whole, exposed));
     KILN_ASSIGN_OR_RETURN(Engine whole_engine, build_cpu(whole, "the model " + model_path));
     KILN_ASSIGN_OR_RETURN(auto whole_out, run(whole_engine, whole_inputs, "the model " + model_path));
     auto model_tensor = [&](const std::string& n) -> Result<Tensor> {
@@ -256,7 +234,7 @@ Result<std::vector<ModelValue>> list_model_values(const std::string& model_path)
     std::map<std::string, std::vector<std::string>> readers;
     for (const auto& n : g.nodes) {
       std::set<std::string> reads(n.inputs.begin(), n.inputs.end());
-      for (const auto& v : onnx::outer_scope_reads(n)) reads.insert(v);
+      for (const auto& v : ir::outer_scope_reads(n)) reads.insert(v);
       for (const auto& v : reads)
         if (!v.empty()) readers[v].push_back(n.name);
     }

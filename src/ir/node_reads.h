@@ -1,5 +1,5 @@
-// Every name a node reads, including those its subgraphs read from enclosing scopes: the uses an executor must
-// count before freeing a value, and the values a body run on the host needs from its enclosing graph.
+// What a node reads by name, subgraphs included: the uses an executor must count before freeing a value, the
+// values a body run on the host needs from its enclosing graph, and the dependencies of a cut (kiln extract).
 #pragma once
 #include <string>
 #include <vector>
@@ -8,8 +8,11 @@
 
 namespace kiln::ir {
 
-// The node's inputs, then every name its subgraphs (If/Loop/Scan bodies, at any depth) read, which includes
-// values of enclosing scopes (callers keep the names that exist in their scope).
+// Names read inside the If/Loop/Scan bodies of the node (at any depth) that those bodies do not define: the
+// outer values the node depends on beyond its inputs, sorted, each once.
+std::vector<std::string> outer_scope_reads(const Node& node);
+
+// The node's inputs, then its outer_scope_reads.
 std::vector<std::string> node_reads(const Node& node);
 
 }  // namespace kiln::ir

@@ -11,6 +11,7 @@
 #include "ops/op.h"
 #include "passes/pass.h"
 #include "util/error.h"
+#include "util/nearest_names.h"
 #include "util/half.h"
 
 namespace kiln::passes {
@@ -162,21 +163,6 @@ bool chain_folds(DType a, DType b, DType c) {
     return true;
   if (is_integer(a) && b == DType::kF32 && is_half(c)) return true;
   return false;
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    cur[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (same ? 0 : 1)});
-    }
-    std::swap(prev, cur);
-  }
-  return prev[b.size()];
 }
 
 // ---- Plan -------------------------------------------------------------------------------------------------
@@ -446,11 +432,8 @@ Status check_node_names(const ir::Graph& g, const std::vector<std::string>& name
   std::vector<std::string> problems;
   for (const auto& name : names) {
     if (known.count(name)) continue;
-    std::vector<std::pair<size_t, std::string>> scored;
-    for (const auto& k : known) scored.emplace_back(edit_distance(name, k), k);
-    std::sort(scored.begin(), scored.end());
     std::vector<std::string> nearest;
-    for (size_t i = 0; i < scored.size() && i < 3; ++i) nearest.push_back("'" + scored[i].second + "'");
+    for (const auto& k : nearest_names(name, known)) nearest.push_back("'" + k + "'");
     problems.push_back(
         nearest.empty() ? fmt::format("{} names node '{}', but the model has no nodes", what, name)
                         : fmt::format("{} names node '{}', which is not in the model; nearest node names: {}",

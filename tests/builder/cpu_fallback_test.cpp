@@ -108,7 +108,7 @@ TEST(CpuFallback, IfBodyOnTheCpuReadsItsOuterValuesBackFromTheGpu) {
   EXPECT_EQ(iff.where, cuda::Placement::kCpuFallback);
   EXPECT_NE(iff.why.find("If runs on the CPU reference with its bodies"), std::string::npos) << iff.why;
   // The condition, then the outer values the bodies name: each is a read-back that prevents graph capture.
-  EXPECT_EQ(iff.downloads, (std::vector<std::string>{"cond", "x", "y"}));  // bodies by attribute name
+  EXPECT_EQ(iff.downloads, (std::vector<std::string>{"cond", "x", "y"}));
 }
 
 }  // namespace

@@ -9,18 +9,8 @@ SCHEMA="$ROOT/docs/schemas/bench.schema.json"
 VALIDATE="$ROOT/tests/cli/validate_json.py"
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
-pass=0 fail=0
 
-check() {  # check NAME EXPECTED_RC(0|nonzero) PATTERN -- command...
-  local name=$1 want=$2 pattern=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  local ok=1
-  if [ "$want" = 0 ] && [ $rc -ne 0 ]; then ok=0; fi
-  if [ "$want" != 0 ] && { [ $rc -eq 0 ] || [ $rc -ge 128 ]; }; then ok=0; fi  # >=128: killed by a signal (crash)
-  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then ok=0; fi
-  if [ $ok = 1 ]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $name (rc=$rc, want ${want}, pattern '$pattern')"; echo "$out" | head -20; fi
-}
+source "$ROOT/tests/cli/check_lib.sh"
 # check_json NAME FILE PYTHON: runs PYTHON with `j` the parsed FILE; it prints ok or fails an assert.
 check_json() {
   check "$1" 0 "^ok$" -- "$PY" -c "import json, sys

@@ -7,18 +7,9 @@ KILN=$1 ROOT=$2 W=$3
 rm -rf "$W" && mkdir -p "$W"
 FX="$ROOT/tests/cli/fixtures"
 PY=${KILN_TEST_PYTHON:-/usr/bin/python3}
-pass=0 fail=0
 
-check() {  # check NAME EXIT_CODE PATTERN -- command...   (the exit code exactly; PATTERN an extended regex)
-  local name=$1 want=$2 pattern=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  if [ "$rc" = "$want" ] && { [ -z "$pattern" ] || grep -qE -- "$pattern" <<<"$out"; }; then
-    pass=$((pass+1))
-  else
-    fail=$((fail+1)); echo "FAIL $name (rc=$rc, want $want, pattern '$pattern')"; echo "$out" | head -30
-  fi
-}
+CHECK_EXACT_RC=1
+source "$ROOT/tests/cli/check_lib.sh"
 
 CNN="$ROOT/models/tiny_cnn.onnx" ATT="$ROOT/models/tiny_attention.onnx"
 CNN_SHAPES=(--shapes image:1x3x32x32,2x3x32x32,4x3x32x32)

@@ -5,17 +5,9 @@ set -uo pipefail
 KILN=$1 ROOT=$2 W=$3
 rm -rf "$W" && mkdir -p "$W"
 FX="$ROOT/tests/cli/fixtures"
-pass=0 fail=0
 
-check() {  # check NAME EXPECTED_RC PATTERN -- command...   (EXPECTED_RC: an exact code)
-  local name=$1 want=$2 pattern=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  local ok=1
-  [ "$rc" -ne "$want" ] && ok=0
-  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then ok=0; fi
-  if [ $ok = 1 ]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $name (rc=$rc, want ${want}, pattern '$pattern')"; echo "$out" | head -20; fi
-}
+CHECK_EXACT_RC=1
+source "$ROOT/tests/cli/check_lib.sh"
 
 python3 "$FX/make_lint_models.py" "$W" || { echo "FAIL cannot write the crafted models"; exit 1; }
 

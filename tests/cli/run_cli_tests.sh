@@ -5,18 +5,8 @@ set -uo pipefail
 KILN=$1 ROOT=$2 W=$3
 rm -rf "$W" && mkdir -p "$W"
 FX="$ROOT/tests/cli/fixtures"
-pass=0 fail=0
 
-check() {  # check NAME EXPECTED_RC(0|nonzero) PATTERN -- command...
-  local name=$1 want=$2 pattern=$3; shift 4
-  local out rc
-  out=$("$@" 2>&1); rc=$?
-  local ok=1
-  if [ "$want" = 0 ] && [ $rc -ne 0 ]; then ok=0; fi
-  if [ "$want" != 0 ] && { [ $rc -eq 0 ] || [ $rc -ge 128 ]; }; then ok=0; fi  # >=128: killed by a signal (crash)
-  if [ -n "$pattern" ] && ! grep -qE -- "$pattern" <<<"$out"; then ok=0; fi
-  if [ $ok = 1 ]; then pass=$((pass+1)); else fail=$((fail+1)); echo "FAIL $name (rc=$rc, want ${want}, pattern '$pattern')"; echo "$out" | head -20; fi
-}
+source "$ROOT/tests/cli/check_lib.sh"
 
 CNN="$ROOT/models/tiny_cnn.onnx"
 check help 0 "build.*run.*inspect|Subcommands" -- "$KILN" --help

@@ -46,14 +46,9 @@ int run_build(const BuildOptions& o) {
   }
   if (cfg.backend == BackendKind::kAuto && !cuda_backend_available() && !o.quiet)
     std::cerr << "kiln: backend auto -> cpu (" << cuda_unavailable_reason() << ")\n";
-  // Nodes left to the CPU cost a read-back per run: named even with --quiet (not in --json's stdout).
-  cfg.progress = [verbose = progress_printer(o.quiet || o.json), quiet = o.quiet || o.json](std::string_view line) {
-    const bool fallback_warning = line.starts_with("cpu fallback: ") && !line.starts_with("cpu fallback: none");
-    if (quiet && fallback_warning)
-      std::cerr << "kiln: " << line << "\n";
-    else if (verbose)
-      verbose(line);
-  };
+  cfg.progress = progress_printer(o.quiet || o.json);
+  // Nodes left to the CPU cost a read-back per run: named even with --quiet (on stderr, not in --json's stdout).
+  cfg.warning = [](std::string_view line) { std::cerr << "kiln: " << line << "\n"; };
   auto t0 = std::chrono::steady_clock::now();
   auto engine = Builder::build_from_file(o.model, cfg);
   if (!engine.ok()) return fail(engine.status());

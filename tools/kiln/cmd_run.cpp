@@ -11,7 +11,7 @@
 #include "backends/device_probe.h"
 #include "cli_common.h"
 #include "io/npy.h"
-#include "util/half.h"
+#include "kiln/random_tensor.h"
 
 namespace kiln::cli {
 
@@ -44,26 +44,9 @@ Result<Tensor> random_input(const TensorDesc& d, const Engine& e, int profile, s
                     fmt::format("input '{}' has unknown rank; pass it with --input {}=FILE", d.name, d.name));
     for (const auto& dim : d.shape.dims()) dims.push_back(dim.is_static() ? dim.value() : 1);
   }
-  KILN_ASSIGN_OR_RETURN(Tensor t, Tensor::allocate(d.dtype, dims, "random data for input '" + d.name + "'"));
-  std::uniform_real_distribution<double> uf(-1.0, 1.0);
-  std::uniform_int_distribution<int> ui(0, 9);
-  for (int64_t i = 0; i < t.numel(); ++i) {
-    switch (d.dtype) {
-      case DType::kF32: t.data<float>()[i] = static_cast<float>(uf(rng)); break;
-      case DType::kF64: t.data<double>()[i] = uf(rng); break;
-      case DType::kF16: t.data<uint16_t>()[i] = float_to_half(static_cast<float>(uf(rng))); break;
-      case DType::kBF16: t.data<uint16_t>()[i] = float_to_bf16(static_cast<float>(uf(rng))); break;
-      case DType::kBool: t.data<uint8_t>()[i] = ui(rng) % 2; break;
-      case DType::kI64: t.data<int64_t>()[i] = ui(rng); break;
-      case DType::kI32: t.data<int32_t>()[i] = ui(rng); break;
-      case DType::kU8: t.data<uint8_t>()[i] = static_cast<uint8_t>(ui(rng)); break;
-      case DType::kI8: t.data<int8_t>()[i] = static_cast<int8_t>(ui(rng)); break;
-      default:
-        return Status(StatusCode::kUnsupported,
-                      fmt::format("cannot make random data for input '{}' of dtype {}; pass --input", d.name,
-                                  dtype_name(d.dtype)));
-    }
-  }
+  auto t = random_tensor(d.dtype, dims, rng, "input '" + d.name + "'");
+  if (!t.ok() && t.status().code() == StatusCode::kUnsupported)
+    return Status(StatusCode::kUnsupported, t.status().message() + "; pass --input");
   return t;
 }
 

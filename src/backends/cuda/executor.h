@@ -25,7 +25,7 @@
 #include "backends/cuda/profile_gate.h"
 #include "ir/graph.h"
 #include "kiln/context.h"
-#include "runtime/arena_plan.h"
+#include "util/arena_plan.h"
 
 namespace kiln::cuda {
 

@@ -1,6 +1,6 @@
 // kiln extract: the cut (node set, initializers, I/O, outer-scope reads, leak and name errors), the written
 // part (inline and external data) and the check against the whole model.
-#include "onnx/extract.h"
+#include "builder/cut_subgraph.h"
 
 #include <gtest/gtest.h>
 
@@ -11,6 +11,7 @@
 
 #include "kiln/extract.h"
 #include "onnx/exporter.h"
+#include "ir/node_reads.h"
 #include "onnx/importer.h"
 #include "support/model_builder.h"
 
@@ -66,8 +67,8 @@ fs::path fresh_dir(const std::string& name) {
 }
 
 TEST(Extract, CutInTheMiddleKeepsOnlyWhatTheOutputsNeed) {
-  onnx::CutReport rep;
-  auto part = onnx::cut_subgraph(import(chain_model()), {"a"}, {"c"}, &rep);
+  CutReport rep;
+  auto part = cut_subgraph(import(chain_model()), {"a"}, {"c"}, &rep);
   ASSERT_TRUE(part.ok()) << part.status().to_string();
   EXPECT_EQ(node_names(*part), (std::set<std::string>{"add", "mul"}));
   EXPECT_EQ(init_names(*part), (std::set<std::string>{"w1", "w2"}));
@@ -82,8 +83,8 @@ TEST(Extract, CutInTheMiddleKeepsOnlyWhatTheOutputsNeed) {
 }
 
 TEST(Extract, SeveralOutputsAndAnInputNothingReadsIsReported) {
-  onnx::CutReport rep;
-  auto part = onnx::cut_subgraph(import(chain_model()), {"a", "x"}, {"d", "f"}, &rep);
+  CutReport rep;
+  auto part = cut_subgraph(import(chain_model()), {"a", "x"}, {"d", "f"}, &rep);
   ASSERT_TRUE(part.ok()) << part.status().to_string();
   EXPECT_EQ(node_names(*part), (std::set<std::string>{"add", "mul", "neg", "side", "side_act"}));
   EXPECT_EQ(init_names(*part), (std::set<std::string>{"w1", "w2", "w3"}));
@@ -98,7 +99,7 @@ TEST(Extract, CutThatIsNotClosedNamesTheLeakingValuesAndTheirReaders) {
       .node("Add", {"a", "mask"}, {"b"}, "add_mask")
       .node("Exp", {"b"}, {"c"}, "exp")
       .output("c", DType::kF32, {"batch", "4"});
-  auto part = onnx::cut_subgraph(import(b), {"a"}, {"c"});
+  auto part = cut_subgraph(import(b), {"a"}, {"c"});
   ASSERT_FALSE(part.ok());
   const std::string msg = part.status().message();
   EXPECT_NE(msg.find("not closed"), std::string::npos) << msg;
@@ -106,11 +107,11 @@ TEST(Extract, CutThatIsNotClosedNamesTheLeakingValuesAndTheirReaders) {
   EXPECT_NE(msg.find("node 'add_mask' (Add)"), std::string::npos) << msg;
   EXPECT_NE(msg.find("--inputs a,mask"), std::string::npos) << msg;
   // With the leaking value added the same cut is closed.
-  EXPECT_TRUE(onnx::cut_subgraph(import(b), {"a", "mask"}, {"c"}).ok());
+  EXPECT_TRUE(cut_subgraph(import(b), {"a", "mask"}, {"c"}).ok());
 }
 
 TEST(Extract, UnknownNamesListNearMatches) {
-  auto part = onnx::cut_subgraph(import(chain_model()), {"aa"}, {"cc"});
+  auto part = cut_subgraph(import(chain_model()), {"aa"}, {"cc"});
   ASSERT_FALSE(part.ok());
   EXPECT_EQ(part.status().code(), StatusCode::kInvalidArgument);
   const std::string msg = part.status().message();
@@ -120,9 +121,9 @@ TEST(Extract, UnknownNamesListNearMatches) {
 }
 
 TEST(Extract, OutputsMustBeComputed) {
-  EXPECT_FALSE(onnx::cut_subgraph(import(chain_model()), {"a"}, {"w1"}).ok());
-  EXPECT_FALSE(onnx::cut_subgraph(import(chain_model()), {"a"}, {"a"}).ok());
-  EXPECT_FALSE(onnx::cut_subgraph(import(chain_model()), {"a"}, {}).ok());
+  EXPECT_FALSE(cut_subgraph(import(chain_model()), {"a"}, {"w1"}).ok());
+  EXPECT_FALSE(cut_subgraph(import(chain_model()), {"a"}, {"a"}).ok());
+  EXPECT_FALSE(cut_subgraph(import(chain_model()), {"a"}, {}).ok());
 }
 
 // A body that reads `outer` (and the outer initializer `w`) by name: y = outer * w, or -outer.
@@ -180,21 +181,21 @@ ir::Graph if_model(const std::string& outer) {
 
 TEST(Extract, IfBodyReadingAnOuterValueMakesItADependency) {
   // The If reads f only inside its branches: f's producer and the weight the branch reads come along.
-  auto part = onnx::cut_subgraph(if_model("f"), {"x", "flag"}, {"z"});
+  auto part = cut_subgraph(if_model("f"), {"x", "flag"}, {"z"});
   ASSERT_TRUE(part.ok()) << part.status().to_string();
   EXPECT_EQ(node_names(*part), (std::set<std::string>{"relu", "route", "exp"}));
   EXPECT_EQ(init_names(*part), (std::set<std::string>{"w"}));
-  EXPECT_EQ(onnx::outer_scope_reads(part->nodes[1]), (std::vector<std::string>{"f", "w"}));
+  EXPECT_EQ(ir::outer_scope_reads(part->nodes[1]), (std::vector<std::string>{"f", "w"}));
 
   // Cut at f: the branches read the part's input f.
-  onnx::CutReport rep;
-  part = onnx::cut_subgraph(if_model("f"), {"f", "flag"}, {"z"}, &rep);
+  CutReport rep;
+  part = cut_subgraph(if_model("f"), {"f", "flag"}, {"z"}, &rep);
   ASSERT_TRUE(part.ok()) << part.status().to_string();
   EXPECT_EQ(node_names(*part), (std::set<std::string>{"route", "exp"}));
   EXPECT_TRUE(rep.unused_inputs.empty()) << "f is read inside the If's bodies";
 
   // Without f or x the cut is not closed, and the message says the If reads it in its body.
-  auto leak = onnx::cut_subgraph(if_model("x"), {"flag"}, {"z"});
+  auto leak = cut_subgraph(if_model("x"), {"flag"}, {"z"});
   ASSERT_FALSE(leak.ok());
   EXPECT_NE(leak.status().message().find("'x' f32[batch,4] (a graph input of the model, read by node 'route' (If) "
                                          "in its body; needed as 'x' -> node 'route' (If) in its body -> 'y' -> node 'exp' (Exp) -> "
@@ -231,15 +232,15 @@ TEST(Extract, LoopBodyReadingAnOuterValueMakesItADependency) {
   g.outputs = {"v_final"};
   g.values["v_final"] = {DType::kF32, Shape({4})};
 
-  auto part = onnx::cut_subgraph(g, {"x", "v0"}, {"v_final"});
+  auto part = cut_subgraph(g, {"x", "v0"}, {"v_final"});
   ASSERT_TRUE(part.ok()) << part.status().to_string();
   EXPECT_EQ(node_names(*part), (std::set<std::string>{"relu", "loop"}));
   EXPECT_EQ(init_names(*part), (std::set<std::string>{"trips"}));
-  auto leak = onnx::cut_subgraph(g, {"v0"}, {"v_final"});
+  auto leak = cut_subgraph(g, {"v0"}, {"v_final"});
   ASSERT_FALSE(leak.ok());
   EXPECT_NE(leak.status().message().find("'x'"), std::string::npos) << leak.status().message();
   // A name that only exists inside the body is no place to cut, and the message says whose body it is in.
-  auto inner = onnx::cut_subgraph(g, {"x", "v0"}, {"v_out"});
+  auto inner = cut_subgraph(g, {"x", "v0"}, {"v_out"});
   ASSERT_FALSE(inner.ok());
   EXPECT_NE(inner.status().message().find("inside the body of node 'loop' (Loop)"), std::string::npos)
       << inner.status().message();
@@ -255,7 +256,7 @@ TEST(Extract, NodeThatAlsoWritesAPartInputGetsAFreshOutputName) {
       .attr("axis", int64_t{1})
       .node("Add", {"s0", "s1"}, {"z"}, "add")
       .output("z", DType::kF32, {"2", "2"});
-  auto part = onnx::cut_subgraph(import(b), {"x", "s0"}, {"z"});
+  auto part = cut_subgraph(import(b), {"x", "s0"}, {"z"});
   ASSERT_TRUE(part.ok()) << part.status().to_string();
   const ir::Node& split = part->nodes[0];
   ASSERT_EQ(split.op_type, "Split");
@@ -304,7 +305,7 @@ TEST(Extract, CheckCatchesAPartThatComputesSomethingElse) {
   chain_model().save((dir / "model.onnx").string());
   auto g = onnx::import_model_file((dir / "model.onnx").string());
   ASSERT_TRUE(g.ok());
-  auto part = onnx::cut_subgraph(*g, {"a"}, {"c"});
+  auto part = cut_subgraph(*g, {"a"}, {"c"});
   ASSERT_TRUE(part.ok());
   Tensor w2 = part->initializers.at("w2").clone();
   w2.data<float>()[2] += 0.5f;  // one weight off: one column of c differs

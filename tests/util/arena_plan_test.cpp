@@ -1,6 +1,6 @@
 // The activation arena planner: blocks alive together never overlap, dead blocks' space is reused, and the
 // result never exceeds the sum of the blocks.
-#include "runtime/arena_plan.h"
+#include "util/arena_plan.h"
 
 #include <gtest/gtest.h>
 

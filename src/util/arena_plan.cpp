@@ -1,4 +1,4 @@
-#include "runtime/arena_plan.h"
+#include "util/arena_plan.h"
 
 #include <algorithm>
 #include <numeric>

@@ -5,7 +5,7 @@
 
 #include "ir/graph.h"
 
-namespace kiln::onnx {
+namespace kiln {
 
 struct CutReport {
   // --inputs that no node needed for the outputs reads (the part keeps them as inputs nothing reads).
@@ -29,8 +29,4 @@ Result<ir::Graph> cut_subgraph(ir::Graph g, const std::vector<std::string>& inpu
 // outputs are kept under their names by every pass, so fusions cannot take them away.
 Status expose_values(ir::Graph& g, const std::vector<std::string>& names);
 
-// Names read inside the If/Loop/Scan bodies of n (at any depth) that those bodies do not define: the outer
-// values n depends on beyond its inputs.
-std::vector<std::string> outer_scope_reads(const ir::Node& n);
-
-}  // namespace kiln::onnx
+}  // namespace kiln

@@ -1,4 +1,4 @@
-#include "onnx/extract.h"
+#include "builder/cut_subgraph.h"
 
 #include <fmt/format.h>
 
@@ -6,43 +6,15 @@
 #include <map>
 #include <set>
 
+#include "ir/node_reads.h"
 #include "passes/pass.h"
 #include "util/error.h"
+#include "util/nearest_names.h"
 #include "util/safe_text.h"
 
-namespace kiln::onnx {
+namespace kiln {
 
 namespace {
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-void free_names(const ir::Graph& body, std::set<std::string>& out) {
-  std::set<std::string> defined(body.inputs.begin(), body.inputs.end());
-  for (const auto& [name, t] : body.initializers) defined.insert(name);
-  for (const auto& n : body.nodes)
-    for (const auto& o : n.outputs) defined.insert(o);
-  auto note = [&](const std::string& v) {
-    if (!v.empty() && !defined.count(v)) out.insert(v);
-  };
-  for (const auto& n : body.nodes) {
-    for (const auto& in : n.inputs) note(in);
-    for (const auto& v : outer_scope_reads(n)) note(v);
-  }
-  for (const auto& o : body.outputs) note(o);  // a body may return an outer value as it is
-}
 
 // The node whose body (at any depth) mentions v, for the message about a name that is not a main-graph value.
 const ir::Node* body_mentioning(const ir::Graph& g, const std::string& v) {
@@ -82,11 +54,7 @@ void check_names(const ir::Graph& g, const std::vector<std::string>& names, cons
                                      flag, printable(name), n->label()));
       continue;
     }
-    std::vector<std::pair<size_t, std::string>> scored;
-    for (const auto& k : known) scored.emplace_back(edit_distance(name, k), k);
-    std::sort(scored.begin(), scored.end());
-    std::vector<std::string> nearest;
-    for (size_t i = 0; i < scored.size() && i < 3; ++i) nearest.push_back(scored[i].second);
+    const std::vector<std::string> nearest = nearest_names(name, known);
     problems.push_back(nearest.empty()
                            ? fmt::format("{} '{}' is not a value of the model, which has no values", flag,
                                          printable(name))
@@ -96,13 +64,6 @@ void check_names(const ir::Graph& g, const std::vector<std::string>& names, cons
 }
 
 }  // namespace
-
-std::vector<std::string> outer_scope_reads(const ir::Node& n) {
-  std::set<std::string> out;
-  for (const auto& [key, a] : n.attrs)
-    if (a.g) free_names(*a.g, out);
-  return {out.begin(), out.end()};
-}
 
 Result<ir::Graph> cut_subgraph(ir::Graph g, const std::vector<std::string>& inputs,
                                const std::vector<std::string>& outputs, CutReport* report) {
@@ -183,7 +144,7 @@ Result<ir::Graph> cut_subgraph(ir::Graph g, const std::vector<std::string>& inpu
     const ir::Node& n = g.nodes[i];
     for (const auto& in : n.inputs)
       if (!in.empty()) work.push_back({in, i, false});
-    for (const auto& in : outer_scope_reads(n)) work.push_back({in, i, true});
+    for (const auto& in : ir::outer_scope_reads(n)) work.push_back({in, i, true});
   }
   // "x -> node 'fc1' (MatMul) -> h -> node 'route' (If, in its body) -> out": from a leak to the output it feeds.
   auto path = [&](const Item& leak) {
@@ -289,4 +250,4 @@ Status expose_values(ir::Graph& g, const std::vector<std::string>& names) {
   return Status();
 }
 
-}  // namespace kiln::onnx
+}  // namespace kiln
