@@ -36,6 +36,10 @@ struct TensorComparison {
   double cosine = 1;
   int64_t over_tolerance = 0;  // failing elements, the non-finite mismatches included
   int64_t nonfinite = 0;       // NaN/Inf in the engine where the reference differs (a finite value, say)
+  // The largest |engine - ref| / (atol + rtol * |ref|) over the elements: at most 1 when every element passes;
+  // +inf for a non-finite mismatch, or a difference where the allowance is 0. Kept apart from the worst element,
+  // which is picked by the margin in absolute terms.
+  double max_tolerance_ratio = 0;
   // The element farthest past the tolerance (a non-finite mismatch first; if all pass, the closest to failing).
   std::vector<int64_t> worst_index;
   double worst_value = 0, worst_reference = 0;

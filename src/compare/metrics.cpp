@@ -52,6 +52,7 @@ TensorComparison compare_tensors(const std::string& name, const Tensor& engine, 
   if (engine.dims() != reference.dims()) {
     c.error = fmt::format("shape differs: engine {} vs reference {}", dims_to_string(engine.dims()),
                           dims_to_string(reference.dims()));
+    c.max_tolerance_ratio = std::numeric_limits<double>::infinity();
     c.pass = false;
     return c;
   }
@@ -68,6 +69,7 @@ TensorComparison compare_tensors(const std::string& name, const Tensor& engine, 
       ++c.over_tolerance;
       if (!std::isfinite(e)) ++c.nonfinite;
       excess = std::numeric_limits<double>::infinity();
+      c.max_tolerance_ratio = excess;
     } else {
       const double d = std::fabs(e - r);
       ++finite;
@@ -82,8 +84,11 @@ TensorComparison compare_tensors(const std::string& name, const Tensor& engine, 
       dot += e * r;
       norm_e += e * e;
       norm_r += r * r;
-      excess = d - (tol.atol + tol.rtol * std::fabs(r));
+      const double allowed = tol.atol + tol.rtol * std::fabs(r);
+      excess = d - allowed;
       if (excess > 0) ++c.over_tolerance;
+      const double ratio = allowed > 0 ? d / allowed : (d > 0 ? std::numeric_limits<double>::infinity() : 0.0);
+      c.max_tolerance_ratio = std::max(c.max_tolerance_ratio, ratio);
     }
     if (excess > worst_excess) {
       worst_excess = excess;

@@ -4,16 +4,16 @@
 usage: validate_json.py SCHEMA.json DOC.json [DOC.json ...]
 
 Only the standard library is needed: a small validator for the keywords kiln's schemas use (type, enum,
-required, properties, additionalProperties, items, minItems, minimum, anyOf, local $ref). A keyword outside that
-set is an error, so a schema never passes because a keyword was silently skipped. Where the `jsonschema`
+required, properties, additionalProperties, items, minItems, maxItems, minimum, anyOf, local $ref). A keyword
+outside that set is an error, so a schema never passes because a keyword was silently skipped. Where the `jsonschema`
 package is installed, each document is also checked with it (draft 2020-12), so the two agree.
 """
 import json
 import sys
 
 ANNOTATIONS = {"$schema", "$id", "title", "description", "$defs"}
-KEYWORDS = {"type", "enum", "required", "properties", "additionalProperties", "items", "minItems", "minimum",
-            "anyOf", "$ref"} | ANNOTATIONS
+KEYWORDS = {"type", "enum", "required", "properties", "additionalProperties", "items", "minItems", "maxItems",
+            "minimum", "anyOf", "$ref"} | ANNOTATIONS
 
 TYPES = {
     "object": lambda v: isinstance(v, dict),
@@ -81,6 +81,8 @@ def check(root, schema, value, path, errors):
     if isinstance(value, list):
         if "minItems" in schema and len(value) < schema["minItems"]:
             errors.append(f"{path}: {len(value)} item(s), fewer than {schema['minItems']}")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            errors.append(f"{path}: {len(value)} item(s), more than {schema['maxItems']}")
         if "items" in schema:
             for i, v in enumerate(value):
                 check(root, schema["items"], v, f"{path}[{i}]", errors)

@@ -30,6 +30,33 @@ TEST(CompareMetrics, ErrorsAndWorstIndex) {
   EXPECT_GT(c.cosine, 0.99);
 }
 
+// The largest error over tolerance is its own maximum: not the worst element's (picked by absolute margin).
+TEST(CompareMetrics, MaxToleranceRatio) {
+  // Element 0 misses by 0.5 of an allowance of 1.001 (ratio ~0.5); element 1 by 0.02 of 0.011 (ratio ~1.8),
+  // a smaller margin in absolute terms (0.009 over) than element 2's (0.1 - 0.011 = 0.089 over, ratio ~9.1).
+  Tensor ref = f32_tensor({3}, {1000, 10, 10});
+  Tensor got = f32_tensor({3}, {1000.5f, 10.02f, 10.1f});
+  auto c = compare::compare_tensors("y", got, ref, {1e-3, 1e-3, 0});
+  EXPECT_NEAR(c.max_tolerance_ratio, 0.1 / 0.011, 1e-3);
+  // All within: the ratio says how close the closest call came, under 1.
+  auto loose = compare::compare_tensors("y", got, ref, {1.0, 0, 0});
+  EXPECT_TRUE(loose.pass);
+  EXPECT_NEAR(loose.max_tolerance_ratio, 0.5, 1e-3);
+  auto tight = compare::compare_tensors("y", got, ref, {0.4, 0, 0});
+  EXPECT_FALSE(tight.pass);
+  EXPECT_NEAR(tight.max_tolerance_ratio, 0.5 / 0.4, 1e-3);
+  auto exact = compare::compare_tensors("y", ref, ref, {0, 0, 0});
+  EXPECT_TRUE(exact.pass);
+  EXPECT_EQ(exact.max_tolerance_ratio, 0);  // no difference and no allowance: 0, not 0/0
+  auto zero_tol = compare::compare_tensors("y", got, ref, {0, 0, 0});
+  EXPECT_TRUE(std::isinf(zero_tol.max_tolerance_ratio));
+  const float inf = std::numeric_limits<float>::infinity();
+  auto nonfinite = compare::compare_tensors("y", f32_tensor({2}, {1, inf}), f32_tensor({2}, {1, 2}), {1, 1, 0});
+  EXPECT_TRUE(std::isinf(nonfinite.max_tolerance_ratio));
+  auto shapes = compare::compare_tensors("y", f32_tensor({2}, {1, 2}), f32_tensor({1, 2}, {1, 2}), {1, 1, 0});
+  EXPECT_TRUE(std::isinf(shapes.max_tolerance_ratio));
+}
+
 TEST(CompareMetrics, WithinToleranceAndCosineRule) {
   Tensor ref = f32_tensor({4}, {1, 2, 3, 4});
   Tensor got = f32_tensor({4}, {1.0001f, 2, 3, 4});

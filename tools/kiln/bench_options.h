@@ -15,6 +15,7 @@ struct BenchOptions {
   double max_seconds = 0;  // 0: no limit
   double duration = 0;     // 0: --iters decides; otherwise the timed window in seconds (wins over --iters)
   double cv_limit_percent = 2.5;
+  std::string html;          // --html FILE: also write the report as one self-contained page
   std::string io = "device";  // "device": inputs stay bound on the device; "host": copies timed in the loop
   bool no_cuda_graph = false, profile = false, json = false, quiet = false, sweep = false;
   bool opt_profile_given = false;

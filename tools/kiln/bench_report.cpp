@@ -3,6 +3,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <iostream>
 
@@ -10,6 +12,7 @@
 #include "bench_inputs.h"
 #include "bench_profile.h"
 #include "bench_stats.h"
+#include "viz/charts.h"
 
 namespace kiln::cli {
 
@@ -59,6 +62,14 @@ nlohmann::json io_json(const BenchOptions& o, const Measurement& m, bool on_gpu)
   else
     io["note"] = "each run copies every input from page-locked host memory to the GPU and every output back";
   return io;
+}
+
+// Enough bins to show the shape of a few hundred runs, few enough that each holds several.
+nlohmann::json histogram_json(const std::vector<double>& latencies) {
+  constexpr int kMaxBins = 40;
+  const int bins = std::clamp(static_cast<int>(2 * std::sqrt(static_cast<double>(latencies.size()))), 1, kMaxBins);
+  const viz::Histogram h = viz::histogram_of(latencies, bins);
+  return {{"lo_ms", h.lo}, {"hi_ms", h.hi}, {"counts", h.counts}};
 }
 
 }  // namespace
@@ -124,8 +135,10 @@ nlohmann::json result_json(const BenchOptions& o, const RunSetup& setup, const M
   j["seed"] = o.seed;
   j["timer"] = m.timer;
 
-  const Stats lat = stats_of(pooled(m, &StreamSamples::latency_ms));
+  const std::vector<double> latencies = pooled(m, &StreamSamples::latency_ms);
+  const Stats lat = stats_of(latencies);
   j["latency_ms"] = stats_json(lat);
+  j["latency_histogram"] = histogram_json(latencies);
   j["host_ms"] = stats_json(stats_of(pooled(m, &StreamSamples::host_ms)));
   const std::vector<double> enqueue = pooled(m, &StreamSamples::enqueue_ms);
   j["enqueue_ms"] = optional_stats(enqueue);

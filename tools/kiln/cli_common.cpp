@@ -167,6 +167,27 @@ Result<std::vector<std::string>> expand_fp32_layers(const std::vector<std::strin
   return out;
 }
 
+Status check_output_file(const std::string& flag, const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path dir = std::filesystem::absolute(path, ec).parent_path();
+  if (ec || !std::filesystem::is_directory(dir, ec))
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{} {}: the directory '{}' does not exist", flag, path, dir.string()));
+  if (std::filesystem::is_directory(path, ec))
+    return Status(StatusCode::kInvalidArgument, fmt::format("{} {}: is a directory, not a file", flag, path));
+  return Status();
+}
+
+Status write_output_file(const std::string& flag, const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.close();
+  if (!f)
+    return Status(StatusCode::kInvalidArgument,
+                  fmt::format("{}: cannot write '{}': {}", flag, path, std::strerror(errno)));
+  return Status();
+}
+
 int fail(const Status& s) {
   std::cerr << "error: " << s.to_string() << "\n";
   return s.code() == StatusCode::kInvalidArgument ? 2 : 1;

@@ -22,6 +22,11 @@ Result<std::vector<std::string>> expand_fp32_layers(const std::vector<std::strin
 // MODEL.onnx is built in memory for the CPU/auto backend; FILE.kiln is loaded.
 Result<Engine> load_or_build(const std::string& path, const std::string& backend, const std::vector<std::string>& shapes,
                              bool quiet);
+// An output file a flag names (--html FILE): an error before any work unless its directory exists and it is
+// not a directory itself.
+Status check_output_file(const std::string& flag, const std::string& path);
+// Writes `text` to `path`; an error naming the flag and the reason when it cannot.
+Status write_output_file(const std::string& flag, const std::string& path, const std::string& text);
 // Prints "error: <message>" to stderr and returns the exit code for it.
 int fail(const Status& s);
 // Prints build progress lines to stderr.

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "backends/device_probe.h"
+#include "bench_html.h"
 #include "bench_inputs.h"
 #include "bench_options.h"
 #include "bench_profile.h"
@@ -47,6 +48,7 @@ Status check_options(const BenchOptions& o) {
     return bad(fmt::format(
         "--io must be 'device' (inputs stay on the device) or 'host' (copies timed), got '{}'", o.io));
   if (o.sweep) KILN_RETURN_IF_ERROR(check_sweep_options(o));
+  if (!o.html.empty()) KILN_RETURN_IF_ERROR(check_output_file("--html", o.html));  // before minutes of timing
   const std::string& p = o.engine;
   if (p.size() >= 5 && p.substr(p.size() - 5) == ".onnx")
     return bad(
@@ -122,7 +124,8 @@ Result<nlohmann::json> sweep(const BenchOptions& o, const Engine& engine, double
   return rows;
 }
 
-Result<nlohmann::json> bench(const BenchOptions& o) {
+// manifest: set to the engine file's manifest (for --html).
+Result<nlohmann::json> bench(const BenchOptions& o, nlohmann::json& manifest) {
   KILN_RETURN_IF_ERROR(check_options(o));
   GpuMemoryProbe probe;
   probe.start();
@@ -132,6 +135,8 @@ Result<nlohmann::json> bench(const BenchOptions& o) {
   Engine engine;
   KILN_ASSIGN_OR_RETURN(engine, Engine::load(o.engine));
   const double load_file_ms = ms_since(load_start);
+  manifest = nlohmann::json::parse(engine.info().manifest_json, nullptr, false);
+  if (manifest.is_discarded()) manifest = nullptr;
   KILN_RETURN_IF_ERROR(check_profile_index(engine, o.opt_profile));
 #ifndef KILN_WITH_CUDA
   if (engine.info().backend == BackendKind::kCuda)
@@ -144,8 +149,13 @@ Result<nlohmann::json> bench(const BenchOptions& o) {
 }
 
 int run_bench(const BenchOptions& o) {
-  auto j = bench(o);
+  nlohmann::json manifest;
+  auto j = bench(o, manifest);
   if (!j.ok()) return fail(j.status());
+  if (!o.html.empty()) {
+    if (Status s = write_output_file("--html", o.html, bench_html(*j, manifest)); !s.ok()) return fail(s);
+    if (!o.quiet) std::cerr << "kiln: wrote " << o.html << "\n";
+  }
   if (o.json)
     std::cout << j->dump(2) << "\n";
   else if (o.sweep)
@@ -203,6 +213,9 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--profile-runs", o->profile_runs,
                   "Profiled runs whose per-layer median is reported (default 10)");
   cmd->add_option("--top", o->top, "Layers listed by --profile (default 30)");
+  cmd->add_option("--html", o->html,
+                  "Also write the report as one self-contained page (no scripts, no network): latency histogram "
+                  "and percentiles, per-layer time bars with --profile, the sweep with --sweep, the manifest");
   cmd->add_flag("--json", o->json, "Print everything as JSON");
   cmd->add_flag("-q,--quiet", o->quiet, "No notes on stderr");
   cmd->callback([o, opt_profile] {

@@ -10,6 +10,7 @@
 #include "backends/device_probe.h"
 #include "cli_common.h"
 #include "compare_bisect.h"
+#include "compare_html.h"
 #include "compare_report.h"
 #include "io/npy.h"
 #include "kiln/compare.h"
@@ -29,6 +30,7 @@ struct CompareOptions {
   bool layerwise = false, json = false, quiet = false;
   bool emulate = false, precision_bisect = false;
   std::string bisect_out;
+  std::string html;  // --html FILE
 };
 
 Status usage(const std::string& msg) { return Status(StatusCode::kInvalidArgument, msg); }
@@ -53,6 +55,7 @@ Status check_flags(const CompareOptions& o, const CLI::App& cmd) {
   if (o.emulate && o.engine.empty() && !o.fp16 && !o.bf16)
     return usage("--emulate-precision emulates an f16/bf16 engine: add --fp16 or --bf16");
   if (!o.bisect_out.empty() && !o.precision_bisect) return usage("--bisect-out goes with --precision-bisect");
+  if (!o.html.empty()) KILN_RETURN_IF_ERROR(check_output_file("--html", o.html));
   if (o.precision_bisect) {
     if (!o.engine.empty())
       return usage("--precision-bisect rebuilds the engine with layers in f32: give MODEL and the build flags "
@@ -425,6 +428,13 @@ int run_compare(const CompareOptions& o, const CLI::App& cmd) {
     bisect = std::move(*b);
   }
 
+  if (!o.html.empty()) {
+    if (Status s = write_output_file("--html", o.html, compare_html(report_json(report), bisect ? bisect->lines
+                                                                                                : std::vector<std::string>{}));
+        !s.ok())
+      return error(s);
+    if (!o.quiet) std::cerr << "kiln: wrote " << o.html << "\n";
+  }
   if (o.json) {
     nlohmann::json j = report_json(report);
     if (bisect) j["precision_bisect"] = bisect->json;
@@ -503,6 +513,10 @@ void add_compare_command(CLI::App& app) {
                 "layer in f32 fails. On the CPU backend it implies --emulate-precision");
   cmd->add_option("--bisect-out", o->bisect_out,
                   "Where --precision-bisect writes the layers (default: MODEL without .onnx + .fp32-layers.txt)");
+  cmd->add_option("--html", o->html,
+                  "Also write the report as one self-contained page (no scripts, no network): per shape, each "
+                  "output's and (--layerwise) each layer's error over its tolerance as bars, the first "
+                  "divergence framed");
   cmd->add_flag("--json", o->json, "Print the whole report as JSON");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress lines");
   cmd->callback([o, cmd] { std::exit(run_compare(*o, *cmd)); });

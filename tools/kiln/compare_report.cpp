@@ -39,7 +39,8 @@ nlohmann::json comparison_json(const compare::TensorComparison& c) {
   nlohmann::json j = {{"name", c.name},   {"shape", c.dims},          {"pass", c.pass},
                       {"elements", c.elements}, {"max_abs", number(c.max_abs)}, {"mean_abs", number(c.mean_abs)},
                       {"max_rel", number(c.max_rel)}, {"mean_rel", number(c.mean_rel)}, {"cosine", number(c.cosine)},
-                      {"over_tolerance", c.over_tolerance}, {"nonfinite", c.nonfinite}};
+                      {"over_tolerance", c.over_tolerance}, {"nonfinite", c.nonfinite},
+                      {"tolerance_ratio", number(c.max_tolerance_ratio)}};
   if (!c.error.empty()) {
     j["error"] = c.error;
     j["reference_shape"] = c.ref_dims;
