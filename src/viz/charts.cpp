@@ -80,18 +80,22 @@ std::string histogram_svg(const Histogram& h, const std::string& fill, const std
   out += "</g>\n";
   out += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#333333\"/>\n", num(left),
                      num(top + plot_h), num(left + plot_w), num(top + plot_h));
-  for (double t : {lo, (lo + hi) / 2, hi})
-    out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{} {}</text>\n", num(x_of(t)),
-                       num(top + plot_h + 16), value_text(t), html_escape(unit));
+  const char* anchors[] = {"start", "middle", "end"};  // the end labels stay inside the picture
+  const double ticks[] = {lo, (lo + hi) / 2, hi};
+  for (int i = 0; i < 3; ++i)
+    out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"{}\">{} {}</text>\n", num(x_of(ticks[i])),
+                       num(top + plot_h + 16), anchors[i], value_text(ticks[i]), html_escape(unit));
   out += fmt::format("<text x=\"4\" y=\"{}\">{}</text>\n", num(top + 10), peak);
   for (size_t i = 0; i < markers.size(); ++i) {
     const double x = std::clamp(x_of(markers[i].value), left, left + plot_w);
     const double label_y = 12 + 12.0 * static_cast<double>(i);
+    // Near the right edge the label goes left of its line, so it is not cut off.
+    const bool flip = x > left + plot_w - 90;
     out += fmt::format(
         "<line class=\"marker\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\" stroke=\"#222222\" "
-        "stroke-dasharray=\"4 3\"/>\n<text x=\"{3}\" y=\"{4}\">{5} {6}</text>\n",
-        num(x), num(label_y + 2), num(top + plot_h), num(x + 3), num(label_y), html_escape(markers[i].label),
-        value_text(markers[i].value));
+        "stroke-dasharray=\"4 3\"/>\n<text x=\"{3}\" y=\"{4}\"{5}>{6} {7}</text>\n",
+        num(x), num(label_y + 2), num(top + plot_h), num(flip ? x - 3 : x + 3), num(label_y),
+        flip ? " text-anchor=\"end\"" : "", html_escape(markers[i].label), value_text(markers[i].value));
   }
   return out + "</svg>\n";
 }
@@ -99,7 +103,8 @@ std::string histogram_svg(const Histogram& h, const std::string& fill, const std
 std::string bar_chart_svg(const std::vector<Bar>& bars, const BarChartStyle& style) {
   size_t label_chars = 4;
   for (const auto& b : bars) label_chars = std::max(label_chars, std::min(b.label.size(), kMaxLabelChars));
-  const double label_w = static_cast<double>(label_chars) * kCharWidth + 10;
+  // Bars start on a whole pixel, so a 3 px stub renders as solid colour, not two blended columns.
+  const double label_w = std::round(static_cast<double>(label_chars) * kCharWidth + 10);
   const double bar_x = label_w, bar_max = std::max(80.0, style.width - label_w - kValueWidth);
   const double top = style.reference ? 18 : 4;
   const double height = top + kRowHeight * static_cast<double>(bars.size()) + 4;

@@ -104,6 +104,34 @@ print("ok")
 PY
 check profile_json_not_bench nonzero "no per-layer times" -- "$KILN" inspect "$W/cnn.kiln" --profile-json "$W/cnn.json" --svg "$W/x.svg"
 
+# bench --html and compare --html: one self-contained page each, from the same run as the JSON beside it.
+check bench_help_html 0 "--html" -- "$KILN" bench --help
+check compare_help_html 0 "--html" -- "$KILN" compare --help
+check bench_html 0 "" -- bash -c "\"$KILN\" bench \"$W/cnn.kiln\" --profile --json --iters 60 --warmup 2 --shapes image:2x3x32x32 \
+  --html \"$W/bench.html\" >\"$W/bench_html.json\""
+"$KILN" bench "$W/cnn.kiln" --sweep --json --iters 20 --warmup 1 --html "$W/sweep.html" >"$W/sweep.json" 2>"$W/sweep.err"
+check bench_html_wrote 0 "kiln: wrote .*sweep.html" -- cat "$W/sweep.err"
+check bench_html_bad_dir 2 "--html .*no/such/dir/x.html: the directory '.*no/such/dir' does not exist" -- \
+  "$KILN" bench "$W/cnn.kiln" --iters 100000 --html "$W/no/such/dir/x.html"
+check bench_html_is_dir 2 "is a directory" -- "$KILN" bench "$W/cnn.kiln" --html "$W"
+check bench_pages 0 "ok" -- python3 "$ROOT/tests/cli/html_pages.py" bench "$W/bench.html" "$W/bench_html.json"
+check sweep_page 0 "ok" -- python3 "$ROOT/tests/cli/html_pages.py" sweep "$W/sweep.html" "$W/sweep.json"
+# compare: an f16 emulation under a rule some layers meet and some do not (the output does: exit 0); the page
+# draws each output and layer as the JSON has it.
+"$KILN" compare "$CNN" --backend cpu --fp16 --emulate-precision --layerwise --atol 1e-4 --rtol 1e-4 --json \
+  --html "$W/compare.html" >"$W/compare.json" 2>"$W/compare.err"
+compare_rc=$?
+check compare_html_rc 0 "^0$" -- echo "$compare_rc"
+check compare_page 0 "ok" -- python3 "$ROOT/tests/cli/html_pages.py" compare "$W/compare.html" "$W/compare.json"
+# The f16 overflow model: the output fails (exit 1, page written all the same), the layer before the overflow passes.
+F16="$ROOT/tests/cli/fixtures/f16_overflow.onnx"
+"$KILN" compare "$F16" --backend cpu --fp16 --emulate-precision --layerwise --json --html "$W/overflow.html" \
+  >"$W/overflow.json" 2>/dev/null
+overflow_rc=$?
+check overflow_html_rc 0 "^1$" -- echo "$overflow_rc"
+check overflow_page 0 "ok" -- python3 "$ROOT/tests/cli/html_pages.py" compare "$W/overflow.html" "$W/overflow.json"
+check compare_html_bad_dir 2 "does not exist" -- "$KILN" compare "$CNN" --backend cpu --html "$W/no/dir/c.html"
+
 # The browser: the op-coloured and the time-coloured pictures as Chromium draws them.
 if ! python3 -c "import sys; sys.path.insert(0, '$ROOT/tests/cli'); import browser_check; sys.exit(0 if browser_check.find_chromium() else 1)"; then
   echo "$pass passed, $fail failed"
@@ -132,6 +160,23 @@ read -r size fills <<<"$(read_svg "$W/timed.svg")"
 hot=$(python3 -c "import sys, xml.etree.ElementTree as ET; print(next(g.get('data-fill') for g in ET.parse(sys.argv[1]).getroot().iter('{http://www.w3.org/2000/svg}g') if g.get('class') == 'layer'))" "$W/timed.svg")
 check browser_times 0 "" -- python3 "$BROWSER" "$W/timed.svg" --size "$size" --png "$W/timed.png" --min-ink 0.05 \
   --regions "$hot:1" --expect "$hot:2000"
+
+# The HTML pages: the histogram's blue, one orange bar per profiled layer, one green bar per sweep point, and
+# compare's green and red bars as many as the JSON has tensors within and over the rule.
+layers=$(python3 -c "import json, sys; print(len(json.load(open(sys.argv[1]))['profile']['layers']))" "$W/bench_html.json")
+check browser_bench_html 0 "" -- python3 "$BROWSER" "$W/bench.html" --size 1000x2000 --png "$W/bench_html.png" \
+  --min-area 30 --expect "#4c78a8:1500" --regions "#f58518:$layers"
+check browser_sweep_html 0 "" -- python3 "$BROWSER" "$W/sweep.html" --size 1000x2400 --png "$W/sweep_html.png" \
+  --min-area 30 --regions "#54a24b:3" --expect "#4c78a8:3000"
+for page in compare overflow; do
+  read -r greens reds <<<"$(python3 -c "
+import json, sys
+c = json.load(open(sys.argv[1]))['cases']
+ts = [t for case in c for t in case['outputs'] + case['layers']]
+print(sum(t['pass'] for t in ts), sum(not t['pass'] for t in ts))" "$W/$page.json")"
+  check "browser_${page}_html" 0 "" -- python3 "$BROWSER" "$W/$page.html" --size 1000x1000 --png "$W/${page}_html.png" \
+    --min-area 30 --regions "#59a14f:$greens" --regions "#e15759:$reds"
+done
 
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]
