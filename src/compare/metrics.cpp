@@ -9,12 +9,14 @@
 namespace kiln::compare {
 
 Tolerance default_tolerance(const std::string& precision) {
-  // f32 engines differ from an f64 reference by summation order and rounding (a few ulps of f32 per layer);
-  // reduced precisions by their mantissa: 10 bits (f16), 8 (bf16), 10 in TF32's matrix inputs.
-  if (precision == "f16") return {1e-2, 1e-2, 0};
-  if (precision == "bf16") return {5e-2, 5e-2, 0};
-  if (precision == "tf32") return {1e-3, 1e-2, 0};
-  return {1e-5, 1e-4, 0};
+  // Chosen so that correct engines pass with room to spare, measured against the CPU reference at batch 1..8
+  // on an H200 (bench/results/toolkit.md): an f32 engine's cuDNN/cuBLAS summation order puts ResNet-50's logits
+  // up to 3.7e-5 and GPT-2's 1.3e-5 from the reference, and f16 puts ResNet-50's up to 0.037. Reduced
+  // precisions by their mantissa: 10 bits (f16, and TF32's matrix inputs with f32 accumulation), 8 (bf16).
+  if (precision == "f16") return {5e-2, 1e-2, 0};
+  if (precision == "bf16") return {1e-1, 5e-2, 0};
+  if (precision == "tf32") return {1e-2, 1e-2, 0};
+  return {1e-4, 1e-3, 0};
 }
 
 std::string describe_rule(const Tolerance& t) {

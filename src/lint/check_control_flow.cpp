@@ -109,25 +109,24 @@ class ControlFlowCheck {
         fmt::format("If node '{}': its condition '{}'", printable(name), printable(cond));
     switch (d.level) {
       case Level::kConst:
-        ctx_.add(
-            S::kInfo, "if-static", name, "If", cond,
-            head +
-                " is a constant, so the same branch runs every time; kiln evaluates it on the host and runs "
-                "the branch with the CPU reference kernels (" +
-                kNoGpuControlFlow + ")",
-            "fold it away before export: drop the Python `if` on a constant (or trace the model), or "
-            "constant-fold the ONNX file (onnxsim), so the branch's ops run on the GPU");
+        ctx_.add(S::kInfo, "if-static", name, "If", cond,
+                 head +
+                     " is a constant, so the same branch runs every time: kiln folds the If at build, compiles "
+                     "only that branch, and its ops run on the GPU like the rest of the model",
+                 "nothing to do");
         break;
       case Level::kShape:
         ctx_.add(
             S::kInfo, "if-static", name, "If", cond,
             head +
-                " depends only on input shapes (Shape/Size), not on tensor values: the branch is fixed for "
-                "each input shape. kiln computes it on the host without reading anything back from the GPU, "
-                "and runs the branch with the CPU reference kernels (" +
+                " depends only on input shapes (Shape/Size), not on tensor values: where the dims it reads are "
+                "static in the model, kiln folds the If at build and compiles only the branch taken; where they "
+                "are dynamic it is computed on the host per run, "
+                "without reading anything back from the GPU, and the branch runs with the CPU reference "
+                "kernels (" +
                 kNoGpuControlFlow + ")",
-            "if every shape you build for takes the same branch, trace the model so the export keeps only "
-            "that branch and its ops run on the GPU");
+            "if every shape you build for takes the same branch, export with those dims static or trace the "
+            "model so the export keeps only that branch");
         break;
       case Level::kData:
         ctx_.add(

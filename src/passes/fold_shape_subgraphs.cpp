@@ -9,6 +9,8 @@ Status fold_shape_subgraphs(ir::Graph& g) {
     const size_t before = g.nodes.size();
     KILN_RETURN_IF_ERROR(fold_shapes(g));
     KILN_RETURN_IF_ERROR(fold_constants(g));
+    // A condition computed from static shapes is constant by now; the branch it takes may fold further.
+    KILN_RETURN_IF_ERROR(fold_static_if(g));
     KILN_RETURN_IF_ERROR(infer_shapes(g));
     if (g.nodes.size() == before) break;
   }

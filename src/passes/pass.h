@@ -16,7 +16,10 @@ Status infer_shapes(ir::Graph& g);
 Status fold_constants(ir::Graph& g);
 // Replaces Shape/Size of inputs with static dims by constants, so shape chains fold.
 Status fold_shapes(ir::Graph& g);
-// fold_shapes + fold_constants + infer_shapes until nothing changes: torch's shape chains collapse to constants
+// An If whose condition is constant becomes the nodes of the branch it takes (names kept, made unique where
+// they clash; an Identity per output); data-dependent Ifs are left as they are.
+Status fold_static_if(ir::Graph& g);
+// fold_shapes + fold_constants + fold_static_if + infer_shapes until nothing changes: torch's shape chains collapse to constants
 // wherever the dims they read are static.
 Status fold_shape_subgraphs(ir::Graph& g);
 // Drops Identity, inference Dropout and no-op Cast/Reshape/Expand, rewiring consumers.

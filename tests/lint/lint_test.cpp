@@ -195,6 +195,7 @@ TEST(Lint, IfWithConstantConditionIsStatic) {
   EXPECT_EQ(f->severity, LintSeverity::kInfo);
   EXPECT_EQ(f->node, "branch");
   EXPECT_NE(f->message.find("constant"), std::string::npos);
+  EXPECT_NE(f->message.find("folds the If at build"), std::string::npos) << f->message;
   EXPECT_FALSE(find(r, "if-data-dependent"));
 }
 

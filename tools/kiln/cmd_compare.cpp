@@ -460,8 +460,8 @@ void add_compare_command(CLI::App& app) {
       "--reference-precision f64 (every f32 weight, constant and value of the model widened to f64), or outputs "
       "saved elsewhere (--reference). Shapes: the min, opt and max of every profile of the engine, and "
       "--random-shapes N more between min and max (seeded). An element passes when |engine - ref| <= atol + rtol "
-      "* |ref|; NaN/Inf in the engine where the reference differs fail. Default tolerance: atol 1e-5, rtol 1e-4 "
-      "(f32 engines, and CPU engines unless emulated), 1e-3/1e-2 (tf32), 1e-2/1e-2 (f16), 5e-2/5e-2 (bf16). Exit code: 0 "
+      "* |ref|; NaN/Inf in the engine where the reference differs fail. Default tolerance: atol 1e-4, rtol 1e-3 "
+      "(f32 engines, and CPU engines unless emulated), 1e-2/1e-2 (tf32), 5e-2/1e-2 (f16), 1e-1/5e-2 (bf16). Exit code: 0 "
       "when every output passes at every shape, 1 on a mismatch, 2 when the comparison could not run (bad "
       "flags, files, models); with --precision-bisect, 0 when a set of layers to keep in f32 is found (or none "
       "is needed), 1 when none helps.");
