@@ -31,6 +31,13 @@ struct RunInfo {
   size_t arena_bytes = 0;    // the shape's activation arena
   int gpu_nodes = 0, host_nodes = 0, fallback_nodes = 0;
   int downloads = 0;         // device values read back to the host during the run
+  // CUDA: the shape plans (activation arena + CUDA graph) the context holds, least recently used out past
+  // plan_cache_limit. A plan is per input shapes and buffers, and per value of the inputs in
+  // value_keyed_inputs: small graph inputs whose values the host reads (a length, a step, a flag), so each
+  // value gets its own captured graph instead of a read-back in the middle of every run.
+  int cached_plans = 0;
+  int plan_cache_limit = 0;
+  std::vector<std::string> value_keyed_inputs;
 };
 
 class ExecutionContext {

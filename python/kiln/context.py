@@ -20,6 +20,12 @@ def _torch_module(value: Any) -> Any:
     return None
 
 
+# The dtypes kiln binds, by the names torch and numpy share; torch's dtype objects map to them once per torch.
+_DTYPE_NAMES = ("float32", "float16", "bfloat16", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16",
+                "uint32", "uint64", "bool")
+_TORCH_DTYPE_NAMES: Dict[int, Dict[Any, str]] = {}
+
+
 def _current_stream(torch: Any, device: Any) -> int:
     """torch's current CUDA stream on DEVICE as an int; the raw getter skips building a Stream object per call."""
     raw = getattr(torch._C, "_cuda_getCurrentRawStream", None)
@@ -70,38 +76,55 @@ class ExecutionContext:
             self._out_torch_dtypes = {t.name: getattr(torch, t.dtype_name) for t in self.engine.outputs}
         return self._out_torch_dtypes
 
+    def _torch_dtype_names(self, torch: Any) -> Dict[Any, str]:
+        names = _TORCH_DTYPE_NAMES.get(id(torch))
+        if names is None:
+            names = {getattr(torch, n): n for n in _DTYPE_NAMES if hasattr(torch, n)}
+            _TORCH_DTYPE_NAMES[id(torch)] = names
+        return names
+
     def _infer_torch_cuda(self, torch: Any, inputs: Mapping[str, Any], out: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
-        feeds = {}
-        device = None
+        # Tensors go to the native layer as (name, data_ptr, shape, dtype name, device index, contiguous): a few
+        # attribute reads each, where a __dlpack__ export costs microseconds (the per-call overhead budget).
+        dtype_names = self._torch_dtype_names(torch)
+        tensor_type = torch.Tensor
+        feeds = []
+        keep = []  # contiguous copies made here live until the engine has been enqueued on torch's stream
         for name, t in inputs.items():
-            if not isinstance(t, torch.Tensor):
+            if not isinstance(t, tensor_type):
                 raise InvalidArgument(f"input '{name}' is a {type(t).__name__} but other inputs are torch tensors; "
                                       "pass all inputs as torch tensors")
-            if device is None:
-                device = t.device
-            if t.requires_grad:
-                t = t.detach()  # DLPack exports no autograd state; the engine computes no gradients
-            feeds[name] = t if t.is_contiguous() else t.contiguous()
+            if not t.is_contiguous():
+                t = t.contiguous()
+                keep.append(t)
+            feeds.append((name, t.data_ptr(), t.shape, dtype_names.get(t.dtype) or str(t.dtype), t.get_device(), True))
+        first = next(iter(inputs.values()))
+        device = first.device
         if not self._is_cuda:
             raise InvalidArgument(f"the inputs are on {device} but this is a CPU engine; pass CPU tensors or numpy "
                                   "arrays, or build the engine with backend='cuda'")
-        shapes = self._native.bind_inputs(feeds, True)
+        shapes = self._native.bind_input_pointers(feeds)
         dtypes = self._torch_dtypes(torch)
         result = {}
+        outs = []
         for name, dims in shapes:
             if out is not None and name in out:
-                result[name] = out[name]
+                t = out[name]
+                if not isinstance(t, tensor_type):
+                    raise InvalidArgument(f"out['{name}'] is a {type(t).__name__}; pass a torch tensor")
+                if tuple(t.shape) != dims:
+                    raise InvalidArgument(f"out['{name}'] has shape {tuple(t.shape)} but the output is {dims}")
             else:
-                result[name] = torch.empty(dims, dtype=dtypes[name], device=device)
+                t = torch.empty(dims, dtype=dtypes[name], device=device)
+            result[name] = t
+            outs.append((name, t.data_ptr(), t.shape, dtype_names.get(t.dtype) or str(t.dtype), t.get_device(),
+                         t.is_contiguous()))
         if out is not None:
-            for name, t in out.items():
+            for name in out:
                 if name not in result:
                     raise _kiln_not_found(f"out: the engine has no output '{name}'; its outputs are "
                                           f"{[t.name for t in self.engine.outputs]}")
-                if tuple(t.shape) != tuple(dict(shapes)[name]):
-                    raise InvalidArgument(f"out['{name}'] has shape {tuple(t.shape)} but the output is "
-                                          f"{tuple(dict(shapes)[name])}")
-        self._native.bind_outputs_and_enqueue(result, _current_stream(torch, device), True)
+        self._native.bind_output_pointers_and_enqueue(outs, _current_stream(torch, device))
         return result
 
     def _infer_torch_host(self, torch: Any, inputs: Mapping[str, Any], out: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
@@ -178,7 +201,9 @@ class ExecutionContext:
         self._native.enqueue(int(stream))
 
     def last_run_info(self) -> Dict[str, Any]:
-        """How the last run executed: cuda_graph, arena, not_captured (why not), arena_bytes, node placement."""
+        """How the last run executed: cuda_graph, arena, not_captured (why not), arena_bytes, node placement,
+        and (CUDA) the shape plans held: cached_plans of at most plan_cache_limit, and value_keyed_inputs, the
+        small integer inputs whose values key the plans (see docs/architecture.md)."""
         return self._native.last_run_info()
 
     def set_cuda_graphs(self, enabled: bool) -> None:

@@ -98,9 +98,8 @@ py::dict infer_numpy(ContextHandle& h, const py::dict& feeds, const py::object& 
   return result;
 }
 
-DlpackView device_view(ContextHandle& h, py::handle obj, const char* what, const std::string& name, DType expected,
-                       bool known_on_gpu) {
-  DlpackView v = dlpack_view(obj, name, known_on_gpu);
+// The checks every bound tensor passes: its dtype is the engine's, it lives where the engine runs, contiguous.
+void check_view(ContextHandle& h, const DlpackView& v, const char* what, const std::string& name, DType expected) {
   check_dtype(what, name, expected, v.dtype, v.dtype_text);
   const bool want_cuda = h.is_cuda();
   if (want_cuda && (v.device_type != 2 || v.device_id != h.device()))
@@ -112,7 +111,75 @@ DlpackView device_view(ContextHandle& h, py::handle obj, const char* what, const
                               " but this is a CPU engine; pass host memory (numpy or .cpu())"));
   if (!v.contiguous)
     throw StatusError(invalid(std::string(what) + " '" + name + "' is not contiguous; pass .contiguous()"));
+}
+
+DlpackView device_view(ContextHandle& h, py::handle obj, const char* what, const std::string& name, DType expected,
+                       bool known_on_gpu) {
+  DlpackView v = dlpack_view(obj, name, known_on_gpu);
+  check_view(h, v, what, name, expected);
   return v;
+}
+
+// A tensor given by its fields, (name, address, dims, dtype name, device index (-1: host), contiguous), as
+// torch hands them out (data_ptr(), shape, dtype, get_device(), is_contiguous()): reading those costs a
+// fraction of a __dlpack__ export, which a per-call budget of microseconds cannot afford.
+DlpackView pointer_view(ContextHandle& h, py::handle item, const char* what, std::string& name,
+                        const std::vector<TensorDesc>& descs, size_t& index) {
+  if (!py::isinstance<py::tuple>(item) || py::len(item) != 6)
+    throw StatusError(invalid(std::string(what) + "s are (name, address, dims, dtype, device, contiguous) tuples"));
+  auto t = py::reinterpret_borrow<py::tuple>(item);
+  name = t[0].cast<std::string>();
+  index = 0;
+  while (index < descs.size() && descs[index].name != name) ++index;
+  if (index == descs.size())
+    throw StatusError(Status(StatusCode::kNotFound,
+                             "the engine has no " + std::string(what) + " '" + name + "'; its " + what + "s are " +
+                                 names(descs)));
+  DlpackView v;
+  v.data = reinterpret_cast<void*>(t[1].cast<uintptr_t>());
+  v.dims = t[2].cast<std::vector<int64_t>>();
+  v.dtype_text = t[3].cast<std::string>();
+  v.dtype = parse_dtype(v.dtype_text).value_or(DType::kUndefined);
+  const int device = t[4].cast<int>();
+  v.device_type = device < 0 ? 1 : 2;
+  v.device_id = device < 0 ? 0 : device;
+  v.contiguous = t[5].cast<bool>();
+  check_view(h, v, what, name, descs[index].dtype);
+  int64_t elements = 1;
+  for (int64_t d : v.dims) {
+    if (d < 0)
+      throw StatusError(invalid(std::string(what) + " '" + name + "' has a negative dim " + std::to_string(d)));
+    if (d != 0 && elements > INT64_MAX / d)
+      throw StatusError(invalid(std::string(what) + " '" + name + "': its element count overflows int64"));
+    elements *= d;
+  }
+  v.nbytes = static_cast<size_t>(elements) * dtype_size(v.dtype);
+  return v;
+}
+
+// Binds one input in place (shape and address) and records its dims in the call's signature.
+void bind_input_view(ContextHandle& h, size_t index, DlpackView v, std::vector<std::vector<int64_t>>& signature,
+                     std::vector<bool>& seen) {
+  const std::string& name = h.engine().inputs()[index].name;
+  check(h.ctx().set_input_shape(name, v.dims));
+  check(h.ctx().set_tensor_address(name, v.data, v.nbytes));
+  signature[index] = std::move(v.dims);
+  seen[index] = true;
+}
+
+// After every input is bound: an input not given is an error; returns each output's dims for the caller.
+py::list finish_inputs(ContextHandle& h, const std::vector<std::vector<int64_t>>& signature,
+                       const std::vector<bool>& seen) {
+  const Engine& e = h.engine();
+  for (size_t i = 0; i < seen.size(); ++i)
+    if (!seen[i])
+      throw StatusError(invalid("input '" + e.inputs()[i].name + "' (" + user_dtype_name(e.inputs()[i].dtype) + " " +
+                                e.inputs()[i].shape.to_string() + ") was not given"));
+  h.bound_by = std::this_thread::get_id();
+  const auto& dims = h.output_dims_for(signature);
+  py::list out;
+  for (size_t i = 0; i < dims.size(); ++i) out.append(py::make_tuple(e.outputs()[i].name, py::tuple(py::cast(dims[i]))));
+  return out;
 }
 
 // Binds DLPack inputs in place (shape and address) and returns each output's dims for the caller to allocate.
@@ -129,43 +196,74 @@ py::list bind_inputs(ContextHandle& h, const py::dict& feeds, bool known_on_gpu)
     if (i == ins.size())
       throw StatusError(Status(StatusCode::kNotFound,
                                "the engine has no input '" + name + "'; its inputs are " + names(ins)));
-    DlpackView v = device_view(h, item.second, "input", name, ins[i].dtype, known_on_gpu);
-    check(h.ctx().set_input_shape(name, v.dims));
-    check(h.ctx().set_tensor_address(name, v.data, v.nbytes));
-    signature[i] = std::move(v.dims);
-    seen[i] = true;
+    bind_input_view(h, i, device_view(h, item.second, "input", name, ins[i].dtype, known_on_gpu), signature, seen);
   }
-  for (size_t i = 0; i < seen.size(); ++i)
-    if (!seen[i])
-      throw StatusError(invalid("input '" + e.inputs()[i].name + "' (" + user_dtype_name(e.inputs()[i].dtype) + " " +
-                                e.inputs()[i].shape.to_string() + ") was not given"));
-  h.bound_by = std::this_thread::get_id();
-  const auto& dims = h.output_dims_for(signature);
-  py::list out;
-  for (size_t i = 0; i < dims.size(); ++i) out.append(py::make_tuple(e.outputs()[i].name, py::tuple(py::cast(dims[i]))));
-  return out;
+  return finish_inputs(h, signature, seen);
 }
 
-// Binds the caller's (or freshly allocated) DLPack outputs and enqueues on STREAM.
-void bind_outputs_and_enqueue(ContextHandle& h, const py::dict& outs, uintptr_t stream, bool known_on_gpu) {
+// bind_inputs for tensors given by their fields (see pointer_view): the torch CUDA path of ctx.infer.
+py::list bind_input_pointers(ContextHandle& h, const py::list& feeds) {
   const Engine& e = h.engine();
   auto lock = h.claim();
+  std::vector<std::vector<int64_t>> signature(e.inputs().size());
+  std::vector<bool> seen(e.inputs().size(), false);
+  std::string name;
+  size_t i = 0;
+  for (auto item : feeds) {
+    DlpackView v = pointer_view(h, item, "input", name, e.inputs(), i);
+    bind_input_view(h, i, std::move(v), signature, seen);
+  }
+  return finish_inputs(h, signature, seen);
+}
+
+// The inputs must have been bound by this thread, with nothing between: another thread's binding would run
+// this call on its shapes.
+void claim_binding(ContextHandle& h) {
   if (h.bound_by != std::this_thread::get_id())
     throw StatusError(invalid("this ExecutionContext's inputs were bound by another thread (or not at all) since "
                               "this thread bound them; give each thread its own context (engine.create_context())"));
   h.bound_by = std::thread::id();
-  for (const auto& d : e.outputs()) {
-    py::str key(d.name);
-    if (!outs.contains(key)) throw StatusError(invalid("output '" + d.name + "' has no tensor to write into"));
-    DlpackView v = device_view(h, outs[key], "output", d.name, d.dtype, known_on_gpu);
-    check(h.ctx().set_tensor_address(d.name, v.data, v.nbytes));
-  }
+}
+
+void enqueue_without_gil(ContextHandle& h, uintptr_t stream) {
   Status s;
   {
     py::gil_scoped_release nogil;
     s = h.ctx().enqueue(reinterpret_cast<void*>(stream));
   }
   check(s);
+}
+
+// Binds the caller's (or freshly allocated) DLPack outputs and enqueues on STREAM.
+void bind_outputs_and_enqueue(ContextHandle& h, const py::dict& outs, uintptr_t stream, bool known_on_gpu) {
+  const Engine& e = h.engine();
+  auto lock = h.claim();
+  claim_binding(h);
+  for (const auto& d : e.outputs()) {
+    py::str key(d.name);
+    if (!outs.contains(key)) throw StatusError(invalid("output '" + d.name + "' has no tensor to write into"));
+    DlpackView v = device_view(h, outs[key], "output", d.name, d.dtype, known_on_gpu);
+    check(h.ctx().set_tensor_address(d.name, v.data, v.nbytes));
+  }
+  enqueue_without_gil(h, stream);
+}
+
+// bind_outputs_and_enqueue for tensors given by their fields (see pointer_view).
+void bind_output_pointers_and_enqueue(ContextHandle& h, const py::list& outs, uintptr_t stream) {
+  const Engine& e = h.engine();
+  auto lock = h.claim();
+  claim_binding(h);
+  std::vector<bool> seen(e.outputs().size(), false);
+  std::string name;
+  size_t i = 0;
+  for (auto item : outs) {
+    DlpackView v = pointer_view(h, item, "output", name, e.outputs(), i);
+    check(h.ctx().set_tensor_address(name, v.data, v.nbytes));
+    seen[i] = true;
+  }
+  for (size_t k = 0; k < seen.size(); ++k)
+    if (!seen[k]) throw StatusError(invalid("output '" + e.outputs()[k].name + "' has no tensor to write into"));
+  enqueue_without_gil(h, stream);
 }
 
 py::dict run_info(const ContextHandle& h) {
@@ -179,6 +277,9 @@ py::dict run_info(const ContextHandle& h) {
   d["host_nodes"] = r.host_nodes;
   d["fallback_nodes"] = r.fallback_nodes;
   d["downloads"] = r.downloads;
+  d["cached_plans"] = r.cached_plans;
+  d["plan_cache_limit"] = r.plan_cache_limit;
+  d["value_keyed_inputs"] = py::cast(r.value_keyed_inputs);
   return d;
 }
 
@@ -251,6 +352,8 @@ void bind_context(py::module_& m) {
       .def("bind_inputs", &bind_inputs, py::arg("feeds"), py::arg("known_on_gpu") = false)
       .def("bind_outputs_and_enqueue", &bind_outputs_and_enqueue, py::arg("outs"), py::arg("stream"),
            py::arg("known_on_gpu") = false)
+      .def("bind_input_pointers", &bind_input_pointers, py::arg("feeds"))
+      .def("bind_output_pointers_and_enqueue", &bind_output_pointers_and_enqueue, py::arg("outs"), py::arg("stream"))
       .def("last_run_info", &run_info)
       .def("set_cuda_graphs", [](ContextHandle& h, bool on) { h.ctx().set_cuda_graphs(on); })
       .def("cuda_graphs", [](ContextHandle& h) { return h.ctx().cuda_graphs(); })

@@ -81,6 +81,8 @@ def test_bind_and_enqueue_with_numpy_buffers(cnn_engine):
     info = ctx.last_run_info()
     assert info["cuda_graph"] is False and info["host_nodes"] == cnn_engine.info["num_nodes"]
     assert set(info) >= {"arena", "not_captured", "arena_bytes", "gpu_nodes", "fallback_nodes", "downloads"}
+    # A CPU engine holds no shape plans and keys nothing by value.
+    assert (info["cached_plans"], info["plan_cache_limit"], info["value_keyed_inputs"]) == (0, 0, [])
 
 
 def test_enqueue_checks_buffer_sizes(cnn_engine):
@@ -132,6 +134,60 @@ def test_dlpack_binding_path_on_the_host(cnn_engine):
     native.bind_inputs({"image": x})
     with pytest.raises(kiln.InvalidArgument, match="output 'probs' expects float32 but got int32"):
         native.bind_outputs_and_enqueue({"probs": np.zeros(expected.shape, np.int32)}, 0)
+
+
+def _fields(name, a, device=-1):
+    """A tensor as the torch CUDA path hands it to the native layer (see ExecutionContext._infer_torch_cuda)."""
+    return (name, a.ctypes.data, a.shape, a.dtype.name, device, a.flags.c_contiguous)
+
+
+def test_pointer_binding_path_on_the_host(cnn_engine):
+    # torch CUDA tensors are bound by their fields (data_ptr, shape, dtype, device, contiguous), not by DLPack;
+    # driven here with numpy on a CPU engine, so CI covers the parsing and every check.
+    x, expected = reference("tiny_cnn")
+    native = cnn_engine.create_context()._native
+    assert native.bind_input_pointers([_fields("image", x)]) == [("probs", expected.shape)]
+    y = np.zeros(expected.shape, np.float32)
+    native.bind_output_pointers_and_enqueue([_fields("probs", y)], 0)
+    np.testing.assert_allclose(y, expected, atol=1e-5)
+    # A batch of one, bound by address: the output dims follow the input's.
+    x1 = np.ascontiguousarray(x[:1])
+    assert native.bind_input_pointers([_fields("image", x1)]) == [("probs", (1,) + expected.shape[1:])]
+    y1 = np.zeros((1,) + expected.shape[1:], np.float32)
+    native.bind_output_pointers_and_enqueue([_fields("probs", y1)], 0)
+    np.testing.assert_allclose(y1, expected[:1], atol=1e-5)
+
+    x64 = x.astype(np.float64)
+    with pytest.raises(kiln.InvalidArgument, match="input 'image' expects float32 but got float64"):
+        native.bind_input_pointers([_fields("image", x64)])
+    with pytest.raises(kiln.InvalidArgument, match="input 'image' expects float32 but got torch.complex64"):
+        native.bind_input_pointers([("image", x.ctypes.data, x.shape, "torch.complex64", -1, True)])
+    strided = np.repeat(x, 2, axis=0)[::2]
+    with pytest.raises(kiln.InvalidArgument, match="not contiguous"):
+        native.bind_input_pointers([_fields("image", strided)])
+    with pytest.raises(kiln.InvalidArgument, match="input 'image' is on cuda:0 but this is a CPU engine"):
+        native.bind_input_pointers([_fields("image", x, device=0)])
+    with pytest.raises(kiln.NotFound, match="no input 'img'; its inputs are 'image'"):
+        native.bind_input_pointers([_fields("img", x)])
+    with pytest.raises(kiln.InvalidArgument, match="was not given"):
+        native.bind_input_pointers([])
+    with pytest.raises(kiln.InvalidArgument, match=r"\(name, address, dims, dtype, device, contiguous\) tuples"):
+        native.bind_input_pointers([("image", x.ctypes.data)])
+    with pytest.raises(kiln.InvalidArgument, match="negative dim"):
+        native.bind_input_pointers([("image", x.ctypes.data, (-1, 3, 32, 32), "float32", -1, True)])
+    with pytest.raises(kiln.InvalidArgument, match="overflows int64"):
+        native.bind_input_pointers([("image", x.ctypes.data, (2**62, 4, 32, 32), "float32", -1, True)])
+    native.bind_input_pointers([_fields("image", x)])
+    with pytest.raises(kiln.InvalidArgument, match="output 'probs' has no tensor"):
+        native.bind_output_pointers_and_enqueue([], 0)
+    native.bind_input_pointers([_fields("image", x)])
+    with pytest.raises(kiln.InvalidArgument, match="output 'probs' expects float32 but got int32"):
+        native.bind_output_pointers_and_enqueue([_fields("probs", np.zeros(expected.shape, np.int32))], 0)
+    native.bind_input_pointers([_fields("image", x)])
+    with pytest.raises(kiln.NotFound, match="no output 'logits'"):
+        native.bind_output_pointers_and_enqueue([_fields("logits", y)], 0)
+    with pytest.raises(kiln.InvalidArgument, match="bound by another thread .or not at all"):
+        native.bind_output_pointers_and_enqueue([_fields("probs", y)], 0)  # the failed call used the binding
 
 
 def test_dlpack_binding_by_another_thread_in_between_is_an_error(cnn_engine):

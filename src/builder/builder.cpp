@@ -187,17 +187,13 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
                              : ""));
   if (reduced && backend == BackendKind::kCuda) KILN_RETURN_IF_ERROR(convert_for_cuda(g, config, progress));
   // cuDNN runs f16/bf16 convolutions on tensor cores in channels-last (given NCHW it picks FMA kernels or
-  // transposes on every call), so the builder makes the 2-D convs NHWC (passes/conv_layout.cpp) — except for
-  // batch-1 engines, where its NHWC kernels measured slower (see ConvLayoutChoice). f32 and the CPU backend keep
-  // NCHW.
+  // transposes on every call), so the builder makes the 2-D convs NHWC (passes/conv_layout.cpp) at every batch
+  // (see ConvLayoutChoice). f32 and the CPU backend keep NCHW.
   if (config.conv_layout != ConvLayoutChoice::kAuto && !(reduced && backend == BackendKind::kCuda))
     return invalid_argument("--conv-layout only applies to CUDA engines built with --fp16 or --bf16");
-  if (reduced && backend == BackendKind::kCuda && !use_channels_last(config.conv_layout, g, config.profiles))
-    progress(config.conv_layout == ConvLayoutChoice::kNCHW
-                 ? "convolutions stay NCHW (--conv-layout nchw)"
-                 : "convolutions stay NCHW: a batch-1 engine (cuDNN's NHWC kernels are slower at batch 1; "
-                   "--conv-layout nhwc overrides)");
-  if (reduced && backend == BackendKind::kCuda && use_channels_last(config.conv_layout, g, config.profiles)) {
+  if (reduced && backend == BackendKind::kCuda && !use_channels_last(config.conv_layout))
+    progress("convolutions stay NCHW (--conv-layout nchw)");
+  if (reduced && backend == BackendKind::kCuda && use_channels_last(config.conv_layout)) {
     KILN_RETURN_IF_ERROR(passes::conv_layout(g).with_context("pass conv_layout"));
     int nhwc = 0, transposes = 0;
     for (const auto& n : g.nodes) {

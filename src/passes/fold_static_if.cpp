@@ -59,14 +59,15 @@ std::string fresh(std::set<std::string>& taken, const std::string& base) {
   return name;
 }
 
-// The taken branch, or null when the node is not an If this pass can fold.
-const ir::Graph* static_branch(const ir::Graph& g, const ir::Node& n) {
+// The taken branch's attribute name, or null when the node is not an If this pass can fold.
+const char* static_branch_key(const ir::Graph& g, const ir::Node& n) {
   if (n.op_type != "If" || !n.domain.empty() || n.inputs.empty() || !g.is_constant(n.inputs[0])) return nullptr;
   const Tensor& cond = g.initializers.at(n.inputs[0]);
   if (cond.numel() != 1) return nullptr;  // the executor reports a bad condition with its shape
-  const ir::Attribute* a = n.attr(cond.get_as_double(0) != 0 ? "then_branch" : "else_branch");
+  const char* key = cond.get_as_double(0) != 0 ? "then_branch" : "else_branch";
+  const ir::Attribute* a = n.attr(key);
   if (!a || !a->g || a->g->outputs.size() != n.outputs.size() || !a->g->inputs.empty()) return nullptr;
-  return a->g.get();
+  return key;
 }
 
 // The branch's nodes with its names made unique in g, then one Identity per If output (remove_identities drops
@@ -110,10 +111,13 @@ Status fold_static_if(ir::Graph& g) {
   std::vector<ir::Node> out;
   out.reserve(g.nodes.size());
   for (auto& n : g.nodes) {
-    if (const ir::Graph* branch = static_branch(g, n))
-      inline_branch(g, n, *branch, taken, node_names, out);
-    else
+    if (const char* key = static_branch_key(g, n)) {
+      inline_branch(g, n, *n.attr(key)->g, taken, node_names, out);
+      // The If is gone from the engine; kiln inspect reads what became of it here (the engine keeps metadata).
+      g.metadata[std::string(kFoldedIfKey) + n.name] = std::string(key) + "\t" + n.inputs[0];
+    } else {
       out.push_back(std::move(n));
+    }
   }
   g.nodes = std::move(out);
   return Status();

@@ -17,7 +17,9 @@ Status fold_constants(ir::Graph& g);
 // Replaces Shape/Size of inputs with static dims by constants, so shape chains fold.
 Status fold_shapes(ir::Graph& g);
 // An If whose condition is constant becomes the nodes of the branch it takes (names kept, made unique where
-// they clash; an Identity per output); data-dependent Ifs are left as they are.
+// they clash; an Identity per output); data-dependent Ifs are left as they are. Each fold is recorded in
+// g.metadata as kFoldedIfKey + node name -> "then_branch|else_branch<TAB>condition value".
+inline constexpr const char* kFoldedIfKey = "kiln.folded_if.";
 Status fold_static_if(ir::Graph& g);
 // fold_shapes + fold_constants + fold_static_if + infer_shapes until nothing changes: torch's shape chains collapse to constants
 // wherever the dims they read are static.

@@ -59,6 +59,23 @@ std::string escape(std::string_view s, size_t max_bytes, bool keep_line_breaks) 
 
 std::string printable(std::string_view s, size_t max_bytes) { return escape(s, max_bytes, false); }
 
-std::string printable_message(std::string_view s, size_t max_bytes) { return escape(s, max_bytes, true); }
+std::string printable_message(std::string_view s, size_t max_bytes) {
+  const auto blank = [](char c) { return c == ' ' || c == '\n' || c == '\t'; };
+  std::string cut;  // s with every over-long token cut; escaped as a whole below
+  bool any_cut = false;
+  for (size_t i = 0; i < s.size();) {
+    size_t j = i;
+    while (j < s.size() && !blank(s[j])) ++j;
+    if (j - i > kMaxMessageToken) {
+      cut += printable(s.substr(i, j - i));  // already escaped; escaping again leaves it as it is
+      any_cut = true;
+    } else {
+      cut.append(s.substr(i, j - i));
+    }
+    if (j < s.size()) cut += s[j];
+    i = j + 1;
+  }
+  return escape(any_cut ? std::string_view(cut) : s, max_bytes, true);
+}
 
 }  // namespace kiln

@@ -48,6 +48,30 @@ fi
 check fallback_cpu 0 "no findings" -- "$KILN" lint "$W/det.onnx" --backend cpu
 check shapes_flag 0 "no findings" -- "$KILN" lint "$ROOT/models/tiny_cnn.onnx" --shapes image:2x3x32x32
 
+# If: lint says whether the condition is fixed at build; inspect says what became of the If, in the model and in
+# the engine built from it; the engine computes the branch the condition picks.
+check if_const_lint 0 "^info \[if-static\] node 'pick' \(If\)$" -- "$KILN" lint "$W/if_const.onnx"
+check if_const_lint_text 0 "its condition 'cond' is a constant.*kiln folds the If at build" -- "$KILN" lint "$W/if_const.onnx"
+check if_data_lint 0 "^warning \[if-data-dependent\] node 'pick' \(If\)$" -- "$KILN" lint "$W/if_data.onnx"
+check if_data_lint_text 0 "its condition 'flag' depends on the values of 'flag'" -- "$KILN" lint "$W/if_data.onnx"
+check if_const_inspect_count 0 "^  control flow: 1 node\(s\)$" -- "$KILN" inspect "$W/if_const.onnx"
+check if_const_inspect 0 "If 'pick': folded: the condition 'cond' is fixed at build .*only its then_branch was compiled" -- "$KILN" inspect "$W/if_const.onnx"
+check if_data_inspect 0 "If 'pick': data-dependent: the condition 'flag' is known only at run time" -- "$KILN" inspect "$W/if_data.onnx"
+check no_control_flow 0 "^0$" -- bash -c "\"$KILN\" inspect \"$ROOT/models/tiny_cnn.onnx\" | grep -c 'control flow' || true"
+check if_const_build 0 "" -- "$KILN" build "$W/if_const.onnx" -o "$W/if_const.kiln" --backend cpu -q
+check if_const_engine 0 "^If pick folded then_branch cond 0$" -- bash -c "\"$KILN\" inspect \"$W/if_const.kiln\" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); c=j[\"control_flow\"][0]; print(c[\"op\"], c[\"node\"], c[\"case\"], c[\"branch\"], c[\"decided_by\"], j[\"ops\"].get(\"If\", 0))'"
+check if_data_build 0 "" -- "$KILN" build "$W/if_data.onnx" -o "$W/if_data.kiln" --backend cpu -q
+check if_data_engine 0 "If 'pick': data-dependent: .*runs on the CPU backend with its bodies each call" -- "$KILN" inspect "$W/if_data.kiln"
+/usr/bin/python3 -c "
+import numpy as np, sys
+np.save(sys.argv[1] + '/x.npy', np.array([[-1, 2, -3], [4, -5, 6]], np.float32))
+np.save(sys.argv[1] + '/flag_true.npy', np.array(True)); np.save(sys.argv[1] + '/flag_false.npy', np.array(False))" "$W"
+for f in true false; do
+  mkdir -p "$W/if_$f"
+  "$KILN" run "$W/if_data.kiln" --input x="$W/x.npy" --input flag="$W/flag_$f.npy" --output-dir "$W/if_$f" -q >/dev/null 2>&1
+done
+check if_data_runs_branch 0 "^\[0.0, 2.0, 0.0, 4.0, 0.0, 6.0\] \[1.0, -2.0, 3.0, -4.0, 5.0, -6.0\]$" -- /usr/bin/python3 -c "import numpy as np; print(np.load('$W/if_true/y.npy').ravel().tolist(), np.load('$W/if_false/y.npy').ravel().tolist())"
+
 # Not a model, bad flags: a clean error naming the file, never a crash.
 check not_onnx 1 "random_bytes.onnx.*not an ONNX model|random_bytes.onnx.*no graph" -- "$KILN" lint "$FX/random_bytes.onnx"
 check empty 1 "empty.onnx.*empty" -- "$KILN" lint "$FX/empty.onnx"

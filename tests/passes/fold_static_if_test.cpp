@@ -75,6 +75,9 @@ TEST(FoldStaticIf, ConstantConditionInlinesTheTakenBranchOnly) {
     EXPECT_EQ(count_op(g, "If"), 0);
     EXPECT_EQ(count_op(g, "Neg"), cond ? 1 : 0);
     EXPECT_EQ(count_op(g, "Mul"), cond ? 0 : 1);
+    // What became of the If is recorded for kiln inspect: the branch taken and the condition.
+    EXPECT_EQ(g.metadata.at(std::string(passes::kFoldedIfKey) + "branch"),
+              std::string(cond ? "then_branch" : "else_branch") + "\tcond");
     ASSERT_TRUE(passes::infer_shapes(g).ok());
     EXPECT_EQ(g.values.at("y").shape.to_string(), "[2,3]");
     // The engine built with the default passes computes the taken branch.
@@ -132,6 +135,7 @@ TEST(FoldStaticIf, DataDependentConditionStays) {
   ir::Graph g = import(b);
   ASSERT_TRUE(passes::fold_static_if(g).ok());
   EXPECT_EQ(count_op(g, "If"), 1);
+  EXPECT_EQ(g.metadata.count(std::string(passes::kFoldedIfKey) + "branch"), 0u);
 }
 
 // The taken branch holds a nested If (data-dependent) whose body reads the branch's own 'n'. The importer refuses

@@ -1,6 +1,7 @@
 // Text from a model is escaped and cut before it reaches a message.
 #include "util/safe_text.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "kiln/status.h"
@@ -35,9 +36,23 @@ TEST(SafeText, StatusMessagesAreAlwaysPrintable) {
   const Status s(StatusCode::kInvalidModel, "input 'f\xe3_b' is bad\nsecond line\x07");
   EXPECT_EQ(s.message(), "input 'f\\xe3_b' is bad\nsecond line\\x07");
   EXPECT_EQ(Status(StatusCode::kInternal, s.message()).message(), s.message());  // escaping is idempotent
-  const Status huge(StatusCode::kInternal, std::string(kMaxMessageBytes + 10, 'x'));
+  std::string words;  // short words, as a long list of op names would be
+  while (words.size() < kMaxMessageBytes + 10) words += "word ";
+  const Status huge(StatusCode::kInternal, words);
   EXPECT_LT(huge.message().size(), kMaxMessageBytes + 40);
-  EXPECT_NE(huge.message().find("(65546 bytes)"), std::string::npos);
+  EXPECT_NE(huge.message().find(fmt::format("({} bytes)", words.size())), std::string::npos);
+}
+
+// A site that printed a model's name without printable() still cannot put a megabyte name into a message.
+TEST(SafeText, StatusCutsAnyOverlongName) {
+  const std::string name(1 << 20, 'n');
+  const Status s(StatusCode::kInvalidModel, "node '" + name + "' (Add): bad\nnext line keeps  its spacing");
+  EXPECT_EQ(s.message(), "node '" + std::string(kMaxPrintedName - 1, 'n') + "\xe2\x80\xa6(1048578 bytes) (Add): bad\n"
+                         "next line keeps  its spacing");
+  EXPECT_EQ(Status(StatusCode::kInternal, s.message()).message(), s.message());
+  // Tokens up to kMaxMessageToken stay whole.
+  const std::string fits(kMaxMessageToken, 'f');
+  EXPECT_EQ(Status(StatusCode::kInternal, "x " + fits).message(), "x " + fits);
 }
 
 }  // namespace

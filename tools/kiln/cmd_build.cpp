@@ -107,8 +107,7 @@ void add_build_command(CLI::App& app) {
                 "With --fp16/--bf16: the engine's f32 inputs and outputs become f16/bf16 too (half the I/O bytes, "
                 "no casts at the edges; feed and read f16 .npy files). Integer I/O is unchanged");
   cmd->add_option("--conv-layout", o->conv_layout,
-                  "CUDA with --fp16/--bf16: auto (default: channels-last NHWC, except NCHW for batch-1 engines, "
-                  "i.e. every profile's opt batch is 1), nchw or nhwc")
+                  "CUDA with --fp16/--bf16: auto (default: channels-last NHWC at every batch), nchw or nhwc")
       ->check(CLI::IsMember({"auto", "nchw", "nhwc"}));
   cmd->add_option("--timing-cache", o->timing_cache,
                   "CUDA: a timing cache file; tactic choices it holds (for this GPU and library versions) are not "

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli_common.h"
+#include "inspect_control_flow.h"
 #include "inspect_layers.h"
 #include "onnx/importer.h"
 #include "passes/pass.h"
@@ -150,6 +151,18 @@ nlohmann::json engine_cpu_fallbacks(const ir::Graph& g, const std::vector<Optimi
 #endif
 }
 
+// What became of each If/Loop/Scan. A model goes through kiln build's default passes first (when it has any), so
+// the Ifs those fold are named as folded.
+Result<nlohmann::json> control_flow_view(const ir::Graph& g, bool is_onnx, BackendKind backend) {
+  if (!is_onnx) return control_flow_json(g, backend);
+  bool any = false;
+  for (const auto& n : g.nodes) any |= n.op_type == "If" || n.op_type == "Loop" || n.op_type == "Scan";
+  if (!any) return nlohmann::json::array();
+  ir::Graph built = g;
+  KILN_RETURN_IF_ERROR(passes::run_pipeline(built, passes::default_pipeline()));
+  return control_flow_json(built, BackendKind::kAuto);
+}
+
 nlohmann::json desc_json(const std::string& name, DType dt, const Shape& s) {
   return {{"name", name}, {"dtype", std::string(dtype_name(dt))}, {"shape", s.to_string()}};
 }
@@ -200,6 +213,11 @@ int run_inspect(const InspectOptions& o) {
   j["parameters"] = params;
   j["parameter_bytes"] = bytes;
   j["initializers"] = graph->initializers.size();
+  {
+    auto cf = control_flow_view(*graph, is_onnx, engine ? engine->info().backend : BackendKind::kAuto);
+    if (!cf.ok()) return fail(cf.status());
+    j["control_flow"] = std::move(*cf);
+  }
   if (!is_onnx || o.layers || !o.dot.empty() || !o.svg.empty()) {
     Status st = add_fused_view(o, is_onnx, *graph, engine ? &*engine : nullptr, j);
     if (!st.ok()) return fail(st);
@@ -249,6 +267,7 @@ int run_inspect(const InspectOptions& o) {
         std::cout << fmt::format("    {} ({}): {}\n", n["node"].get<std::string>(), n["op"].get<std::string>(),
                                  n["why"].get<std::string>());
   }
+  print_control_flow(j["control_flow"]);
   if (j.contains("layers")) {
     if (o.layers || (!is_onnx && j["layers"].size() <= kDefaultLayerRows))
       print_layers(j["layers"], j["tactics_unmapped"]);

@@ -1,5 +1,6 @@
 #include "backends/cuda/executor.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <optional>
@@ -19,6 +20,15 @@ namespace {
 constexpr size_t kWorkspaceBytes = 32u << 20;
 // Signatures whose plans (arena + CUDA graph) a context keeps; the least recently used goes first.
 constexpr size_t kMaxPlans = 16;
+// Integer and bool graph inputs up to this many elements whose values the host reads (a length, a step, a
+// flag, a target shape) get their values in the plan key. Floats are data, not shapes: keying by them would
+// trace and capture a new plan for nearly every call.
+constexpr int64_t kValueKeyLimit = 8;
+
+bool value_keyable(const DeviceTensor& t) {
+  return !is_float(t.dtype) && t.dtype != DType::kString && t.dtype != DType::kUndefined &&
+         num_elements(t.dims) <= kValueKeyLimit;
+}
 
 std::string signature(const std::map<std::string, DeviceTensor>& inputs,
                       const std::map<std::string, DeviceTensor>* outputs) {
@@ -406,6 +416,9 @@ Status GraphExecutor::run_once(Mode mode, Plan* plan, const std::map<std::string
     auto it = inputs.find(name);
     if (it == inputs.end()) return invalid_argument("input '{}' has no device buffer", name);
     live[name].dev = it->second;
+    // Read before the run (value_key): the host has it already, and nothing is read back in the run.
+    if (auto v = input_values_.find(name); v != input_values_.end() && v->second.dims() == it->second.dims)
+      live[name].host = v->second;
   }
   KILN_ASSIGN_OR_RETURN(Values done, execute(std::move(live), timings));
   out.clear();
@@ -554,6 +567,9 @@ RunInfo GraphExecutor::last_run_info() const {
   r.host_nodes = stats_.host_nodes;
   r.fallback_nodes = stats_.fallback_nodes;
   r.downloads = stats_.downloads;
+  r.cached_plans = static_cast<int>(plans_.size());
+  r.plan_cache_limit = static_cast<int>(kMaxPlans);
+  r.value_keyed_inputs.assign(value_keyed_.begin(), value_keyed_.end());
   const Plan* plan = nullptr;
   for (const auto& p : plans_)
     if (p.get() == last_plan_) plan = p.get();
@@ -578,6 +594,7 @@ Status GraphExecutor::run_planned(const std::string& key, const std::map<std::st
     auto fresh = std::make_unique<Plan>();
     fresh->key = key;
     KILN_RETURN_IF_ERROR(build_plan(*fresh, inputs, user_outputs, produced));
+    learn_value_keys(*fresh, inputs);
     if (fresh->deterministic && cuda_graphs_) KILN_RETURN_IF_ERROR(capture(*fresh, inputs, user_outputs));
     plans_.push_front(std::move(fresh));
     evict_plans(kMaxPlans);
@@ -629,7 +646,8 @@ Result<std::map<std::string, Tensor>> GraphExecutor::run(const std::map<std::str
     dev[name] = st;
   }
   std::map<std::string, DeviceTensor> produced;
-  KILN_RETURN_IF_ERROR(run_planned(signature(dev, nullptr), dev, nullptr, produced));
+  KILN_ASSIGN_OR_RETURN(std::string values, value_key(dev));
+  KILN_RETURN_IF_ERROR(run_planned(signature(dev, nullptr) + values, dev, nullptr, produced));
   std::map<std::string, Tensor> result;
   for (const auto& [name, t] : produced) {
     Tensor h(t.dtype, t.dims);
@@ -666,7 +684,8 @@ Status GraphExecutor::run_device(const std::map<std::string, DeviceTensor>& inpu
     for (const auto& [name, t] : inputs) last_bound_inputs_.emplace_back(t.data, t.dims);
     for (const auto& [name, t] : outputs) last_bound_outputs_.push_back(t.data);
   }
-  KILN_RETURN_IF_ERROR(run_planned(last_key_, inputs, &outputs, produced));
+  KILN_ASSIGN_OR_RETURN(std::string values, value_key(inputs));
+  KILN_RETURN_IF_ERROR(run_planned(values.empty() ? last_key_ : last_key_ + values, inputs, &outputs, produced));
   KILN_CUDA_CHECK(cudaEventRecord(ready_, res_.stream));
   KILN_CUDA_CHECK(cudaStreamWaitEvent(stream, ready_));
   if (traced_last_ && last_plan_ && last_plan_->arena) {
@@ -679,9 +698,47 @@ Status GraphExecutor::run_device(const std::map<std::string, DeviceTensor>& inpu
   return Status();
 }
 
+void GraphExecutor::learn_value_keys(const Plan& traced, const std::map<std::string, DeviceTensor>& inputs) {
+  if (value_keying_off_) return;
+  const bool keyed = !input_values_.empty();
+  if (keyed && !traced.deterministic) {
+    // The values were on the host and the run still read something back: keying buys nothing here.
+    value_keying_off_ = true;
+  } else if (keyed && plans_.size() >= kMaxPlans && ++value_key_evictions_ > kMaxPlans) {
+    // Values that keep changing (more new ones than the cache holds) would trace and capture nearly every
+    // call: those inputs are read back inside the run again, as before keying.
+    value_keying_off_ = true;
+  } else if (!keyed && !traced.deterministic) {
+    // A read-back in the run, which shape math on small integer inputs usually causes: from the next run their
+    // values are read first and join the key, so that math runs on the host and the plan can be captured.
+    for (const auto& [name, t] : inputs)
+      if (value_keyable(t)) value_keyed_.insert(name);
+  }
+  if (value_keying_off_) value_keyed_.clear();
+}
+
+Result<std::string> GraphExecutor::value_key(const std::map<std::string, DeviceTensor>& inputs) {
+  input_values_.clear();
+  if (value_keyed_.empty()) return std::string();
+  for (const auto& name : value_keyed_) {
+    auto it = inputs.find(name);
+    if (it == inputs.end() || !value_keyable(it->second)) continue;  // read in the run instead
+    Tensor t(it->second.dtype, it->second.dims);
+    if (t.nbytes())
+      KILN_CUDA_CHECK(cudaMemcpyAsync(t.raw(), it->second.data, t.nbytes(), cudaMemcpyDeviceToHost, res_.stream));
+    input_values_.emplace(name, std::move(t));
+  }
+  KILN_CUDA_CHECK(cudaStreamSynchronize(res_.stream));  // the values are ordered after the caller's work
+  std::string key;
+  for (const auto& [name, t] : input_values_)
+    key += fmt::format("{}={};", name, std::string_view(static_cast<const char*>(t.raw()), t.nbytes()));
+  return key;
+}
+
 Result<std::vector<LayerTiming>> GraphExecutor::profile(const std::map<std::string, DeviceTensor>& inputs,
                                                         cudaStream_t stream) {
   KILN_CUDA_CHECK(cudaStreamSynchronize(stream));
+  input_values_.clear();  // a profiled run reads what it needs itself
   std::vector<LayerTiming> timings;
   std::map<std::string, DeviceTensor> produced;
   KILN_RETURN_IF_ERROR(run_once(Mode::kPool, nullptr, inputs, produced, &timings));

@@ -15,6 +15,7 @@
 #include <list>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -137,6 +138,17 @@ class GraphExecutor {
   std::vector<const void*> last_bound_outputs_;
   std::string last_key_;
   bool traced_last_ = false;  // the last run built its plan (a traced run)
+  // Small integer/bool graph inputs (a length, a step, a flag) keyed by value: after a traced run read
+  // something back, their values are read once before each run, join the plan key, and the run uses those
+  // host copies, so shape math on them runs on the host and the plan is captured (one graph per value).
+  std::set<std::string> value_keyed_;
+  std::map<std::string, Tensor> input_values_;  // this run's host copies of the value_keyed_ inputs
+  size_t value_key_evictions_ = 0;              // plans evicted to make room for a new value
+  bool value_keying_off_ = false;               // keying did not help or values changed too often
+  // Reads the value_keyed_ inputs (one sync) into input_values_ and returns them as a key suffix.
+  Result<std::string> value_key(const std::map<std::string, DeviceTensor>& inputs);
+  // After a traced run: starts keying by value, or stops when it did not help (see value_keyed_).
+  void learn_value_keys(const Plan& traced, const std::map<std::string, DeviceTensor>& inputs);
 };
 
 }  // namespace kiln::cuda

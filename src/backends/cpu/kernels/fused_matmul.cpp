@@ -26,7 +26,7 @@ ir::Node op_node(const char* op) {
 
 Status run_fused_matmul(KernelContext& ctx) {
   const ir::Node& node = ctx.node();
-  ops::MatMulActivation act;
+  ops::MatMulActivation act = ops::MatMulActivation::kNone;
   if (!ops::parse_matmul_activation(node.attr_string("activation", "none"), &act))
     return ctx.error("unknown activation '{}'", node.attr_string("activation", "none"));
   const bool trans_b = node.attr_int("trans_b", 0) != 0;

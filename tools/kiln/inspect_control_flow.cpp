@@ -1,0 +1,91 @@
+#include "inspect_control_flow.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "passes/pass.h"
+
+namespace kiln::cli {
+
+namespace {
+
+// Where a node that reads tensor values to decide its control flow runs, per backend.
+std::string runtime_text(BackendKind backend) {
+  switch (backend) {
+    case BackendKind::kCpu: return "runs on the CPU backend with its bodies each call";
+    case BackendKind::kCuda:
+      return "runs on the CPU reference with its bodies each call: its inputs are read back from the GPU, so "
+             "the run is not captured as one CUDA graph";
+    default:
+      return "runs with its bodies each call (on a CUDA engine on the CPU reference, which reads its inputs back "
+             "and keeps the run out of a CUDA graph)";
+  }
+}
+
+void visit(const ir::Graph& g, const std::string& prefix, BackendKind backend, nlohmann::json& out) {
+  for (const auto& n : g.nodes) {
+    const std::string name = prefix + n.name;
+    if (n.domain.empty() && (n.op_type == "If" || n.op_type == "Loop" || n.op_type == "Scan")) {
+      nlohmann::json e = {{"node", name}, {"op", n.op_type}};
+      const std::string first = n.inputs.empty() ? std::string() : n.inputs[0];
+      if (n.op_type == "If") {
+        e["case"] = "data-dependent";
+        e["decided_by"] = first;
+        e["detail"] = fmt::format("the condition '{}' is known only at run time; the If {}", first,
+                                  runtime_text(backend));
+      } else if (n.op_type == "Loop") {
+        // Static when the trip count is a constant and no condition input can stop the loop earlier.
+        const bool static_count = !first.empty() && g.is_constant(first) &&
+                                  (n.inputs.size() < 2 || n.inputs[1].empty() || g.is_constant(n.inputs[1]));
+        e["case"] = static_count ? "static trip count" : "runtime trip count";
+        e["decided_by"] = first.empty() ? (n.inputs.size() > 1 ? n.inputs[1] : std::string()) : first;
+        e["detail"] = static_count ? fmt::format("trip count {} (a constant); the Loop {}",
+                                                 g.initializers.at(first).get_as_double(0), runtime_text(backend))
+                                   : fmt::format("the trip count or condition is read at run time; the Loop {}",
+                                                 runtime_text(backend));
+      } else {
+        e["case"] = "scan";
+        e["decided_by"] = "";
+        e["detail"] = "iterates over its scan inputs' axis; the Scan " + runtime_text(backend);
+      }
+      out.push_back(std::move(e));
+    }
+    for (const auto& [key, a] : n.attrs)
+      if (a.g) visit(*a.g, name + "/", backend, out);
+  }
+}
+
+}  // namespace
+
+nlohmann::json control_flow_json(const ir::Graph& g, BackendKind backend) {
+  nlohmann::json out = nlohmann::json::array();
+  const std::string key = passes::kFoldedIfKey;
+  for (const auto& [k, v] : g.metadata) {
+    if (k.rfind(key, 0) != 0) continue;
+    const size_t tab = v.find('\t');
+    const std::string branch = v.substr(0, tab);
+    const std::string cond = tab == std::string::npos ? std::string() : v.substr(tab + 1);
+    out.push_back({{"node", k.substr(key.size())},
+                   {"op", "If"},
+                   {"case", "folded"},
+                   {"decided_by", cond},
+                   {"branch", branch},
+                   {"detail", fmt::format("the condition '{}' is fixed at build (a constant or static shapes): only "
+                                          "its {} was compiled, inline with the rest of the model; nothing is "
+                                          "read back",
+                                          cond, branch)}});
+  }
+  visit(g, "", backend, out);
+  return out;
+}
+
+void print_control_flow(const nlohmann::json& entries) {
+  if (entries.empty()) return;
+  std::cout << fmt::format("  control flow: {} node(s)\n", entries.size());
+  for (const auto& e : entries)
+    std::cout << fmt::format("    {} '{}': {}: {}\n", e["op"].get<std::string>(), e["node"].get<std::string>(),
+                             e["case"].get<std::string>(), e["detail"].get<std::string>());
+}
+
+}  // namespace kiln::cli
