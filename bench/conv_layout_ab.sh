@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The f16 conv layout side by side on one GPU: each model built for batch 1 (profile 1,1,4) and for batch 4
-# (profile 1,4,8) with --conv-layout nchw, nhwc and auto, timed by kiln bench at batch 1 and 4. This is the
+# (profile 1,4,8) with --conv-layout nchw and nhwc (auto is nhwc), timed by kiln bench at batch 1 and 4. This is the
 # measurement behind ConvLayoutChoice::kAuto (include/kiln/builder.h).
 #   bench/conv_layout_ab.sh          (KILN_AB_MODELS="resnet50" narrows it; expects build/bin/kiln with CUDA)
 # Writes $OUT/conv_layout_ab.json (one row per build and batch) and prints a table.
@@ -22,7 +22,7 @@ rows=()
 for m in $models; do
   for opt in 1 4; do
     max=$(( opt == 1 ? 4 : 8 ))
-    for layout in nchw nhwc auto; do
+    for layout in nchw nhwc; do
       e=$W/${m}_opt${opt}_$layout.kiln
       flags=(); [ $layout != auto ] && flags=(--conv-layout $layout)
       $K build /tmp/m/$m.onnx -o "$e" --backend cuda --fp16 -q "${flags[@]}" \
