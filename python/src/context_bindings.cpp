@@ -153,7 +153,10 @@ DlpackView pointer_view(ContextHandle& h, py::handle item, const char* what, std
       throw StatusError(invalid(std::string(what) + " '" + name + "': its element count overflows int64"));
     elements *= d;
   }
-  v.nbytes = static_cast<size_t>(elements) * dtype_size(v.dtype);
+  const size_t width = dtype_size(v.dtype);
+  if (width && static_cast<uint64_t>(elements) > SIZE_MAX / width)
+    throw StatusError(invalid(std::string(what) + " '" + name + "': its byte size overflows"));
+  v.nbytes = static_cast<size_t>(elements) * width;
   return v;
 }
 

@@ -121,6 +121,8 @@ check duration_negative 1 "--duration must be 0 \(off\) or a number of seconds, 
 check profile_json 0 "" -- bash -c "\"$KILN\" bench \"$E\" --json --iters 2 --warmup 0 --profile --profile-runs 2 >\"$W/profile.json\""
 check schema_valid 0 "^ok$" -- "$PY" "$VALIDATE" "$SCHEMA" "$W/one.json" "$W/streams.json" "$W/duration.json" \
   "$W/sweep.json" "$W/io.json" "$W/cv.json" "$W/profile.json"
+# A CPU engine holds no shape plans and keys nothing by value (docs/scalar_inputs.md).
+check execution_plans 0 "^0 0 \[\]$" -- "$PY" -c 'import json, sys; x = json.load(open(sys.argv[1]))["execution"]; print(x["cached_plans"], x["plan_cache_limit"], x["value_keyed_inputs"])' "$W/one.json"
 "$PY" -c '
 import json, sys
 j = json.load(open(sys.argv[1]))

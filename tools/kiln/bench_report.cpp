@@ -203,7 +203,9 @@ nlohmann::json result_json(const BenchOptions& o, const RunSetup& setup, const M
   j["execution"] = {{"cuda_graph", run.cuda_graph},         {"arena", run.arena},
                     {"arena_bytes", run.arena_bytes},       {"not_captured", run.not_captured},
                     {"gpu_nodes", run.gpu_nodes},           {"host_nodes", run.host_nodes},
-                    {"fallback_nodes", run.fallback_nodes}, {"downloads", run.downloads}};
+                    {"fallback_nodes", run.fallback_nodes}, {"downloads", run.downloads},
+                    {"cached_plans", run.cached_plans},     {"plan_cache_limit", run.plan_cache_limit},
+                    {"value_keyed_inputs", run.value_keyed_inputs}};
   j["build"] = build_info();
   return j;
 }
