@@ -61,21 +61,21 @@ std::string printable(std::string_view s, size_t max_bytes) { return escape(s, m
 
 std::string printable_message(std::string_view s, size_t max_bytes) {
   const auto blank = [](char c) { return c == ' ' || c == '\n' || c == '\t'; };
-  std::string cut;  // s with every over-long token cut; escaped as a whole below
-  bool any_cut = false;
+  std::string cut;  // s with every over-long token cut, built only once one is found; escaped as a whole below
+  size_t copied = 0;  // s[0, copied) is in cut
   for (size_t i = 0; i < s.size();) {
     size_t j = i;
     while (j < s.size() && !blank(s[j])) ++j;
     if (j - i > kMaxMessageToken) {
+      cut.append(s.substr(copied, i - copied));
       cut += printable(s.substr(i, j - i));  // already escaped; escaping again leaves it as it is
-      any_cut = true;
-    } else {
-      cut.append(s.substr(i, j - i));
+      copied = j;
     }
-    if (j < s.size()) cut += s[j];
     i = j + 1;
   }
-  return escape(any_cut ? std::string_view(cut) : s, max_bytes, true);
+  if (copied == 0) return escape(s, max_bytes, true);
+  cut.append(s.substr(copied));
+  return escape(cut, max_bytes, true);
 }
 
 }  // namespace kiln

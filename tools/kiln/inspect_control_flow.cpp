@@ -36,7 +36,7 @@ void visit(const ir::Graph& g, const std::string& prefix, BackendKind backend, n
                                   runtime_text(backend));
       } else if (n.op_type == "Loop") {
         // Static when the trip count is a constant and no condition input can stop the loop earlier.
-        const bool static_count = !first.empty() && g.is_constant(first) &&
+        const bool static_count = !first.empty() && g.is_constant(first) && g.initializers.at(first).numel() == 1 &&
                                   (n.inputs.size() < 2 || n.inputs[1].empty() || g.is_constant(n.inputs[1]));
         e["case"] = static_count ? "static trip count" : "runtime trip count";
         e["decided_by"] = first.empty() ? (n.inputs.size() > 1 ? n.inputs[1] : std::string()) : first;
