@@ -43,7 +43,9 @@ run() {
   local name=$1 tool=$2; shift 2
   local log="$OUT/sanitize_$name.log" t0=$SECONDS
   echo "== $(date +%T) $tool: $name"
-  timeout --signal=INT --kill-after=15 "$LIMIT" "$CS" --tool "$tool" --print-limit 50 --error-exitcode 99 "$@" \
+  # stdbuf: the tests' stdout is line-buffered (stdbuf's preload passes to the child), so a run cut short still
+  # shows which tests finished.
+  timeout --signal=INT --kill-after=15 "$LIMIT" stdbuf -oL -eL "$CS" --tool "$tool" --print-limit 50 --error-exitcode 99 "$@" \
     >"$log" 2>&1
   local rc=$? note=""
   local errors
@@ -55,6 +57,7 @@ run() {
   fi
   local tests
   tests=$(grep -oE "\[  PASSED  \] [0-9]+ test|^[0-9]+ FAILED TEST" "$log" | tr '\n' ' ')
+  [ -z "$tests" ] && tests="$(grep -cE '^\[ +OK \]' "$log") finished"
   grep -q "FAILED TEST" "$log" && { note="$note; gtest failures: $(grep -E '^\[  FAILED  \]' "$log" | head -5 | sed 's/\[  FAILED  \] //' | tr '\n' ' ')"; failed=1; }
   [ "$rc" -ne 0 ] && [ "$errors" = 0 ] && [ -z "$note" ] && note="exit $rc"
   [ "$errors" != 0 ] && failed=1
@@ -63,7 +66,7 @@ run() {
   grep -E "^========= (Invalid|Race|Barrier|Error)" "$log" | sort | uniq -c | sort -rn | head -8
 }
 
-G="$B/tests/kiln_gpu_tests --gtest_brief=1"
+G="$B/tests/kiln_gpu_tests"
 run memcheck_tests memcheck --leak-check full $G --gtest_filter="$MEM:$SLOW"
 run racecheck_tests racecheck $G --gtest_filter="$SHARED:$SLOW"
 run synccheck_tests synccheck $G --gtest_filter="$SHARED:$SLOW"
