@@ -5,6 +5,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "kiln/engine.h"
@@ -46,6 +47,12 @@ struct BuildConfig {
   // CUDA engines: nodes with no CUDA kernel for their op or dtypes run on the CPU reference (the build reports
   // each with why). false (kiln build --no-cpu-fallback): such a node is a build error instead.
   bool allow_cpu_fallback = true;
+  // Outputs written into an input's buffer, {output, input} (kiln build --alias OUT:IN): a KV cache updated in
+  // place. Each pair must have the same dtype and shape; an unknown name or a mismatch is a build error.
+  std::vector<std::pair<std::string, std::string>> aliases;
+  // Also pair outputs with inputs by the names exporters give a KV cache (present.N.key <- past_key_values.N.key,
+  // present.N <- past.N, ...) where dtype and shape match (kiln build --no-auto-alias: off).
+  bool auto_alias = true;
   // Called with one line per build stage ("import", "passes: fold_constants"…).
   std::function<void(std::string_view)> progress;
   // Called with each warning (a node left to the CPU reference, with why); unset: warnings go to progress.

@@ -44,6 +44,9 @@ struct EngineInfo {
   size_t weight_bytes = 0;
   size_t tactics = 0;  // CUDA: kernel tactic choices stored in the engine (timed at build)
   bool cuda_graphs = true;  // contexts replay CUDA graphs unless built with --no-cuda-graph
+  // Outputs that land in an input's buffer (a KV cache updated in place): output name -> input name. An enqueue
+  // whose output is unbound, or bound to that input's buffer, writes the output there (kiln build --alias).
+  std::map<std::string, std::string> aliases;
 };
 
 class Engine {

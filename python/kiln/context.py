@@ -42,7 +42,7 @@ class ExecutionContext:
     the GIL is released while the engine runs, so such threads run at the same time.
     """
 
-    __slots__ = ("engine", "_native", "_out_torch_dtypes", "_input_names", "_input_dims", "_is_cuda")
+    __slots__ = ("engine", "_native", "_out_torch_dtypes", "_input_names", "_input_dims", "_is_cuda", "_aliases")
 
     def __init__(self, engine: Engine, native: "_kiln.ExecutionContext") -> None:
         self.engine = engine
@@ -51,6 +51,7 @@ class ExecutionContext:
         self._input_names = [t.name for t in engine.inputs]
         self._is_cuda = engine.backend == "cuda"  # read once: infer's hot path must not rebuild engine.info
         self._input_dims: Dict[str, tuple] = {}  # what set_input_shape was given, to size set_tensor_address
+        self._aliases: Dict[str, str] = dict(engine.info["aliases"])  # output -> input (a KV cache in place)
 
     def infer(self, inputs: Mapping[str, Any], out: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
         """Runs the engine on INPUTS ({name: array}) and returns {output name: array}.
@@ -60,6 +61,10 @@ class ExecutionContext:
         no copy through the host, ordered on torch's current stream. torch CPU tensors are run through the
         host path and come back as torch CPU tensors. OUT ({name: array or tensor}) receives outputs in the
         caller's preallocated buffers (the same kind as the inputs); the returned dict holds them.
+
+        With torch CUDA tensors, an aliased output (``engine.info["aliases"]``: a KV cache) that OUT does not
+        name is written into its input's tensor, which the returned dict then holds: the cache is updated in
+        place. numpy and CPU tensors get new arrays.
         """
         if type(inputs) is not dict and not isinstance(inputs, Mapping):
             raise InvalidArgument(f"inputs must be a dict of input name -> array, got {type(inputs).__name__}")
@@ -90,6 +95,7 @@ class ExecutionContext:
         tensor_type = torch.Tensor
         feeds = []
         keep = []  # contiguous copies made here live until the engine has been enqueued on torch's stream
+        in_place = {}  # input name -> the caller's tensor, for aliased outputs (a copy made here would not do)
         for name, t in inputs.items():
             if not isinstance(t, tensor_type):
                 raise InvalidArgument(f"input '{name}' is a {type(t).__name__} but other inputs are torch tensors; "
@@ -97,6 +103,8 @@ class ExecutionContext:
             if not t.is_contiguous():
                 t = t.contiguous()
                 keep.append(t)
+            else:
+                in_place[name] = t
             feeds.append((name, t.data_ptr(), t.shape, dtype_names.get(t.dtype) or str(t.dtype), t.get_device(), True))
         first = next(iter(inputs.values()))
         device = first.device
@@ -114,6 +122,8 @@ class ExecutionContext:
                     raise InvalidArgument(f"out['{name}'] is a {type(t).__name__}; pass a torch tensor")
                 if tuple(t.shape) != dims:
                     raise InvalidArgument(f"out['{name}'] has shape {tuple(t.shape)} but the output is {dims}")
+            elif name in self._aliases and self._aliases[name] in in_place:
+                t = in_place[self._aliases[name]]
             else:
                 t = torch.empty(dims, dtype=dtypes[name], device=device)
             result[name] = t

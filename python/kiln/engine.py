@@ -90,6 +90,7 @@ def build(model: Union[PathLike, bytes, Any], *, backend: str = "auto", fp16: bo
           fp32_layers: Iterable[str] = (), timing_cache: Optional[PathLike] = None,
           progress: Union[bool, Callable[[str], None]] = True, reduced_precision_io: bool = False,
           tactic_timing: bool = True, cuda_graphs: bool = True, allow_cpu_fallback: bool = True,
+          aliases: Optional[Dict[str, str]] = None, auto_alias: bool = True,
           base_dir: Optional[PathLike] = None) -> "Engine":
     """Builds an engine from an ONNX model.
 
@@ -104,6 +105,9 @@ def build(model: Union[PathLike, bytes, Any], *, backend: str = "auto", fp16: bo
         receives each line.
     allow_cpu_fallback: CUDA engines: False makes a node with no CUDA kernel for its op or dtypes a build error
         (by default it runs on the CPU reference and the build names it with why).
+    aliases: ``{output: input}``: the output is written into the input's buffer (a KV cache updated in place;
+        same dtype and shape). With auto_alias, outputs named like a cache's next state (``present.N...`` for
+        ``past_key_values.N...`` or ``past.N...``) are paired too. See docs/kv_cache.md.
     base_dir: where external-data files of ONNX bytes live (default: the current directory).
     """
     if sum(bool(f) for f in (fp16, bf16, tf32)) > 1:
@@ -122,7 +126,8 @@ def build(model: Union[PathLike, bytes, Any], *, backend: str = "auto", fp16: bo
     native = _kiln.build(source, is_bytes, os.fspath(base_dir) if base_dir is not None else ".", backend, precision,
                          [str(n) for n in fp32_layers], _normalize_shapes(shapes),
                          os.fspath(timing_cache) if timing_cache is not None else "", reduced_precision_io,
-                         tactic_timing, cuda_graphs, allow_cpu_fallback, callback)
+                         tactic_timing, cuda_graphs, allow_cpu_fallback,
+                         [(str(o), str(i)) for o, i in (aliases or {}).items()], auto_alias, callback)
     return Engine(native)
 
 
@@ -205,7 +210,7 @@ class Engine:
         raw = self._native.info()
         info: Dict[str, Any] = {k: raw[k] for k in ("kiln_version", "format_version", "backend", "precision",
                                                     "fp32_layers", "cuda_graphs", "num_nodes", "weight_bytes",
-                                                    "tactics", "op_histogram")}
+                                                    "tactics", "op_histogram", "aliases")}
         info["inputs"] = [{"name": t.name, "dtype": t.dtype_name, "shape": list(t.shape) if t.shape else t.shape}
                           for t in self.inputs]
         info["outputs"] = [{"name": t.name, "dtype": t.dtype_name, "shape": list(t.shape) if t.shape else t.shape}

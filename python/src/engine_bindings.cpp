@@ -45,7 +45,8 @@ Engine build(const py::object& model, bool model_is_bytes, const std::string& ba
              const std::string& precision, const std::vector<std::string>& fp32_layers,
              const std::vector<std::map<std::string, std::vector<std::vector<int64_t>>>>& profiles,
              const std::string& timing_cache, bool reduced_precision_io, bool tactic_timing, bool cuda_graphs,
-             bool allow_cpu_fallback, const py::object& progress) {
+             bool allow_cpu_fallback, const std::vector<std::pair<std::string, std::string>>& aliases,
+             bool auto_alias, const py::object& progress) {
   BuildConfig cfg;
   cfg.backend = parse_backend_name(backend);
   cfg.precision = parse_precision(precision);
@@ -55,6 +56,8 @@ Engine build(const py::object& model, bool model_is_bytes, const std::string& ba
   cfg.tactic_timing = tactic_timing;
   cfg.cuda_graphs = cuda_graphs;
   cfg.allow_cpu_fallback = allow_cpu_fallback;
+  cfg.aliases = aliases;
+  cfg.auto_alias = auto_alias;
   for (const auto& p : profiles) {
     OptimizationProfile prof;
     for (const auto& [name, ranges] : p) {
@@ -116,6 +119,7 @@ py::dict info_dict(const Engine& e) {
   d["weight_bytes"] = i.weight_bytes;
   d["tactics"] = i.tactics;
   d["cuda_graphs"] = i.cuda_graphs;
+  d["aliases"] = i.aliases;
   d["op_histogram"] = e.op_histogram();
   return d;
 }
@@ -126,7 +130,7 @@ void bind_engine(py::module_& m) {
   m.def("build", &build, py::arg("model"), py::arg("model_is_bytes"), py::arg("base_dir"), py::arg("backend"),
         py::arg("precision"), py::arg("fp32_layers"), py::arg("profiles"), py::arg("timing_cache"),
         py::arg("reduced_precision_io"), py::arg("tactic_timing"), py::arg("cuda_graphs"),
-        py::arg("allow_cpu_fallback"), py::arg("progress"),
+        py::arg("allow_cpu_fallback"), py::arg("aliases"), py::arg("auto_alias"), py::arg("progress"),
         "Builds an engine from an ONNX path or bytes (kiln.build is the documented entry point).");
   py::class_<Engine>(m, "Engine", "A compiled model (kiln.Engine wraps it).")
       .def_static(

@@ -7,6 +7,7 @@
 
 #include "backends/device_probe.h"
 #include "builder/layout_choice.h"
+#include "builder/resolve_aliases.h"
 #include "builder/tune_tactics.h"
 #include "kiln/version.h"
 #include "onnx/importer.h"
@@ -215,6 +216,7 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
     progress(fmt::format("pass reduce_io_precision: float inputs and outputs are {}", dtype_name(io)));
   }
   KILN_RETURN_IF_ERROR(check_profile_extremes(g, config.profiles));
+  KILN_ASSIGN_OR_RETURN(AliasMap aliases, resolve_aliases(g, config, progress));
   progress("backend " + std::string(backend_name(backend)));
   EngineState s;
   s.info.backend = backend;
@@ -224,6 +226,7 @@ Result<Engine> build_graph(ir::Graph g, const BuildConfig& config) {
   s.info.precision = std::string(precision_name(config.precision));
   s.info.manifest_json = "{}";
   s.info.cuda_graphs = config.cuda_graphs;
+  s.info.aliases = std::move(aliases);
   if (reduced) s.info.fp32_layers = config.fp32_layers;
   if (backend == BackendKind::kCuda) s.info.gpu_json = gpu_manifest_json();
   s.profiles = config.profiles;

@@ -137,6 +137,7 @@ Result<std::string> serialize(const EngineState& state) {
       {"precision", state.info.precision},
       {"fp32_layers", state.info.fp32_layers},
       {"cuda_graphs", state.info.cuda_graphs},
+      {"aliases", state.info.aliases},
       {"compatibility", compat},
       {"inputs", io_in},
       {"outputs", io_out},
@@ -242,6 +243,9 @@ Result<EngineState> deserialize_parsed(std::string_view bytes, const json& manif
     for (const auto& name : *f)
       if (name.is_string()) state.info.fp32_layers.push_back(name.get<std::string>());
   state.info.cuda_graphs = manifest.value("cuda_graphs", true);
+  if (auto a = manifest.find("aliases"); a != manifest.end() && a->is_object())
+    for (const auto& [out, in] : a->items())
+      if (in.is_string()) state.info.aliases[out] = in.get<std::string>();
   if (auto t = manifest.find("tactics"); t != manifest.end() && t->is_object()) {
     std::map<std::string, std::string> entries;
     for (const auto& [k, v] : t->items())

@@ -53,6 +53,15 @@ Status check_input_dims(const EngineState& s, int profile, const TensorDesc& d, 
   return Status();
 }
 
+// Where an output goes: its own binding, else (an aliased output: a KV cache) its input's buffer.
+std::map<std::string, Binding>::const_iterator bound_output(const ContextState& cs, const EngineState& s,
+                                                                         const std::string& output) {
+  auto b = cs.bindings.find(output);
+  if (b != cs.bindings.end()) return b;
+  auto alias = s.info.aliases.find(output);
+  return alias == s.info.aliases.end() ? cs.bindings.end() : cs.bindings.find(alias->second);
+}
+
 #ifdef KILN_WITH_CUDA
 // Bindings are device pointers: inputs are read in place, outputs written into the caller's buffers.
 Status enqueue_cuda(ContextState& cs, const EngineState& s, cudaStream_t stream) {
@@ -72,7 +81,7 @@ Status enqueue_cuda(ContextState& cs, const EngineState& s, cudaStream_t stream)
       cs.device_inputs[d.name] = t;
     }
     for (const auto& d : s.outputs) {
-      auto b = cs.bindings.find(d.name);
+      auto b = bound_output(cs, s, d.name);
       if (b == cs.bindings.end())
         return invalid_argument("output '{}' has no address; call set_tensor_address", printable(d.name));
       // Capacity in elements of the output dtype; the executor checks the real size before writing.
@@ -206,19 +215,31 @@ Status ExecutionContext::enqueue(void* stream) {
       inputs[d.name] = t;
     }
     for (const auto& d : s.outputs)
-      if (!state_->bindings.count(d.name)) return invalid_argument("output '{}' has no address; call set_tensor_address", printable(d.name));
+      if (bound_output(*state_, s, d.name) == state_->bindings.end())
+        return invalid_argument("output '{}' has no address; call set_tensor_address", printable(d.name));
     KILN_ASSIGN_OR_RETURN(auto outputs, infer(inputs));
-    // Check every size before writing any, so a too-small buffer never leaves partial results.
+    // Check every size before writing any, so a too-small buffer never leaves partial results. The CPU backend
+    // computes every output aside, so an output bound to an input's buffer (an alias) is copied there after the
+    // whole run has read it.
     for (const auto& d : s.outputs) {
       const Tensor& t = outputs.at(d.name);
-      if (t.nbytes() > state_->bindings[d.name].capacity)
+      const auto& b = bound_output(*state_, s, d.name)->second;
+      if (t.nbytes() > b.capacity)
         return invalid_argument("output '{}' is {} ({} bytes) but its buffer holds {} bytes", printable(d.name), t.describe(),
-                                t.nbytes(), state_->bindings[d.name].capacity);
+                                t.nbytes(), b.capacity);
     }
-    for (const auto& d : s.outputs) {
-      const Tensor& t = outputs.at(d.name);
-      if (t.nbytes()) std::memcpy(state_->bindings[d.name].address, t.raw(), t.nbytes());
-    }
+    // Outputs into an input's buffer go last: another output may still be a view of that input's bytes.
+    auto into_input = [&](const void* address) {
+      for (const auto& in : s.inputs)
+        if (state_->bindings.at(in.name).address == address) return true;
+      return false;
+    };
+    for (const bool last : {false, true})
+      for (const auto& d : s.outputs) {
+        const Tensor& t = outputs.at(d.name);
+        void* dst = bound_output(*state_, s, d.name)->second.address;
+        if (t.nbytes() && into_input(dst) == last) std::memmove(dst, t.raw(), t.nbytes());
+      }
     return Status();
   });
 }

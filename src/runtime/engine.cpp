@@ -1,15 +1,18 @@
 #include <algorithm>
+#include <set>
 
 #include "backends/cpu/executor.h"
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/executor.h"
 #endif
 #include "engine/engine_file.h"
+#include "ir/in_place.h"
 #include "kiln/context.h"
 #include "runtime/context_state.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/no_throw.h"
+#include "util/safe_text.h"
 
 namespace kiln {
 
@@ -43,6 +46,12 @@ Status finalize_engine_state(EngineState& s) {
 #ifdef KILN_WITH_CUDA
   if (s.info.backend == BackendKind::kCuda) s.gpu_weights = std::make_shared<cuda::SharedDeviceWeights>();
 #endif
+  std::set<std::string> aliased_inputs;
+  for (const auto& [out, in] : s.info.aliases) {
+    KILN_RETURN_IF_ERROR(ir::check_alias(g, out, in).with_context("engine alias"));
+    if (!aliased_inputs.insert(in).second)
+      return invalid_argument("engine alias: input '{}' takes two outputs", printable(in));
+  }
   s.info.num_nodes = g.nodes.size();
   s.info.weight_bytes = 0;
   for (const auto& [n, t] : g.initializers) s.info.weight_bytes += t.nbytes();
@@ -122,6 +131,7 @@ Result<ExecutionContext> Engine::create_context() const {
       opts.cuda_graphs = state_->info.cuda_graphs;
       opts.weights = state_->gpu_weights;
       opts.tactics = state_->tactics;
+      opts.aliases = state_->info.aliases;
       KILN_ASSIGN_OR_RETURN(auto gpu, cuda::GraphExecutor::create(state_->graph, opts));
       cs->gpu = std::shared_ptr<cuda::GraphExecutor>(std::move(gpu));
 #else

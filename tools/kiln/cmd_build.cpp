@@ -14,9 +14,9 @@ namespace {
 
 struct BuildOptions {
   std::string model, output, backend = "auto";
-  std::vector<std::string> shapes, fp32_layers;
+  std::vector<std::string> shapes, fp32_layers, aliases;
   bool fp16 = false, bf16 = false, tf32 = false, json = false, quiet = false, no_cuda_graph = false,
-       reduced_io = false, no_tactic_timing = false, no_cpu_fallback = false;
+       reduced_io = false, no_tactic_timing = false, no_cpu_fallback = false, no_auto_alias = false;
   std::string timing_cache, conv_layout = "auto";
 };
 
@@ -39,6 +39,15 @@ int run_build(const BuildOptions& o) {
                                               : ConvLayoutChoice::kAuto;
   cfg.timing_cache_path = o.timing_cache;
   cfg.allow_cpu_fallback = !o.no_cpu_fallback;
+  for (const auto& a : o.aliases) {
+    const auto colon = a.find(':');
+    if (colon == std::string::npos || colon == 0 || colon + 1 == a.size())
+      return fail(Status(StatusCode::kInvalidArgument,
+                         fmt::format("--alias takes OUTPUT:INPUT (e.g. present.0.key:past_key_values.0.key), got '{}'",
+                                     a)));
+    cfg.aliases.emplace_back(a.substr(0, colon), a.substr(colon + 1));
+  }
+  cfg.auto_alias = !o.no_auto_alias;
   if (!o.shapes.empty()) {
     auto profiles = parse_profiles(o.shapes);
     if (!profiles.ok()) return fail(profiles.status());
@@ -63,6 +72,7 @@ int run_build(const BuildOptions& o) {
                         {"nodes", engine->info().num_nodes},
                         {"weight_bytes", engine->info().weight_bytes},
                         {"tactics", engine->info().tactics},
+                        {"aliases", engine->info().aliases},
                         {"build_ms", ms}};
     std::cout << j.dump(2) << "\n";
   } else {
@@ -122,6 +132,13 @@ void add_build_command(CLI::App& app) {
   cmd->add_flag("--no-cpu-fallback", o->no_cpu_fallback,
                 "CUDA: fail the build if a node has no CUDA kernel for its op or dtypes (default: it runs on the "
                 "CPU reference, and the build names each such node with why)");
+  cmd->add_option("--alias", o->aliases,
+                  "OUTPUT:INPUT (repeatable): the output is written into the input's buffer, so a KV cache is "
+                  "updated in place (same dtype and shape required; see docs/kv_cache.md). Outputs named like a "
+                  "cache's next state (present.N... for past_key_values.N... or past.N...) are paired without it")
+      ->allow_extra_args(false);
+  cmd->add_flag("--no-auto-alias", o->no_auto_alias,
+                "Pair only the --alias pairs, not outputs and inputs found by their KV-cache names");
   cmd->add_flag("--json", o->json, "Print the build summary as JSON");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress lines");
   cmd->callback([o] { std::exit(run_build(*o)); });

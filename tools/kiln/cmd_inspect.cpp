@@ -11,6 +11,7 @@
 #include "cli_common.h"
 #include "inspect_control_flow.h"
 #include "inspect_layers.h"
+#include "ir/in_place.h"
 #include "onnx/importer.h"
 #include "passes/pass.h"
 #ifdef KILN_WITH_CUDA
@@ -192,6 +193,11 @@ int run_inspect(const InspectOptions& o) {
     j["tactics"] = e->info().tactics;
     j["manifest"] = nlohmann::json::parse(e->info().manifest_json);
     if (e->info().backend == BackendKind::kCuda) j["cpu_fallback"] = engine_cpu_fallbacks(*graph, e->profiles());
+    j["aliases"] = nlohmann::json::array();
+    for (const auto& [out, in] : e->info().aliases) {
+      const ir::InPlaceVerdict v = ir::in_place_verdict(*graph, out, in);
+      j["aliases"].push_back({{"output", out}, {"input", in}, {"in_place", v.in_place}, {"why_copied", v.why}});
+    }
   }
   for (const auto& n : graph->inputs) {
     const auto* v = graph->value(n);
@@ -246,6 +252,13 @@ int run_inspect(const InspectOptions& o) {
     for (const auto& d : j[k])
       std::cout << fmt::format("    {} {} {}\n", d["name"].get<std::string>(), d["dtype"].get<std::string>(),
                                d["shape"].get<std::string>());
+  }
+  if (j.contains("aliases") && !j["aliases"].empty()) {
+    std::cout << "  aliases (output written into an input's buffer):\n";
+    for (const auto& a : j["aliases"])
+      std::cout << fmt::format("    {} -> {} ({})\n", a["output"].get<std::string>(), a["input"].get<std::string>(),
+                               a["in_place"].get<bool>() ? "in place"
+                                                         : "copied after each run: " + a["why_copied"].get<std::string>());
   }
   std::cout << fmt::format("  {} nodes, {} parameters ({:.2f} MB) in {} initializers\n", graph->nodes.size(), params,
                            bytes / 1e6, graph->initializers.size());

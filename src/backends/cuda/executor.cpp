@@ -10,6 +10,7 @@
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/device_alloc.h"
 #include "backends/cuda/placement.h"
+#include "ir/in_place.h"
 #include "ir/node_reads.h"
 #include "ops/op.h"
 #include "util/error.h"
@@ -134,6 +135,8 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<con
       ex->output_alias_.emplace(v, o);
     }
   }
+  for (const auto& [out, in] : options.aliases)
+    if (ir::in_place_verdict(*ex->graph_, out, in).in_place) ex->in_place_[out] = in;
   return ex;
 }
 
@@ -200,9 +203,13 @@ void* GraphExecutor::direct_output(const std::string& name, size_t bytes) {
   // with another output.
   const auto* lo = static_cast<const char*>(it->second.data);
   const char* hi = lo + bytes;
+  // Except an aliased output the graph writes in place (ir::in_place_verdict): the buffer of its own input,
+  // which no node reads after this one writes.
+  auto own = in_place_.find(it->first);
   if (run_inputs_)
     for (const auto& [in_name, t] : *run_inputs_) {
       const auto* a = static_cast<const char*>(t.data);
+      if (own != in_place_.end() && own->second == in_name && a == lo && t.nbytes() == bytes) continue;
       if (a < hi && lo < a + t.nbytes()) return nullptr;
     }
   for (const auto& [other, t] : *user_outputs_)

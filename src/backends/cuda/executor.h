@@ -43,6 +43,9 @@ struct ExecutorOptions {
   bool cuda_graphs = true;
   std::shared_ptr<SharedDeviceWeights> weights;  // the engine's shared upload; null = a private one
   std::shared_ptr<TacticCache> tactics;            // the engine's tactic choices; null = a private cache
+  // The engine's output -> input aliases (EngineInfo::aliases): those ir::in_place_verdict allows are written
+  // straight into the input's buffer when the caller binds them there; the others are copied after the run.
+  std::map<std::string, std::string> aliases;
 };
 
 class GraphExecutor {
@@ -118,6 +121,9 @@ class GraphExecutor {
   std::vector<std::vector<std::string>> release_after_;
   // Value -> the graph output that views of it become (see create): direct_output gives it that output's buffer.
   std::map<std::string, std::string> output_alias_;
+  // Graph output -> the graph input whose buffer it may overwrite while the graph runs (ir::in_place_verdict):
+  // direct_output lets such an output share that input's buffer.
+  std::map<std::string, std::string> in_place_;
   std::map<std::string, DeviceTensor> staging_;  // run(): host inputs uploaded here (stable addresses)
 
   // Per-run state.
