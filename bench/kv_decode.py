@@ -11,7 +11,9 @@ the new rows into the caller's cache tensors. Checks and timings, all in one run
   - per-token latency at batch 1 and 8 (median of CUDA-event-timed steps): kiln (ctx.infer, torch tensors, cache in
     place), torch eager and torch.compile(mode="reduce-overhead") of the same step with a static cache written in
     place (index_copy_ into tensors marked static).
-    /opt/torch/.venv/bin/python bench/kv_decode.py --out bench/results [--models gpt2,llama] [--tokens 64]
+    tests/gpu/python_gpu.sh build        # the kiln module for the venv's Python, in build-pygpu/
+    PYTHONPATH=build-pygpu/python /opt/torch/.venv/bin/python bench/kv_decode.py --out bench/results \
+        [--models gpt2,llama] [--tokens 64]
 Writes kv-decode.json and kv-decode.md to --out.
 """
 import argparse

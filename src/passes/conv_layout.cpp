@@ -23,6 +23,7 @@
 // engines, where measured cuDNN NHWC wins; f32 and the CPU backend keep NCHW.
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -68,6 +69,29 @@ Shape permuted(const Shape& s, const std::vector<size_t>& perm) {
   std::vector<Dim> out;
   for (size_t p : perm) out.push_back(s[p]);
   return Shape(out);
+}
+
+// The constant broadcast to `rank` dims (leading 1s, as numpy broadcasting reads it) and transposed by perm (out
+// dim k = in dim perm[k]), bytes moved: a layer-scale or bias operand that follows its activation's layout.
+Tensor transposed_constant(const Tensor& c, size_t rank, const std::vector<size_t>& perm) {
+  std::vector<int64_t> in_dims(rank - c.dims().size(), 1);
+  in_dims.insert(in_dims.end(), c.dims().begin(), c.dims().end());
+  std::vector<int64_t> in_strides(rank, 1), out_dims(rank);
+  for (size_t k = rank - 1; k-- > 0;) in_strides[k] = in_strides[k + 1] * in_dims[k + 1];
+  for (size_t k = 0; k < rank; ++k) out_dims[k] = in_dims[perm[k]];
+  Tensor out(c.dtype(), out_dims);
+  const size_t es = dtype_size(c.dtype());
+  const auto* src = static_cast<const char*>(c.raw());
+  auto* dst = static_cast<char*>(out.raw());
+  for (int64_t o = 0; o < out.numel(); ++o) {
+    int64_t rest = o, from = 0;
+    for (size_t k = rank; k-- > 0;) {
+      from += (rest % out_dims[k]) * in_strides[perm[k]];
+      rest /= out_dims[k];
+    }
+    std::memcpy(dst + static_cast<size_t>(o) * es, src + static_cast<size_t>(from) * es, es);
+  }
+  return out;
 }
 
 // [M, C/g, kh, kw] -> [M, kh, kw, C/g], element by element (any dtype: bytes are moved, not converted).
@@ -176,14 +200,113 @@ bool is_global_pool(const ir::Node& n) {
          n.inputs.size() == 1 && !n.inputs[0].empty() && n.outputs.size() == 1 && !n.outputs[0].empty();
 }
 
-// One walk in node order: Op(Transpose_p(a), Transpose_p(b)) becomes Transpose_p(Op(a, b)) (the new
-// Transpose keeps the op's output name), when a and b have the same rank as p. Broadcasting is unaffected:
-// both operands are permuted alike. Unary elementwise ops move the same way; a global pool over
-// Transpose_p(a) (axes 2.. of the permuted tensor) becomes a ReduceMean/ReduceMax over axes p[2..] of a with
-// the dims kept. Later ops see the moved Transposes, so a chain of them moves along.
-// Only where it pays: a binary op whose operand Transposes are read by nothing that stays (graph outputs,
-// ops that cannot move) saves one Transpose; a unary op moves only when what reads its result can take the
-// Transpose further (another Transpose to cancel against, or an op that moves too).
+ir::Node transpose_node(const std::string& name, const std::string& in, const std::string& out,
+                        const std::vector<int64_t>& perm) {
+  ir::Node t;
+  t.name = name;
+  t.op_type = "Transpose";
+  t.inputs = {in};
+  t.outputs = {out};
+  t.attrs["perm"] = ir::Attribute::of_ints(perm);
+  return t;
+}
+
+// Elementwise over broadcast inputs, one output: the binary ops and fuse_pointwise's PointwiseChain.
+bool is_elementwise_nary(const ir::Node& n) {
+  return is_elementwise_binary(n) || (n.domain == ops::kKilnDomain && n.op_type == "PointwiseChain" &&
+                                      !n.inputs.empty() && n.outputs.size() == 1 && !n.outputs[0].empty());
+}
+
+using Perms = std::map<std::string, std::vector<int64_t>>;
+using TransposeIndex = std::map<std::pair<std::string, std::vector<int64_t>>, std::string>;  // (input, perm) -> output
+
+// Op(Transpose_p(a), Transpose_p(b), c, s) -> Transpose_p(Op(a, b, c', s)) for an elementwise node whose
+// inputs are Transposes with one perm p (of inputs of p's rank), constants (c' = c broadcast to p's rank and
+// transposed by p's inverse, once, here) and one-element values (the same in any layout). Appends the rewritten
+// node and its Transpose to `out` and returns true, or leaves the node alone and returns false.
+bool sink_through_elementwise(ir::Graph& g, ir::Node& n, Perms& transposed, std::map<std::string, std::string>& source,
+                              const TransposeIndex& earlier, const std::function<bool(const std::string&)>& moves_on,
+                              std::vector<ir::Node>& out) {
+  const std::vector<int64_t>* perm = nullptr;
+  std::vector<std::string> through;
+  for (const auto& in : n.inputs) {
+    auto t = transposed.find(in);
+    if (in.empty() || t == transposed.end()) continue;
+    if (perm && *perm != t->second) return false;
+    perm = &t->second;
+    through.push_back(in);
+  }
+  if (!perm) return false;
+  const std::vector<int64_t> p = *perm;
+  std::vector<size_t> inverse(p.size());
+  for (size_t i = 0; i < p.size(); ++i) inverse[static_cast<size_t>(p[i])] = i;
+  // An activation in the other layout already transposed by p's inverse for another reader (the residual
+  // stream entering a block, which the block's conv reads channels-last): that Transpose's output serves.
+  auto already_relaid = [&](const std::string& x) -> const std::string* {
+    auto t = earlier.find({x, as_ints(inverse)});
+    return t == earlier.end() ? nullptr : &t->second;
+  };
+  for (const auto& in : n.inputs) {
+    if (in.empty()) continue;
+    if (transposed.count(in)) {
+      const ir::ValueInfo* v = g.value(source.at(in));
+      if (!v || !v->shape.has_rank() || v->shape.rank() != p.size()) return false;
+    } else if (auto c = g.initializers.find(in); c != g.initializers.end()) {
+      if (c->second.dims().size() > p.size()) return false;
+    } else if (!already_relaid(in)) {
+      const ir::ValueInfo* v = g.value(in);
+      if (!v || !v->shape.is_static() || v->shape.rank() > p.size()) return false;
+      for (int64_t d : v->shape.static_dims())
+        if (d != 1) return false;
+    }
+  }
+  // Two or more operand Transposes that vanish save one or more; with one, the move pays only when the
+  // result's Transpose can go further (to cancel, or past more ops).
+  bool pays = moves_on(n.outputs[0]);
+  if (!pays && through.size() >= 2)
+    pays = std::all_of(through.begin(), through.end(), [&](const std::string& v) { return moves_on(v); });
+  if (!pays) return false;
+  std::map<std::string, std::string> relaid;
+  for (auto& in : n.inputs) {
+    if (in.empty()) continue;
+    if (transposed.count(in)) {
+      in = source.at(in);
+    } else if (auto c = g.initializers.find(in); c != g.initializers.end()) {
+      auto [r, fresh] = relaid.emplace(in, std::string());
+      if (fresh) {
+        r->second = g.unique_name(in + "_relaid");
+        Tensor t = transposed_constant(c->second, p.size(), inverse);
+        g.values[r->second] = {t.dtype(), Shape::from_dims(t.dims())};
+        g.initializers[r->second] = std::move(t);
+      }
+      in = r->second;
+    } else if (const std::string* t = already_relaid(in)) {
+      in = *t;
+    }
+  }
+  const std::string y = n.outputs[0];
+  const ir::ValueInfo* vy = g.value(y);
+  const std::string inner = g.unique_name(y + "_untransposed");
+  g.values[inner] = {vy ? vy->dtype : DType::kUndefined,
+                     vy && vy->shape.has_rank() ? permuted(vy->shape, inverse) : Shape::unknown_rank()};
+  n.outputs = {inner};
+  transposed[y] = p;
+  source[y] = inner;
+  ir::Node after = transpose_node(n.name + "/transpose_after", inner, y, p);
+  out.push_back(std::move(n));
+  out.push_back(std::move(after));
+  return true;
+}
+
+// One walk in node order: an elementwise node (binary op or PointwiseChain) whose inputs are Transpose_p of
+// values of p's rank, constants and one-element values becomes Transpose_p of the node over the untransposed
+// values, the constants transposed once by p's inverse (ConvNeXt's layer scale [C,1,1]: see
+// sink_through_elementwise); the new Transpose keeps the node's output name. Unary elementwise ops move the
+// same way; a global pool over Transpose_p(a) (axes 2.. of the permuted tensor) becomes a ReduceMean/ReduceMax
+// over axes p[2..] of a with the dims kept. Later ops see the moved Transposes, so a chain of them moves along.
+// Only where it pays: a node whose operand Transposes (two or more) are read by nothing that stays (graph
+// outputs, ops that cannot move) saves at least one Transpose; otherwise a node moves only when what reads its
+// result can take the Transpose further (another Transpose to cancel against, or an op that moves too).
 void sink_transposes(ir::Graph& g) {
   std::set<std::string> pinned(g.outputs.begin(), g.outputs.end());
   pinned.merge(subgraph_read_names(g));
@@ -191,7 +314,7 @@ void sink_transposes(ir::Graph& g) {
   std::vector<bool> movable(g.nodes.size());
   for (size_t i = 0; i < g.nodes.size(); ++i) {
     const ir::Node& n = g.nodes[i];
-    movable[i] = is_transpose(n) || is_elementwise_unary(n) || is_elementwise_binary(n) || is_global_pool(n);
+    movable[i] = is_transpose(n) || is_elementwise_unary(n) || is_elementwise_nary(n) || is_global_pool(n);
   }
   // v is read only by Transposes and ops that move, and is no graph output.
   auto moves_on = [&](const std::string& v) {
@@ -204,6 +327,7 @@ void sink_transposes(ir::Graph& g) {
   };
   std::map<std::string, std::vector<int64_t>> transposed;  // Transpose output -> perm (of its input)
   std::map<std::string, std::string> source;               // Transpose output -> its input
+  TransposeIndex earlier;                                   // the Transposes seen so far
   std::vector<ir::Node> out;
   out.reserve(g.nodes.size());
   for (auto& n : g.nodes) {
@@ -212,50 +336,40 @@ void sink_transposes(ir::Graph& g) {
       if (!perm.empty()) {
         transposed[n.outputs[0]] = perm;
         source[n.outputs[0]] = n.inputs[0];
+        earlier.emplace(std::make_pair(n.inputs[0], perm), n.outputs[0]);
       }
       out.push_back(std::move(n));
       continue;
     }
     const bool pool = is_global_pool(n);
     const bool unary = pool || is_elementwise_unary(n);
-    if (!unary && !is_elementwise_binary(n)) {
+    if (!unary && !is_elementwise_nary(n)) {
       out.push_back(std::move(n));
+      continue;
+    }
+    if (!unary) {
+      if (!sink_through_elementwise(g, n, transposed, source, earlier, moves_on, out)) out.push_back(std::move(n));
       continue;
     }
     auto a = transposed.find(n.inputs[0]);
-    auto b = unary ? a : transposed.find(n.inputs[1]);
-    if (a == transposed.end() || b == transposed.end() || a->second != b->second) {
-      out.push_back(std::move(n));
-      continue;
-    }
-    const bool pays = unary ? moves_on(n.outputs[0])
-                            : (moves_on(n.inputs[0]) && moves_on(n.inputs[1])) || moves_on(n.outputs[0]);
-    if (!pays) {
+    if (a == transposed.end() || !moves_on(n.outputs[0])) {  // pays when the result's Transpose goes further
       out.push_back(std::move(n));
       continue;
     }
     const std::vector<int64_t> perm = a->second;
-    const std::string xa = source.at(n.inputs[0]), xb = unary ? xa : source.at(n.inputs[1]);
+    const std::string xa = source.at(n.inputs[0]);
     const ir::ValueInfo* va = g.value(xa);
-    const ir::ValueInfo* vb = g.value(xb);
-    const ir::ValueInfo* vy = g.value(n.outputs[0]);
-    if (!va || !vb || !va->shape.has_rank() || !vb->shape.has_rank() || va->shape.rank() != perm.size() ||
-        vb->shape.rank() != perm.size() || (pool && perm.size() < 3)) {
+    if (!va || !va->shape.has_rank() || va->shape.rank() != perm.size() || (pool && perm.size() < 3)) {
       out.push_back(std::move(n));
       continue;
     }
     std::vector<size_t> inverse(perm.size());
     for (size_t i = 0; i < perm.size(); ++i) inverse[static_cast<size_t>(perm[i])] = i;
+    const ir::ValueInfo* vy = g.value(n.outputs[0]);
     const std::string y = n.outputs[0];
     const std::string inner = g.unique_name(y + "_untransposed");
     g.values[inner] = {vy ? vy->dtype : va->dtype,
                        vy && vy->shape.has_rank() ? permuted(vy->shape, inverse) : Shape::unknown_rank()};
-    ir::Node t;
-    t.name = n.name + "/transpose_after";
-    t.op_type = "Transpose";
-    t.inputs = {inner};
-    t.outputs = {y};
-    t.attrs["perm"] = ir::Attribute::of_ints(perm);
     if (pool) {
       std::vector<int64_t> axes(perm.begin() + 2, perm.end());
       std::sort(axes.begin(), axes.end());
@@ -264,16 +378,15 @@ void sink_transposes(ir::Graph& g) {
       n.attrs["axes"] = ir::Attribute::of_ints(axes);
       n.attrs["keepdims"] = ir::Attribute::of_int(1);
       n.inputs = {xa};
-    } else if (unary) {
-      n.inputs[0] = xa;
     } else {
-      n.inputs = {xa, xb};
+      n.inputs[0] = xa;
     }
     n.outputs = {inner};
     transposed[y] = perm;
     source[y] = inner;
+    ir::Node after = transpose_node(n.name + "/transpose_after", inner, y, perm);
     out.push_back(std::move(n));
-    out.push_back(std::move(t));
+    out.push_back(std::move(after));
   }
   g.nodes = std::move(out);
 }

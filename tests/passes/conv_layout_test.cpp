@@ -183,6 +183,89 @@ TEST(ConvLayout, ResidualAddsOutsideConvsStayChannelsLast) {
   EXPECT_EQ(nhwc_adds, 3);
 }
 
+// ConvNeXt's blocks as torchvision exports them: the MLP's output, permuted back to NCHW, is scaled by a
+// constant layer scale [C,1,1] (constant first) before the residual Add; here also a constant bias [C,1,1]
+// (constant second) and a scalar. The constants are transposed once at build, so the residual stream stays
+// channels-last from block to block.
+ModelBuilder convnext_blocks(int64_t c) {
+  ModelBuilder b;
+  b.input("x", DType::kF32, {"batch", "3", "10", "10"})
+      .initializer("w_stem", random_f32({c, 3, 2, 2}, 1))
+      .initializer("half", testing::f32_tensor({}, {0.5f}))
+      .node("Conv", {"x", "w_stem"}, {"h0"}, "stem")
+      .attr("strides", std::vector<int64_t>{2, 2});
+  std::string h = "h0";
+  for (int blk = 0; blk < 3; ++blk) {
+    const std::string p = "b" + std::to_string(blk) + "_";
+    b.initializer(p + "w_dw", random_f32({c, 1, 3, 3}, 10 + blk))
+        .initializer(p + "w1", random_f32({c, 2 * c}, 40 + blk))
+        .initializer(p + "w2", random_f32({2 * c, c}, 50 + blk))
+        .initializer(p + "gamma", random_f32({c, 1, 1}, 60 + blk))
+        .initializer(p + "beta", random_f32({c, 1, 1}, 70 + blk))
+        .node("Conv", {h, p + "w_dw"}, {p + "dw"}, p + "dwconv")
+        .attr("group", c)
+        .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
+        .node("Transpose", {p + "dw"}, {p + "t"})
+        .attr("perm", std::vector<int64_t>{0, 2, 3, 1})
+        .node("MatMul", {p + "t", p + "w1"}, {p + "m1"})
+        .node("Relu", {p + "m1"}, {p + "r"})
+        .node("MatMul", {p + "r", p + "w2"}, {p + "m2"})
+        .node("Transpose", {p + "m2"}, {p + "back"})
+        .attr("perm", std::vector<int64_t>{0, 3, 1, 2})
+        .node("Mul", {p + "gamma", p + "back"}, {p + "scaled"}, p + "layer_scale")
+        .node("Add", {p + "scaled", p + "beta"}, {p + "biased"}, p + "bias")
+        .node("Mul", {p + "biased", "half"}, {p + "halved"}, p + "scalar")
+        .node("Add", {h, p + "halved"}, {p + "out"});
+    h = p + "out";
+  }
+  b.node("ReduceMean", {h}, {"y"}).attr("axes", std::vector<int64_t>{2, 3}).output("y");
+  return b;
+}
+
+TEST(ConvLayout, LayerScaleConstantsFollowTheLayout) {
+  const int64_t c = 6;
+  ModelBuilder b = convnext_blocks(c);
+  Relaid r = relayout_and_compare(b, {{"x", random_f32({2, 3, 10, 10}, 9)}}, 1e-5);
+  EXPECT_EQ(count_layout(r.after, "NHWC"), 4);
+  // Without the constants moving: a Transpose back to NCHW after each MLP and one into each next conv.
+  EXPECT_EQ(count_op(r.after, "Transpose"), 2);
+  int relaid = 0;
+  for (const auto& [name, t] : r.after.initializers)
+    if (name.find("gamma_relaid") != std::string::npos) {
+      ++relaid;
+      EXPECT_EQ(t.dims(), (std::vector<int64_t>{1, 1, 1, c})) << name;
+    }
+  EXPECT_EQ(relaid, 3);
+}
+
+// The same blocks through the builder's order: the default pipeline first (fuse_pointwise makes each block's
+// scale, bias and residual Add one PointwiseChain), then conv_layout, which moves the Transposes through the
+// chains too.
+TEST(ConvLayout, ConvNextBlocksAfterTheDefaultPipeline) {
+  const int64_t c = 6;
+  ir::Graph before = import_inferred(convnext_blocks(c).bytes());
+  ASSERT_TRUE(passes::run_pipeline(before, passes::default_pipeline(), nullptr).ok());
+  ASSERT_GE(count_op(before, "PointwiseChain"), 3);
+  ir::Graph after = before;
+  Status s = passes::conv_layout(after);
+  ASSERT_TRUE(s.ok()) << s.to_string();
+  expect_topological(after);
+  const std::map<std::string, Tensor> in = {{"x", random_f32({2, 3, 10, 10}, 9)}};
+  expect_close(run_cpu(after, in).at("y"), run_cpu(before, in).at("y"), 1e-5);
+  // The 2x2 stride-2 stem became a GEMM (lower_patch_conv); the three depthwise convs go channels-last.
+  EXPECT_EQ(count_layout(after, "NHWC"), 3);
+  // Two inside the lowered stem, its output into the first block, the last sum out to the NCHW ReduceMean:
+  // none between blocks (there were eight when only Transposes of both operands could move).
+  EXPECT_EQ(count_op(after, "Transpose"), 4);
+  int chains_nhwc = 0;
+  for (const auto& n : after.nodes)
+    if (n.op_type == "PointwiseChain") {
+      const ir::ValueInfo* v = after.value(n.outputs[0]);
+      chains_nhwc += v && v->shape.has_rank() && v->shape[3].is_static() && v->shape[3].value() == c;
+    }
+  EXPECT_EQ(chains_nhwc, 3);
+}
+
 // A squeeze-excitation block between two convs (MobileNetV3's: global pool, 1x1 conv + ReLU, 1x1 conv,
 // HardSigmoid, scale): the pool becomes a ReduceMean over the channels-last spatial axes, the gate and the
 // scale run channels-last, and no Transpose is left between the convs.
