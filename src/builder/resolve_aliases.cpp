@@ -52,9 +52,13 @@ Result<AliasMap> resolve_aliases(const ir::Graph& g, const BuildConfig& config,
         const std::string in = std::string(rule.input_prefix) + out.substr(rule.output_prefix.size());
         if (!contains(g.inputs, in) || input_taken.count(in)) continue;
         if (!ir::check_alias(g, out, in).ok()) {
-          progress(fmt::format("alias: '{}' looks like the next state of '{}' but is {} against {}: not aliased "
-                               "(a cache that grows by concatenation; see docs/kv_cache.md)",
-                               printable(out), printable(in), ir::describe_value(g, out), ir::describe_value(g, in)));
+          const ir::ValueInfo* vo = g.value(out);
+          const ir::ValueInfo* vi = g.value(in);
+          const bool same_dtype = vo && vi && vo->dtype == vi->dtype;
+          progress(fmt::format("alias: '{}' looks like the next state of '{}' but is {} against {}: not aliased ({}; "
+                               "see docs/kv_cache.md)",
+                               printable(out), printable(in), ir::describe_value(g, out), ir::describe_value(g, in),
+                               same_dtype ? "a cache that grows by concatenation" : "another dtype"));
           break;
         }
         aliases[out] = in;
