@@ -10,12 +10,13 @@
 // Transposes of one value collapse into one. So consecutive convolutions (ResNet's blocks, the residual Z
 // included) pass NHWC tensors with nothing in between; Transposes stay only where another op (pooling,
 // reductions, graph I/O) reads NCHW. A Transpose whose output a graph output or a subgraph body names keeps
-// its name (it may become a copy). Before that, elementwise binary ops whose operands are Transposes with
-// one permutation run on the untransposed operands, the Transpose moving after them, and so do unary
-// elementwise ops and global pooling (as a ReduceMean/ReduceMax over the permuted spatial axes): a residual
-// stream added outside the convolutions (ConvNeXt's blocks: dwconv, channels-last LayerNorm and MLP, permute
-// back, Add) then stays channels-last from block to block instead of being transposed out and back around
-// every Add, and a squeeze-excitation block (pool, two 1x1 convs, gate, scale) reads and scales the
+// its name (it may become a copy). Before that, elementwise nodes (binary ops, fuse_pointwise's
+// PointwiseChain) whose operands are Transposes with one permutation, constants (transposed once) or one-element
+// values run on the untransposed operands, the Transpose moving after them, and so do unary elementwise ops and
+// global pooling (as a ReduceMean/ReduceMax over the permuted spatial axes): a residual stream added outside
+// the convolutions (ConvNeXt's blocks: dwconv, channels-last LayerNorm and MLP, permute back, layer scale, Add)
+// then stays channels-last from block to block instead of being transposed out and back around every Add,
+// and a squeeze-excitation block (pool, two 1x1 convs, gate, scale) reads and scales the
 // channels-last activations in place. Nodes are rewired only to values defined earlier, so the order stays topological; the pass ends with
 // dead-code removal (the NCHW weights, Transposes nobody reads) and shape inference.
 //
