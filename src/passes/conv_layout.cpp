@@ -65,6 +65,17 @@ std::vector<int64_t> perm_of(const ir::Graph& g, const ir::Node& t) {
   return p;
 }
 
+ir::Node transpose_node(const std::string& name, const std::string& in, const std::string& out,
+                        const std::vector<int64_t>& perm) {
+  ir::Node t;
+  t.name = name;
+  t.op_type = "Transpose";
+  t.inputs = {in};
+  t.outputs = {out};
+  t.attrs["perm"] = ir::Attribute::of_ints(perm);
+  return t;
+}
+
 Shape permuted(const Shape& s, const std::vector<size_t>& perm) {
   if (!s.has_rank() || s.rank() != perm.size()) return Shape::unknown_rank();
   std::vector<Dim> out;
@@ -135,12 +146,7 @@ struct Relayout {
 
   ir::Node transpose(const std::string& name, const std::string& in, const std::string& out,
                      const std::vector<size_t>& perm) {
-    ir::Node t;
-    t.name = name;
-    t.op_type = "Transpose";
-    t.inputs = {in};
-    t.outputs = {out};
-    t.attrs["perm"] = ir::Attribute::of_ints(as_ints(perm));
+    ir::Node t = transpose_node(name, in, out, as_ints(perm));
     const ir::ValueInfo* v = g.value(in);
     g.values[out] = {v ? v->dtype : DType::kUndefined, v ? permuted(v->shape, perm) : Shape::unknown_rank()};
     return t;
@@ -199,17 +205,6 @@ bool is_elementwise_unary(const ir::Node& n) {
 bool is_global_pool(const ir::Node& n) {
   return n.domain.empty() && (n.op_type == "GlobalAveragePool" || n.op_type == "GlobalMaxPool") &&
          n.inputs.size() == 1 && !n.inputs[0].empty() && n.outputs.size() == 1 && !n.outputs[0].empty();
-}
-
-ir::Node transpose_node(const std::string& name, const std::string& in, const std::string& out,
-                        const std::vector<int64_t>& perm) {
-  ir::Node t;
-  t.name = name;
-  t.op_type = "Transpose";
-  t.inputs = {in};
-  t.outputs = {out};
-  t.attrs["perm"] = ir::Attribute::of_ints(perm);
-  return t;
 }
 
 // Elementwise over broadcast inputs, one output: the binary ops and fuse_pointwise's PointwiseChain.
