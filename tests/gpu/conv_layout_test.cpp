@@ -112,11 +112,14 @@ TEST(GpuConvLayout, ConvOutputsReadAsNchwToo) {
       .output("c4")
       .output("p");
   auto ref = build(b.bytes(), BackendKind::kCpu, Precision::kF32);
-  // A static batch of 1 stays NCHW by default (see ConvLayoutChoice); this test is about the NHWC graph.
-  auto nchw = build(b.bytes(), BackendKind::kCuda, Precision::kF16);
+  // --conv-layout nchw keeps them all NCHW; the default (auto) is channels-last at every batch, as nhwc.
+  auto nchw = build(b.bytes(), BackendKind::kCuda, Precision::kF16, nullptr, ConvLayoutChoice::kNCHW);
   ASSERT_TRUE(nchw.ok()) << nchw.status().to_string();
   EXPECT_EQ(count(*nchw->state()->graph, "FusedConv", "NHWC"), 0);
   EXPECT_EQ(count(*nchw->state()->graph, "Transpose"), 0);
+  auto by_default = build(b.bytes(), BackendKind::kCuda, Precision::kF16);
+  ASSERT_TRUE(by_default.ok()) << by_default.status().to_string();
+  EXPECT_EQ(count(*by_default->state()->graph, "FusedConv", "NHWC"), 4);
   auto e = build(b.bytes(), BackendKind::kCuda, Precision::kF16, nullptr, ConvLayoutChoice::kNHWC);
   ASSERT_TRUE(ref.ok() && e.ok());
   EXPECT_EQ(count(*e->state()->graph, "FusedConv", "NHWC"), 4);
@@ -128,6 +131,27 @@ TEST(GpuConvLayout, ConvOutputsReadAsNchwToo) {
   for (const auto& [name, t] : want) {
     SCOPED_TRACE(name);
     expect_close(got.at(name), t, 1e-2, 0.999);
+  }
+}
+
+// ConvNeXt-style blocks (depthwise conv, channels-last MLP, constant layer scale, residual Add) through the whole
+// builder: the residual stream stays channels-last between blocks, and the f16 engine matches the CPU.
+TEST(GpuConvLayout, ConvNextBlocksStayChannelsLast) {
+  KILN_REQUIRE_GPU();
+  const std::string bytes = testing::convnext_blocks(6).bytes();
+  auto ref = build(bytes, BackendKind::kCpu, Precision::kF32);
+  auto e = build(bytes, BackendKind::kCuda, Precision::kF16);
+  ASSERT_TRUE(ref.ok() && e.ok()) << (e.ok() ? ref.status().to_string() : e.status().to_string());
+  // At most the four of the CPU pass test (ConvLayout.ConvNextBlocksAfterTheDefaultPipeline): at the stem and
+  // the head, none between blocks (eight before constants and chains moved).
+  EXPECT_LE(count(*e->state()->graph, "Transpose"), 4);
+  EXPECT_EQ(count(*e->state()->graph, "FusedConv", "NHWC"), 3);
+  for (int64_t n : {1, 3}) {
+    const std::map<std::string, Tensor> in{{"x", random_f32({n, 3, 10, 10}, 30 + n)}};
+    auto want = infer(*ref, in);
+    auto got = infer(*e, in);
+    ASSERT_EQ(got.size(), 1u);
+    expect_close(got.at("y"), want.at("y"), 1e-2, 0.999);
   }
 }
 

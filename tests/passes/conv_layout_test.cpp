@@ -19,6 +19,7 @@
 namespace kiln {
 namespace {
 
+using testing::convnext_blocks;
 using testing::count_op;
 using testing::import_inferred;
 using testing::ModelBuilder;
@@ -183,44 +184,8 @@ TEST(ConvLayout, ResidualAddsOutsideConvsStayChannelsLast) {
   EXPECT_EQ(nhwc_adds, 3);
 }
 
-// ConvNeXt's blocks as torchvision exports them: the MLP's output, permuted back to NCHW, is scaled by a
-// constant layer scale [C,1,1] (constant first) before the residual Add; here also a constant bias [C,1,1]
-// (constant second) and a scalar. The constants are transposed once at build, so the residual stream stays
-// channels-last from block to block.
-ModelBuilder convnext_blocks(int64_t c) {
-  ModelBuilder b;
-  b.input("x", DType::kF32, {"batch", "3", "10", "10"})
-      .initializer("w_stem", random_f32({c, 3, 2, 2}, 1))
-      .initializer("half", testing::f32_tensor({}, {0.5f}))
-      .node("Conv", {"x", "w_stem"}, {"h0"}, "stem")
-      .attr("strides", std::vector<int64_t>{2, 2});
-  std::string h = "h0";
-  for (int blk = 0; blk < 3; ++blk) {
-    const std::string p = "b" + std::to_string(blk) + "_";
-    b.initializer(p + "w_dw", random_f32({c, 1, 3, 3}, 10 + blk))
-        .initializer(p + "w1", random_f32({c, 2 * c}, 40 + blk))
-        .initializer(p + "w2", random_f32({2 * c, c}, 50 + blk))
-        .initializer(p + "gamma", random_f32({c, 1, 1}, 60 + blk))
-        .initializer(p + "beta", random_f32({c, 1, 1}, 70 + blk))
-        .node("Conv", {h, p + "w_dw"}, {p + "dw"}, p + "dwconv")
-        .attr("group", c)
-        .attr("pads", std::vector<int64_t>{1, 1, 1, 1})
-        .node("Transpose", {p + "dw"}, {p + "t"})
-        .attr("perm", std::vector<int64_t>{0, 2, 3, 1})
-        .node("MatMul", {p + "t", p + "w1"}, {p + "m1"})
-        .node("Relu", {p + "m1"}, {p + "r"})
-        .node("MatMul", {p + "r", p + "w2"}, {p + "m2"})
-        .node("Transpose", {p + "m2"}, {p + "back"})
-        .attr("perm", std::vector<int64_t>{0, 3, 1, 2})
-        .node("Mul", {p + "gamma", p + "back"}, {p + "scaled"}, p + "layer_scale")
-        .node("Add", {p + "scaled", p + "beta"}, {p + "biased"}, p + "bias")
-        .node("Mul", {p + "biased", "half"}, {p + "halved"}, p + "scalar")
-        .node("Add", {h, p + "halved"}, {p + "out"});
-    h = p + "out";
-  }
-  b.node("ReduceMean", {h}, {"y"}).attr("axes", std::vector<int64_t>{2, 3}).output("y");
-  return b;
-}
+// ConvNeXt's blocks (testing::convnext_blocks): the constants move with the layout, so the residual stream
+// stays channels-last from block to block.
 
 TEST(ConvLayout, LayerScaleConstantsFollowTheLayout) {
   const int64_t c = 6;
