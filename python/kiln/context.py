@@ -95,7 +95,9 @@ class ExecutionContext:
         tensor_type = torch.Tensor
         feeds = []
         keep = []  # contiguous copies made here live until the engine has been enqueued on torch's stream
-        in_place = {}  # input name -> the caller's tensor, for aliased outputs (a copy made here would not do)
+        # input name -> the caller's tensor, for aliased outputs (a copy made here would not do); only engines
+        # with aliases pay for it
+        in_place = {} if self._aliases else None
         for name, t in inputs.items():
             if not isinstance(t, tensor_type):
                 raise InvalidArgument(f"input '{name}' is a {type(t).__name__} but other inputs are torch tensors; "
@@ -103,7 +105,7 @@ class ExecutionContext:
             if not t.is_contiguous():
                 t = t.contiguous()
                 keep.append(t)
-            else:
+            elif in_place is not None:
                 in_place[name] = t
             feeds.append((name, t.data_ptr(), t.shape, dtype_names.get(t.dtype) or str(t.dtype), t.get_device(), True))
         first = next(iter(inputs.values()))
@@ -122,7 +124,7 @@ class ExecutionContext:
                     raise InvalidArgument(f"out['{name}'] is a {type(t).__name__}; pass a torch tensor")
                 if tuple(t.shape) != dims:
                     raise InvalidArgument(f"out['{name}'] has shape {tuple(t.shape)} but the output is {dims}")
-            elif name in self._aliases and self._aliases[name] in in_place:
+            elif in_place is not None and self._aliases.get(name) in in_place:
                 t = in_place[self._aliases[name]]
             else:
                 t = torch.empty(dims, dtype=dtypes[name], device=device)

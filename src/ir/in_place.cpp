@@ -14,11 +14,6 @@ namespace kiln::ir {
 
 namespace {
 
-bool is_view(const Node& n) {
-  static const std::set<std::string> kViews = {"Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten"};
-  return n.domain.empty() && !n.inputs.empty() && !n.outputs.empty() && kViews.count(n.op_type);
-}
-
 bool is_scatter(const Node& n) {
   return n.domain.empty() && n.inputs.size() == 3 && !n.outputs.empty() &&
          (n.op_type == "ScatterND" || n.op_type == "ScatterElements" || n.op_type == "Scatter");
@@ -27,13 +22,17 @@ bool is_scatter(const Node& n) {
 // Ops that read only a tensor's dims, never its bytes.
 bool reads_dims_only(const Node& n) { return n.domain.empty() && (n.op_type == "Shape" || n.op_type == "Size"); }
 
-std::string describe(const Node& n) { return fmt::format("'{}' ({})", printable(n.name), n.op_type); }
-
 bool contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
 
 }  // namespace
+
+bool is_view(const Node& n) {
+  static const std::set<std::string> kViews = {"Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten"};
+  return n.domain.empty() && !n.inputs.empty() && !n.inputs[0].empty() && !n.outputs.empty() &&
+         kViews.count(n.op_type);
+}
 
 std::string describe_value(const Graph& g, const std::string& name) {
   const ValueInfo* v = g.value(name);
@@ -77,7 +76,7 @@ InPlaceVerdict in_place_verdict(const Graph& graph, const std::string& output, c
   const size_t at = p->second;
   const Node& scatter = graph.nodes[at];
   if (!is_scatter(scatter))
-    return {false, fmt::format("'{}' comes from node {}, not from a scatter into '{}'", printable(output), describe(scatter),
+    return {false, fmt::format("'{}' comes from {}, not from a scatter into '{}'", printable(output), scatter.label(),
                                printable(input))};
 
   // Every value that shares the input's bytes: the input and the views of it.
@@ -85,11 +84,11 @@ InPlaceVerdict in_place_verdict(const Graph& graph, const std::string& output, c
   for (const auto& n : graph.nodes)
     if (is_view(n) && shares.count(n.inputs[0])) shares.insert(n.outputs[0]);
   if (!shares.count(scatter.inputs[0]))
-    return {false, fmt::format("node {} scatters into '{}', not into '{}'", describe(scatter), printable(scatter.inputs[0]),
+    return {false, fmt::format("{} scatters into '{}', not into '{}'", scatter.label(), printable(scatter.inputs[0]),
                                printable(input))};
   for (size_t k = 1; k < scatter.inputs.size(); ++k)
     if (shares.count(scatter.inputs[k]))
-      return {false, fmt::format("node {} reads its updates or indices from '{}' itself", describe(scatter), printable(input))};
+      return {false, fmt::format("{} reads its updates or indices from '{}' itself", scatter.label(), printable(input))};
   for (const auto& o : graph.outputs)
     if (o != output && shares.count(o))
       return {false, fmt::format("graph output '{}' is '{}' itself (a view of it)", printable(o), printable(input))};
@@ -101,7 +100,7 @@ InPlaceVerdict in_place_verdict(const Graph& graph, const std::string& output, c
     const auto reads = node_reads(n);
     auto hit = std::find_if(reads.begin(), reads.end(), [&](const std::string& r) { return shares.count(r) > 0; });
     if (hit != reads.end())
-      return {false, fmt::format("node {} reads '{}' after node {} updates it", describe(n), printable(*hit), describe(scatter))};
+      return {false, fmt::format("{} reads '{}' after {} updates it", n.label(), printable(*hit), scatter.label())};
   }
   return {true, ""};
 }

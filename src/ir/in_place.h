@@ -18,6 +18,10 @@ struct InPlaceVerdict {
 // Scatter/ScatterND/ScatterElements whose data operand is the input (through views), its output has the input's
 // byte size, and no node after it reads the input: then the scatter's copy of data to output is a no-op and only
 // the updated rows are written.
+// Ops whose output is its first input's bytes under new dims (Identity, Reshape, Squeeze, Unsqueeze, Flatten):
+// executors give it the input's storage, so writing one writes the other.
+bool is_view(const Node& n);
+
 // Checks that OUTPUT and INPUT are an output and an input of the graph with the same dtype and shape (what an
 // output written into an input's buffer needs); the message names both with their types.
 Status check_alias(const Graph& g, const std::string& output, const std::string& input);

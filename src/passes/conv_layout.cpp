@@ -76,6 +76,12 @@ ir::Node transpose_node(const std::string& name, const std::string& in, const st
   return t;
 }
 
+std::vector<size_t> inverse_of(const std::vector<int64_t>& perm) {
+  std::vector<size_t> inverse(perm.size());
+  for (size_t i = 0; i < perm.size(); ++i) inverse[static_cast<size_t>(perm[i])] = i;
+  return inverse;
+}
+
 Shape permuted(const Shape& s, const std::vector<size_t>& perm) {
   if (!s.has_rank() || s.rank() != perm.size()) return Shape::unknown_rank();
   std::vector<Dim> out;
@@ -103,24 +109,6 @@ Tensor transposed_constant(const Tensor& c, size_t rank, const std::vector<size_
     }
     std::memcpy(dst + static_cast<size_t>(o) * es, src + static_cast<size_t>(from) * es, es);
   }
-  return out;
-}
-
-// [M, C/g, kh, kw] -> [M, kh, kw, C/g], element by element (any dtype: bytes are moved, not converted).
-Tensor weight_to_channels_last(const Tensor& w) {
-  const int64_t m = w.dim(0), c = w.dim(1), kh = w.dim(2), kw = w.dim(3);
-  Tensor out(w.dtype(), {m, kh, kw, c});
-  const size_t es = dtype_size(w.dtype());
-  const auto* src = static_cast<const char*>(w.raw());
-  auto* dst = static_cast<char*>(out.raw());
-  for (int64_t a = 0; a < m; ++a)
-    for (int64_t i = 0; i < kh; ++i)
-      for (int64_t j = 0; j < kw; ++j)
-        for (int64_t ch = 0; ch < c; ++ch) {
-          const int64_t from = ((a * c + ch) * kh + i) * kw + j;
-          const int64_t to = ((a * kh + i) * kw + j) * c + ch;
-          std::memcpy(dst + to * es, src + from * es, es);
-        }
   return out;
 }
 
@@ -165,7 +153,8 @@ struct Relayout {
     auto cached = nhwc_weight.find(w);
     if (cached == nhwc_weight.end()) {
       const std::string name = g.unique_name(w + "_nhwc");
-      g.initializers[name] = weight_to_channels_last(g.initializers.at(w));
+      // [M, C/g, kh, kw] -> [M, kh, kw, C/g]
+      g.initializers[name] = transposed_constant(g.initializers.at(w), kRank, ops::to_channels_last(kRank));
       g.values[name] = {g.initializers[name].dtype(), Shape::from_dims(g.initializers[name].dims())};
       cached = nhwc_weight.emplace(w, name).first;
     }
@@ -216,6 +205,24 @@ bool is_elementwise_nary(const ir::Node& n) {
 using Perms = std::map<std::string, std::vector<int64_t>>;
 using TransposeIndex = std::map<std::pair<std::string, std::vector<int64_t>>, std::string>;  // (input, perm) -> output
 
+// Appends N, now computing in the untransposed layout, and Transpose_p of its result under N's old output name
+// (fallback: the dtype when N's output has no recorded one); later nodes see that Transpose.
+void emit_with_transpose_after(ir::Graph& g, ir::Node n, const std::vector<int64_t>& p, DType fallback,
+                               Perms& transposed, std::map<std::string, std::string>& source,
+                               std::vector<ir::Node>& out) {
+  const std::string y = n.outputs[0];
+  const ir::ValueInfo* vy = g.value(y);
+  const std::string inner = g.unique_name(y + "_untransposed");
+  g.values[inner] = {vy ? vy->dtype : fallback,
+                     vy && vy->shape.has_rank() ? permuted(vy->shape, inverse_of(p)) : Shape::unknown_rank()};
+  n.outputs = {inner};
+  transposed[y] = p;
+  source[y] = inner;
+  ir::Node after = transpose_node(n.name + "/transpose_after", inner, y, p);
+  out.push_back(std::move(n));
+  out.push_back(std::move(after));
+}
+
 // Op(Transpose_p(a), Transpose_p(b), c, s) -> Transpose_p(Op(a, b, c', s)) for an elementwise node whose
 // inputs are Transposes with one perm p (of inputs of p's rank), constants (c' = c broadcast to p's rank and
 // transposed by p's inverse, once, here) and one-element values (the same in any layout). Appends the rewritten
@@ -234,8 +241,7 @@ bool sink_through_elementwise(ir::Graph& g, ir::Node& n, Perms& transposed, std:
   }
   if (!perm) return false;
   const std::vector<int64_t> p = *perm;
-  std::vector<size_t> inverse(p.size());
-  for (size_t i = 0; i < p.size(); ++i) inverse[static_cast<size_t>(p[i])] = i;
+  const std::vector<size_t> inverse = inverse_of(p);
   // An activation in the other layout already transposed by p's inverse for another reader (the residual
   // stream entering a block, which the block's conv reads channels-last): that Transpose's output serves.
   auto already_relaid = [&](const std::string& x) -> const std::string* {
@@ -280,17 +286,7 @@ bool sink_through_elementwise(ir::Graph& g, ir::Node& n, Perms& transposed, std:
       in = *t;
     }
   }
-  const std::string y = n.outputs[0];
-  const ir::ValueInfo* vy = g.value(y);
-  const std::string inner = g.unique_name(y + "_untransposed");
-  g.values[inner] = {vy ? vy->dtype : DType::kUndefined,
-                     vy && vy->shape.has_rank() ? permuted(vy->shape, inverse) : Shape::unknown_rank()};
-  n.outputs = {inner};
-  transposed[y] = p;
-  source[y] = inner;
-  ir::Node after = transpose_node(n.name + "/transpose_after", inner, y, p);
-  out.push_back(std::move(n));
-  out.push_back(std::move(after));
+  emit_with_transpose_after(g, std::move(n), p, DType::kUndefined, transposed, source, out);
   return true;
 }
 
@@ -359,13 +355,6 @@ void sink_transposes(ir::Graph& g) {
       out.push_back(std::move(n));
       continue;
     }
-    std::vector<size_t> inverse(perm.size());
-    for (size_t i = 0; i < perm.size(); ++i) inverse[static_cast<size_t>(perm[i])] = i;
-    const ir::ValueInfo* vy = g.value(n.outputs[0]);
-    const std::string y = n.outputs[0];
-    const std::string inner = g.unique_name(y + "_untransposed");
-    g.values[inner] = {vy ? vy->dtype : va->dtype,
-                       vy && vy->shape.has_rank() ? permuted(vy->shape, inverse) : Shape::unknown_rank()};
     if (pool) {
       std::vector<int64_t> axes(perm.begin() + 2, perm.end());
       std::sort(axes.begin(), axes.end());
@@ -377,12 +366,7 @@ void sink_transposes(ir::Graph& g) {
     } else {
       n.inputs[0] = xa;
     }
-    n.outputs = {inner};
-    transposed[y] = perm;
-    source[y] = inner;
-    ir::Node after = transpose_node(n.name + "/transpose_after", inner, y, perm);
-    out.push_back(std::move(n));
-    out.push_back(std::move(after));
+    emit_with_transpose_after(g, std::move(n), perm, va->dtype, transposed, source, out);
   }
   g.nodes = std::move(out);
 }

@@ -127,9 +127,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<con
       const ir::Node* producer = nullptr;
       for (const auto& n : ex->graph_->nodes)
         if (!n.outputs.empty() && n.outputs[0] == v) producer = &n;
-      if (!producer || !producer->domain.empty() || producer->inputs.empty() ||
-          !std::set<std::string>{"Identity", "Flatten", "Reshape", "Squeeze", "Unsqueeze"}.count(producer->op_type))
-        break;
+      if (!producer || !ir::is_view(*producer)) break;
       v = producer->inputs[0];
       if (v.empty() || keep.count(v) || external.count(v) || ex->graph_->is_constant(v)) break;
       ex->output_alias_.emplace(v, o);
