@@ -38,6 +38,8 @@ struct RunInfo {
   int cached_plans = 0;
   int plan_cache_limit = 0;
   std::vector<std::string> value_keyed_inputs;
+  // Engine bundles: the member engine the run went to (Engine::members() order); -1 for a single engine.
+  int bundle_member = -1;
 };
 
 class ExecutionContext {
@@ -46,7 +48,9 @@ class ExecutionContext {
   ExecutionContext& operator=(ExecutionContext&&) noexcept;
   ~ExecutionContext();
 
-  // Selects the optimization profile that shapes are checked against.
+  // Selects the optimization profile that shapes are checked against. A bundle's context picks the member and
+  // its profile for every run from the input shapes (Engine::bundle says how); set_profile pins one instead
+  // (-1 goes back to routing), and profile() is then that one, else the one the last run went to.
   Status set_profile(int index);
   int profile() const;
   // Concrete dims for one input; an error names the input, dim and allowed range.

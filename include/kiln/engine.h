@@ -47,6 +47,8 @@ struct EngineInfo {
   // Outputs that land in an input's buffer (a KV cache updated in place): output name -> input name. An enqueue
   // whose output is unbound, or bound to that input's buffer, writes the output there (kiln build --alias).
   std::map<std::string, std::string> aliases;
+  // An engine bundle (kiln build --bundle): its number of member engines; 0 for a single engine.
+  size_t bundle_members = 0;
 };
 
 class Engine {
@@ -72,6 +74,17 @@ class Engine {
   std::map<std::string, int> op_histogram() const;
 
   Result<ExecutionContext> create_context() const;
+
+  // Engine bundles: several engines of one model (per shape range, per precision) in one file, equal weights
+  // stored and uploaded once. A bundle's contexts run each call on the member whose profile fits its input
+  // shapes best: of those that take every dim, the one whose largest shape is smallest; a tie goes to the
+  // earlier member (ExecutionContext::set_profile pins one). Its profiles() are the members' profiles in order
+  // (a member with no profile gets one of its static shapes); precision() joins theirs ("f32+f16").
+  // bundle(): the members must share backend, input and output names and dtypes, and aliases; each needs a
+  // profile or static input shapes. Members of a bundle cannot be bundles.
+  static Result<Engine> bundle(const std::vector<Engine>& members);
+  // The member engines of a bundle, in routing order; empty for a single engine.
+  std::vector<Engine> members() const;
 
   explicit Engine(std::shared_ptr<const EngineState> state);
   const std::shared_ptr<const EngineState>& state() const { return state_; }

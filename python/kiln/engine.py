@@ -131,6 +131,14 @@ def build(model: Union[PathLike, bytes, Any], *, backend: str = "auto", fp16: bo
     return Engine(native)
 
 
+def bundle(engines: Sequence["Engine"]) -> "Engine":
+    """One engine made of several engines of one model (per shape range, per precision): each call of its
+    contexts runs on the member whose profile fits the input shapes best (the smallest that takes them; a tie
+    goes to the earlier one), and weights with equal bytes are stored and uploaded once. The members must share
+    backend, input and output names and dtypes. ``save`` writes one file; docs/bundles.md has the details."""
+    return Engine(_kiln.Engine.bundle([e._native for e in engines]))
+
+
 class Engine:
     """A compiled model: immutable, shared by threads. Create one ExecutionContext per thread to run it.
 
@@ -210,7 +218,7 @@ class Engine:
         raw = self._native.info()
         info: Dict[str, Any] = {k: raw[k] for k in ("kiln_version", "format_version", "backend", "precision",
                                                     "fp32_layers", "cuda_graphs", "num_nodes", "weight_bytes",
-                                                    "tactics", "op_histogram", "aliases")}
+                                                    "tactics", "op_histogram", "aliases", "bundle_members")}
         info["inputs"] = [{"name": t.name, "dtype": t.dtype_name, "shape": list(t.shape) if t.shape else t.shape}
                           for t in self.inputs]
         info["outputs"] = [{"name": t.name, "dtype": t.dtype_name, "shape": list(t.shape) if t.shape else t.shape}
@@ -224,6 +232,11 @@ class Engine:
         if isinstance(info.get("tactics"), dict):  # the file stores tactic key -> choice; info reports the count
             info["tactics"] = len(info["tactics"])
         return info
+
+    @property
+    def members(self) -> List["Engine"]:
+        """A bundle's member engines in routing order (``kiln.bundle``, ``kiln build --bundle``); [] for an engine."""
+        return [Engine(m) for m in self._native.members()]
 
     def create_context(self) -> "ExecutionContext":
         """A new ExecutionContext: per-thread shapes, bindings and activation memory."""

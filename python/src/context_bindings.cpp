@@ -283,6 +283,7 @@ py::dict run_info(const ContextHandle& h) {
   d["cached_plans"] = r.cached_plans;
   d["plan_cache_limit"] = r.plan_cache_limit;
   d["value_keyed_inputs"] = py::cast(r.value_keyed_inputs);
+  d["bundle_member"] = r.bundle_member;
   return d;
 }
 

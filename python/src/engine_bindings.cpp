@@ -120,6 +120,7 @@ py::dict info_dict(const Engine& e) {
   d["tactics"] = i.tactics;
   d["cuda_graphs"] = i.cuda_graphs;
   d["aliases"] = i.aliases;
+  d["bundle_members"] = i.bundle_members;
   d["op_histogram"] = e.op_histogram();
   return d;
 }
@@ -144,6 +145,18 @@ void bind_engine(py::module_& m) {
             return unwrap(std::move(r));
           },
           py::arg("path"))
+      .def_static(
+          "bundle",
+          [](const std::vector<Engine>& members) {
+            Result<Engine> r = Status(StatusCode::kInternal, "bundle did not run");
+            {
+              py::gil_scoped_release nogil;
+              r = Engine::bundle(members);
+            }
+            return unwrap(std::move(r));
+          },
+          py::arg("members"))
+      .def("members", &Engine::members)
       .def_static(
           "deserialize",
           [](const py::bytes& data) {

@@ -9,7 +9,9 @@
 #include "onnx/exporter.h"
 #include "onnx/importer.h"
 #include "util/checked_math.h"
+#include "util/content_hash.h"
 #include "util/error.h"
+#include "util/tensor_pool.h"
 
 namespace kiln::engine_file {
 
@@ -19,8 +21,6 @@ using json = nlohmann::json;
 
 constexpr size_t kHeaderSize = 24;
 constexpr size_t kTrailerSize = 8;
-constexpr uint64_t kFnvBasis = 1469598103934665603ull;
-constexpr uint64_t kFnvPrime = 1099511628211ull;
 
 template <class T>
 void put(std::string& out, T v) {
@@ -87,81 +87,128 @@ Status check_gpu_compatibility(const json& built) {
 
 }  // namespace
 
-uint64_t fnv1a64(std::string_view bytes) {
-  uint64_t h = kFnvBasis;
-  for (unsigned char c : bytes) {
-    h ^= c;
-    h *= kFnvPrime;
-  }
-  return h;
+namespace {
+
+json io_json(const std::vector<TensorDesc>& descs) {
+  json a = json::array();
+  for (const auto& d : descs) a.push_back({{"name", d.name}, {"dtype", dtype_name(d.dtype)}, {"shape", shape_json(d.shape)}});
+  return a;
 }
 
-// One multiply per byte in a single dependent chain made the byte-wise checksum a quarter of an engine's load
-// time (250 ms for 170 MB). Four independent lanes of 8-byte words keep its property that any one corrupted
-// word changes the result (each step is a bijection of the lane), at memory speed. Words are read
-// little-endian, as the rest of the format.
-uint64_t fnv1a64x4(std::string_view bytes) {
-  uint64_t lane[4] = {kFnvBasis, kFnvBasis ^ 1, kFnvBasis ^ 2, kFnvBasis ^ 3};
-  const char* p = bytes.data();
-  const size_t n = bytes.size();
-  size_t i = 0;
-  for (; i + 32 <= n; i += 32)
-    for (int l = 0; l < 4; ++l) {
-      uint64_t w;
-      std::memcpy(&w, p + i + 8 * l, 8);
-      lane[l] = (lane[l] ^ w) * kFnvPrime;
-    }
-  uint64_t h = fnv1a64(bytes.substr(i)) ^ n;
-  for (uint64_t v : lane) h = (h ^ v) * kFnvPrime;
-  // Fold the high bits down (a multiply only carries upwards), as murmur's finalizer does.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
-  return h;
-}
-
-Result<std::string> serialize(const EngineState& state) {
-  std::string weights;
-  const std::string graph = onnx::export_model(*state.graph, &weights);
-  json io_in = json::array(), io_out = json::array();
-  for (const auto& d : state.inputs) io_in.push_back({{"name", d.name}, {"dtype", dtype_name(d.dtype)}, {"shape", shape_json(d.shape)}});
-  for (const auto& d : state.outputs) io_out.push_back({{"name", d.name}, {"dtype", dtype_name(d.dtype)}, {"shape", shape_json(d.shape)}});
-  json compat = {{"backend", std::string(backend_name(state.info.backend))}};
-  if (state.info.backend == BackendKind::kCuda) compat["gpu"] = json::parse(state.info.gpu_json, nullptr, false);
-  // Sections follow the manifest; offsets are relative to the end of the manifest so the manifest can
-  // describe them without knowing its own length.
-  json manifest = {
-      {"kiln_version", kVersion},
-      {"format_version", kFormatVersion},
-      {"backend", std::string(backend_name(state.info.backend))},
-      {"precision", state.info.precision},
-      {"fp32_layers", state.info.fp32_layers},
-      {"cuda_graphs", state.info.cuda_graphs},
-      {"aliases", state.info.aliases},
-      {"compatibility", compat},
-      {"inputs", io_in},
-      {"outputs", io_out},
-      {"profiles", profiles_json(state.profiles)},
-      {"tactics", state.tactics ? state.tactics->entries() : std::map<std::string, std::string>{}},
-      {"checksum", kChecksum},
-      {"sections", json::array({{{"name", "graph"}, {"offset", 0}, {"size", graph.size()}},
-                                {{"name", "weights"}, {"offset", graph.size()}, {"size", weights.size()}}})},
+// What one engine (a single engine, or one member of a bundle) records beyond its graph.
+json engine_json(const EngineState& s) {
+  return {
+      {"precision", s.info.precision},
+      {"fp32_layers", s.info.fp32_layers},
+      {"cuda_graphs", s.info.cuda_graphs},
+      {"aliases", s.info.aliases},
+      {"inputs", io_json(s.inputs)},
+      {"outputs", io_json(s.outputs)},
+      {"profiles", profiles_json(s.profiles)},
+      {"tactics", s.tactics ? s.tactics->entries() : std::map<std::string, std::string>{}},
   };
+}
+
+// Header, manifest, the sections in order, checksum. Section offsets are relative to the end of the manifest,
+// so the manifest can describe them without knowing its own length.
+std::string write_container(json manifest, uint32_t version, const std::vector<std::pair<std::string, std::string>>& sections) {
+  json table = json::array();
+  uint64_t offset = 0, total = 0;
+  for (const auto& [name, bytes] : sections) {
+    table.push_back({{"name", name}, {"offset", offset}, {"size", bytes.size()}});
+    offset += bytes.size();
+    total += bytes.size();
+  }
+  manifest["sections"] = table;
+  manifest["checksum"] = kChecksum;
   const std::string m = manifest.dump();
   std::string out;
-  out.reserve(kHeaderSize + m.size() + graph.size() + weights.size() + kTrailerSize);
+  out.reserve(kHeaderSize + m.size() + total + kTrailerSize);
   out.append(kMagic, 8);
-  put<uint32_t>(out, kFormatVersion);
+  put<uint32_t>(out, version);
   put<uint32_t>(out, 0);
   put<uint64_t>(out, m.size());
   out += m;
-  out += graph;
-  out += weights;
+  for (const auto& [name, bytes] : sections) out += bytes;
   put<uint64_t>(out, fnv1a64x4(out));
   return out;
 }
 
+json header_json(const EngineState& state, uint32_t version) {
+  json compat = {{"backend", std::string(backend_name(state.info.backend))}};
+  if (state.info.backend == BackendKind::kCuda) compat["gpu"] = json::parse(state.info.gpu_json, nullptr, false);
+  return {{"kiln_version", kVersion},
+          {"format_version", version},
+          {"backend", std::string(backend_name(state.info.backend))},
+          {"compatibility", compat}};
+}
+
+// Every member's graph in its own section ("graph.K"), their weights in one section with equal bytes stored
+// once; the manifest lists the members in routing order.
+std::string serialize_bundle(const EngineState& bundle) {
+  std::string weights;
+  onnx::WeightIndex index;
+  std::vector<std::pair<std::string, std::string>> sections;
+  json members = json::array();
+  for (size_t k = 0; k < bundle.members.size(); ++k) {
+    const EngineState& m = *bundle.members[k];
+    const std::string name = fmt::format("graph.{}", k);
+    sections.emplace_back(name, onnx::export_model(*m.graph, &weights, &index));
+    json j = engine_json(m);
+    j["graph"] = name;
+    members.push_back(std::move(j));
+  }
+  sections.emplace_back("weights", std::move(weights));
+  json manifest = header_json(bundle, kBundleFormatVersion);
+  manifest["inputs"] = io_json(bundle.inputs);
+  manifest["outputs"] = io_json(bundle.outputs);
+  manifest["members"] = std::move(members);
+  return write_container(std::move(manifest), kBundleFormatVersion, sections);
+}
+
+}  // namespace
+
+Result<std::string> serialize(const EngineState& state) {
+  if (!state.members.empty()) return serialize_bundle(state);
+  std::string weights;
+  std::string graph = onnx::export_model(*state.graph, &weights);
+  json manifest = header_json(state, kFormatVersion);
+  manifest.update(engine_json(state));
+  return write_container(std::move(manifest), kFormatVersion, {{"graph", std::move(graph)}, {"weights", std::move(weights)}});
+}
+
 namespace {
+
+// The fields engine_json writes, into state (graph already set).
+Status read_engine_fields(const json& m, EngineState& state, const std::string& rebuild) {
+  state.info.precision = m.value("precision", "f32");
+  if (auto f = m.find("fp32_layers"); f != m.end() && f->is_array())
+    for (const auto& name : *f)
+      if (name.is_string()) state.info.fp32_layers.push_back(name.get<std::string>());
+  state.info.cuda_graphs = m.value("cuda_graphs", true);
+  if (auto a = m.find("aliases"); a != m.end() && a->is_object())
+    for (const auto& [out, in] : a->items())
+      if (in.is_string()) state.info.aliases[out] = in.get<std::string>();
+  if (auto t = m.find("tactics"); t != m.end() && t->is_object()) {
+    std::map<std::string, std::string> entries;
+    for (const auto& [k, v] : t->items())
+      if (v.is_string()) entries[k] = v.get<std::string>();
+    state.tactics->merge(entries);
+  }
+  state.info.tactics = state.tactics->size();
+  try {
+    for (const auto& p : m.at("profiles")) {
+      OptimizationProfile prof;
+      for (const auto& [name, r] : p.items())
+        prof.inputs[name] = {r.at("min").get<std::vector<int64_t>>(), r.at("opt").get<std::vector<int64_t>>(),
+                             r.at("max").get<std::vector<int64_t>>()};
+      state.profiles.push_back(std::move(prof));
+    }
+  } catch (const std::exception& e) {
+    return engine_error(std::string("engine profiles are malformed (") + e.what() + "); " + rebuild);
+  }
+  return Status();
+}
 
 // Everything after the manifest parsed: sections, size, checksum, backend, graph, profiles. The manifest's
 // fields are read with json's checked accessors; a field of the wrong type throws, and deserialize turns
@@ -219,56 +266,59 @@ Result<EngineState> deserialize_parsed(std::string_view bytes, const json& manif
     return engine_error(fmt::format("engine file is corrupted: checksum {:016x} does not match the stored {:016x}; {}",
                                     actual, stored, rebuild));
   const std::string backend = manifest.value("backend", "");
-  EngineState state;
+  BackendKind kind;
   if (backend == "cpu") {
-    state.info.backend = BackendKind::kCpu;
+    kind = BackendKind::kCpu;
   } else if (backend == "cuda") {
-    state.info.backend = BackendKind::kCuda;
+    kind = BackendKind::kCuda;
     KILN_RETURN_IF_ERROR(check_gpu_compatibility(manifest.value("compatibility", json::object()).value("gpu", json::object())));
   } else {
     return engine_error(fmt::format("engine is for an unknown backend '{}'; {}", backend, rebuild));
   }
-  for (const char* s : {"graph", "weights"})
-    if (!sections.count(s)) return engine_error(fmt::format("engine file has no '{}' section; {}", s, rebuild));
+  const std::string gpu_json =
+      kind == BackendKind::kCuda ? manifest.value("compatibility", json::object()).value("gpu", json::object()).dump() : "";
+  if (!sections.count("weights")) return engine_error(fmt::format("engine file has no 'weights' section; {}", rebuild));
   auto section = [&](const std::string& n) {
     return bytes.substr(body + sections[n].first, sections[n].second);
   };
-  auto g = onnx::import_model_bytes(std::string(section("graph")), ".", "engine graph", section("weights"));
-  if (!g.ok()) return engine_error("engine graph section is unreadable: " + g.status().message() + "; " + rebuild);
-  state.graph = std::make_shared<ir::Graph>(std::move(*g));
-  state.info.format_version = version;
-  state.info.kiln_version = manifest.value("kiln_version", "");
-  state.info.precision = manifest.value("precision", "f32");
-  if (auto f = manifest.find("fp32_layers"); f != manifest.end() && f->is_array())
-    for (const auto& name : *f)
-      if (name.is_string()) state.info.fp32_layers.push_back(name.get<std::string>());
-  state.info.cuda_graphs = manifest.value("cuda_graphs", true);
-  if (auto a = manifest.find("aliases"); a != manifest.end() && a->is_object())
-    for (const auto& [out, in] : a->items())
-      if (in.is_string()) state.info.aliases[out] = in.get<std::string>();
-  if (auto t = manifest.find("tactics"); t != manifest.end() && t->is_object()) {
-    std::map<std::string, std::string> entries;
-    for (const auto& [k, v] : t->items())
-      if (v.is_string()) entries[k] = v.get<std::string>();
-    state.tactics->merge(entries);
+  auto member = [&](const json& m, const std::string& graph, TensorPool* pool) -> Result<EngineState> {
+    if (!sections.count(graph)) return engine_error(fmt::format("engine file has no '{}' section; {}", graph, rebuild));
+    auto g = onnx::import_model_bytes(std::string(section(graph)), ".", "engine graph", section("weights"));
+    if (!g.ok()) return engine_error("engine graph section is unreadable: " + g.status().message() + "; " + rebuild);
+    if (pool)
+      for (auto& [name, t] : g->initializers) t = pool->intern(t);
+    EngineState state;
+    state.info.backend = kind;
+    state.info.gpu_json = gpu_json;
+    state.graph = std::make_shared<ir::Graph>(std::move(*g));
+    state.info.format_version = version;
+    state.info.kiln_version = manifest.value("kiln_version", "");
+    KILN_RETURN_IF_ERROR(read_engine_fields(m, state, rebuild));
+    state.info.manifest_json = m.dump(2);
+    KILN_RETURN_IF_ERROR(finalize_engine_state(state));
+    return state;
+  };
+  if (version == kFormatVersion) {
+    KILN_ASSIGN_OR_RETURN(EngineState state, member(manifest, "graph", nullptr));
+    state.info.manifest_json = manifest.dump(2);
+    return state;
   }
-  state.info.tactics = state.tactics->size();
-  state.info.manifest_json = manifest.dump(2);
-  if (state.info.backend == BackendKind::kCuda)
-    state.info.gpu_json = manifest.value("compatibility", json::object()).value("gpu", json::object()).dump();
-  try {
-    for (const auto& p : manifest.at("profiles")) {
-      OptimizationProfile prof;
-      for (const auto& [name, r] : p.items())
-        prof.inputs[name] = {r.at("min").get<std::vector<int64_t>>(), r.at("opt").get<std::vector<int64_t>>(),
-                             r.at("max").get<std::vector<int64_t>>()};
-      state.profiles.push_back(std::move(prof));
-    }
-  } catch (const std::exception& e) {
-    return engine_error(std::string("engine profiles are malformed (") + e.what() + "); " + rebuild);
+  const json& listed = manifest.at("members");
+  if (!listed.is_array() || listed.empty())
+    return engine_error(fmt::format("engine bundle lists no members; {}", rebuild));
+  std::vector<EngineState> members;
+  TensorPool pool;
+  for (size_t k = 0; k < listed.size(); ++k) {
+    auto m = member(listed[k], listed[k].at("graph").get<std::string>(), &pool);
+    if (!m.ok()) return m.status().with_context(fmt::format("bundle member {}", k));
+    members.push_back(std::move(*m));
   }
-  KILN_RETURN_IF_ERROR(finalize_engine_state(state));
-  return state;
+  EngineState bundle;
+  bundle.info.format_version = version;
+  bundle.info.kiln_version = manifest.value("kiln_version", "");
+  KILN_RETURN_IF_ERROR(finalize_bundle_state(bundle, std::move(members)));
+  bundle.info.manifest_json = manifest.dump(2);
+  return bundle;
 }
 
 }  // namespace
@@ -282,10 +332,10 @@ Result<EngineState> deserialize(std::string_view bytes) {
     return engine_error(fmt::format("engine file is truncated: {} bytes, the header alone needs {}; {}", bytes.size(),
                                     kHeaderSize + kTrailerSize, rebuild));
   const uint32_t version = get<uint32_t>(bytes, 8);
-  if (version != kFormatVersion)
-    return engine_error(fmt::format("engine file format version {} but this kiln ({}) reads version {}; {} using "
-                                    "this kiln",
-                                    version, kVersion, kFormatVersion, rebuild));
+  if (version != kFormatVersion && version != kBundleFormatVersion)
+    return engine_error(fmt::format("engine file format version {} but this kiln ({}) reads versions {} (engines) "
+                                    "and {} (bundles); {} using this kiln",
+                                    version, kVersion, kFormatVersion, kBundleFormatVersion, rebuild));
   const uint64_t mlen = get<uint64_t>(bytes, 16);
   if (mlen > bytes.size() - kHeaderSize - kTrailerSize)
     return engine_error(fmt::format("engine file is truncated: its manifest claims {} bytes but the file has {}; {}",

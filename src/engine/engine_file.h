@@ -13,16 +13,20 @@
 #include <string_view>
 
 #include "runtime/engine_state.h"
+#include "util/content_hash.h"
 
 namespace kiln::engine_file {
 
 inline constexpr char kMagic[8] = {'K', 'I', 'L', 'N', 'E', 'N', 'G', '\0'};
 inline constexpr uint32_t kFormatVersion = 1;
+// A bundle (several engines of one model, kiln build --bundle): the same container, the manifest's "members"
+// each naming its graph section ("graph.K"), one shared "weights" section.
+inline constexpr uint32_t kBundleFormatVersion = 2;
 
 Result<std::string> serialize(const EngineState& state);
 Result<EngineState> deserialize(std::string_view bytes);
 inline constexpr const char* kChecksum = "fnv1a64x4";
-uint64_t fnv1a64(std::string_view bytes);    // byte-wise FNV-1a 64: files without a "checksum" key
-uint64_t fnv1a64x4(std::string_view bytes);  // four lanes of 8-byte words (kChecksum)
+using kiln::fnv1a64;    // byte-wise FNV-1a 64: files without a "checksum" key
+using kiln::fnv1a64x4;  // four lanes of 8-byte words (kChecksum)
 
 }  // namespace kiln::engine_file

@@ -4,9 +4,11 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 
 #include "onnx/tensor_proto.h"
 #include "ops/op.h"
+#include "util/content_hash.h"
 #include "util/error.h"
 #include "util/file.h"
 
@@ -30,15 +32,31 @@ void value_info_to_proto(const std::string& name, const ir::ValueInfo& v, kiln_o
   }
 }
 
-// Appends t to blob (64-byte aligned) and points p at it under `location`.
+// Appends t to blob (64-byte aligned), or finds its bytes there through `shared`, and points p at them under
+// `location`.
 void external_tensor(const Tensor& t, const std::string& name, const std::string& location, std::string* blob,
-                     kiln_onnx::TensorProto* p) {
+                     kiln_onnx::TensorProto* p, WeightIndex* shared = nullptr) {
   p->set_name(name);
   p->set_data_type(static_cast<int32_t>(t.dtype()));
   for (int64_t d : t.dims()) p->add_dims(d);
-  blob->resize((blob->size() + 63) / 64 * 64, '\0');
-  const size_t offset = blob->size();
-  blob->append(static_cast<const char*>(t.raw()), t.nbytes());
+  const std::string_view bytes(static_cast<const char*>(t.raw()), t.nbytes());
+  const uint64_t hash = shared ? fnv1a64x4(bytes) : 0;
+  std::optional<size_t> found;
+  if (shared) {
+    auto [first, last] = shared->spans.equal_range(hash);
+    for (auto it = first; it != last; ++it)
+      if (it->second.second == bytes.size() && std::string_view(*blob).substr(it->second.first, bytes.size()) == bytes) {
+        found = it->second.first;
+        break;
+      }
+  }
+  if (!found) {
+    blob->resize((blob->size() + 63) / 64 * 64, '\0');
+    found = blob->size();
+    blob->append(bytes);
+    if (shared) shared->spans.emplace(hash, std::make_pair(*found, bytes.size()));
+  }
+  const size_t offset = *found;
   p->set_data_location(kiln_onnx::TensorProto::EXTERNAL);
   auto add = [&](const char* k, const std::string& v) {
     auto* e = p->add_external_data();
@@ -126,11 +144,11 @@ int64_t initializer_bytes(const ir::Graph& g) {
 
 }  // namespace
 
-std::string export_model(const ir::Graph& g, std::string* weights) {
+std::string export_model(const ir::Graph& g, std::string* weights, WeightIndex* shared) {
   kiln_onnx::ModelProto m;
   model_header(g, m);
   const TensorSink to_weights = [&](const Tensor& t, const std::string& name, kiln_onnx::TensorProto* p) {
-    external_tensor(t, name, "@weights", weights, p);
+    external_tensor(t, name, "@weights", weights, p, shared);
   };
   export_graph(g, to_weights, to_weights, m.mutable_graph());
   std::string out;

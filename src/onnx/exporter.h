@@ -1,13 +1,23 @@
 // IR graph -> ONNX ModelProto bytes; engine files store their optimized graph this way.
 #pragma once
+#include <cstdint>
 #include <string>
+#include <unordered_map>
+#include <utility>
 
 #include "ir/graph.h"
 
 namespace kiln::onnx {
 
-// Initializer bytes go to *weights (64-byte aligned) and are referenced as external data "@weights".
-std::string export_model(const ir::Graph& g, std::string* weights);
+// Where weights already written to a shared blob lie, by content, so graphs written into one blob (the
+// members of an engine bundle) store each distinct tensor's bytes once.
+struct WeightIndex {
+  std::unordered_multimap<uint64_t, std::pair<size_t, size_t>> spans;  // content hash -> {offset, length}
+};
+
+// Initializer bytes go to *weights (64-byte aligned) and are referenced as external data "@weights". With
+// `shared`, bytes equal to a tensor already in *weights point at that copy instead of being appended.
+std::string export_model(const ir::Graph& g, std::string* weights, WeightIndex* shared = nullptr);
 
 // Protobuf refuses messages over 2 GiB; weights past this much go to external data instead.
 inline constexpr int64_t kMaxInlineModelBytes = int64_t{1900} << 20;

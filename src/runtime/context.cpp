@@ -7,6 +7,7 @@
 #include "kiln/context.h"
 #include "passes/pass.h"
 #include "runtime/context_state.h"
+#include "runtime/profile_fit.h"
 #include "util/error.h"
 #include "util/no_throw.h"
 #include "util/safe_text.h"
@@ -25,32 +26,6 @@ std::string names_of(const std::vector<TensorDesc>& descs) {
   std::vector<std::string> n;
   for (const auto& d : descs) n.push_back("'" + printable(d.name) + "'");
   return fmt::format("{}", fmt::join(n, ", "));
-}
-
-// Checks dims against the engine's declared shape and the active profile.
-Status check_input_dims(const EngineState& s, int profile, const TensorDesc& d, const std::vector<int64_t>& dims) {
-  if (d.shape.has_rank() && d.shape.rank() != dims.size())
-    return invalid_argument("input '{}' has rank {} in the engine ({}), got dims {} of rank {}", printable(d.name),
-                            d.shape.rank(), d.shape.to_string(), dims_to_string(dims), dims.size());
-  for (size_t i = 0; i < dims.size(); ++i) {
-    if (dims[i] < 0) return invalid_argument("input '{}' dim {} is negative ({})", printable(d.name), i, dims[i]);
-    if (d.shape.has_rank() && d.shape[i].is_static() && d.shape[i].value() != dims[i])
-      return invalid_argument("input '{}' dim {} must be {} (engine shape {}), got {}", printable(d.name), i,
-                              d.shape[i].value(), d.shape.to_string(), dims[i]);
-  }
-  if (s.profiles.empty()) return Status();
-  const auto& prof = s.profiles[static_cast<size_t>(profile)];
-  auto it = prof.inputs.find(d.name);
-  if (it == prof.inputs.end()) return Status();
-  const InputRange& r = it->second;
-  for (size_t i = 0; i < dims.size() && i < r.min.size() && i < r.max.size(); ++i)
-    if (dims[i] < r.min[i] || dims[i] > r.max[i])
-      return make_error(StatusCode::kOutOfRange,
-                        "input '{}' dim {} is {}, outside optimization profile {} which allows {}..{} (profile min {} "
-                        "max {}); pick another profile or rebuild with --shapes {}:MIN,OPT,MAX covering it",
-                        printable(d.name), i, dims[i], profile, r.min[i], r.max[i], dims_to_string(r.min),
-                        dims_to_string(r.max), printable(d.name));
-  return Status();
 }
 
 // Where an output goes: its own binding, else (an aliased output: a KV cache) its input's buffer.
@@ -119,15 +94,24 @@ ExecutionContext& ExecutionContext::operator=(ExecutionContext&&) noexcept = def
 ExecutionContext::~ExecutionContext() = default;
 
 const Engine& ExecutionContext::engine() const { return state_->engine; }
-int ExecutionContext::profile() const { return state_->profile; }
+int ExecutionContext::profile() const {
+  if (state_->is_bundle() && !state_->bundle.pinned) return std::max(state_->bundle.routed, 0);
+  return state_->profile;
+}
 
 Status ExecutionContext::set_profile(int index) {
   return no_throw("ExecutionContext::set_profile", [&]() -> Status {
+    if (state_->is_bundle() && index == -1) {  // back to routing by shape
+      state_->bundle.pinned = false;
+      ++state_->bundle.generation;
+      return Status();
+    }
     const auto n = static_cast<int>(engine().profiles().size());
     if (index < 0 || (n > 0 && index >= n) || (n == 0 && index != 0))
       return invalid_argument("profile {} does not exist; the engine has {} profile(s)", index, std::max(n, 1));
     state_->profile = index;
     state_->device_bindings_valid = false;
+    state_->bundle.pinned = true;
     return Status();
   });
 }
@@ -137,9 +121,15 @@ Status ExecutionContext::set_input_shape(const std::string& name, const std::vec
     const EngineState& s = *engine().state();
     const TensorDesc* d = find_desc(s.inputs, name);
     if (!d) return not_found("the engine has no input '{}'; its inputs are {}", printable(name), names_of(s.inputs));
-    KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, *d, dims));
+    if (state_->is_bundle() && !state_->bundle.pinned) {
+      KILN_RETURN_IF_ERROR(check_input_dims(s, -1, *d, dims));
+      KILN_RETURN_IF_ERROR(route_bundle(s, {{name, dims}}).status());
+    } else {
+      KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, *d, dims));
+    }
     state_->input_dims[name] = dims;
     state_->device_bindings_valid = false;
+    ++state_->bundle.generation;
     return Status();
   });
 }
@@ -148,6 +138,10 @@ Result<std::vector<int64_t>> ExecutionContext::output_shape(const std::string& n
   return no_throw("ExecutionContext::output_shape", [&]() -> Result<std::vector<int64_t>> {
     const EngineState& s = *engine().state();
     if (!find_desc(s.outputs, name)) return not_found("the engine has no output '{}'; its outputs are {}", printable(name), names_of(s.outputs));
+    if (state_->is_bundle()) {
+      KILN_ASSIGN_OR_RETURN(ExecutionContext * member, routed_member(*state_));
+      return member->output_shape(name);
+    }
     // Shape inference over a copy of the graph with the current concrete input dims.
     ir::Graph g = *s.graph;
     for (const auto& in : g.inputs) {
@@ -190,6 +184,7 @@ Status ExecutionContext::set_tensor_address(const std::string& name, void* addre
                               printable(name), address);
     state_->bindings[name] = {address, capacity_bytes};
     state_->device_bindings_valid = false;
+    ++state_->bundle.generation;
     return Status();
   });
 }
@@ -197,6 +192,10 @@ Status ExecutionContext::set_tensor_address(const std::string& name, void* addre
 Status ExecutionContext::enqueue(void* stream) {
   return no_throw("ExecutionContext::enqueue", [&]() -> Status {
     const EngineState& s = *engine().state();
+    if (state_->is_bundle()) {
+      KILN_ASSIGN_OR_RETURN(ExecutionContext * member, routed_member(*state_));
+      return member->enqueue(stream);
+    }
 #ifdef KILN_WITH_CUDA
     if (state_->gpu) return enqueue_cuda(*state_, s, static_cast<cudaStream_t>(stream));
 #else
@@ -245,6 +244,12 @@ Status ExecutionContext::enqueue(void* stream) {
 }
 
 void ExecutionContext::set_cuda_graphs(bool enabled) {
+  if (state_->is_bundle()) {
+    state_->bundle.cuda_graphs = enabled;
+    for (auto& c : state_->bundle.contexts)
+      if (c) c->set_cuda_graphs(enabled);
+    return;
+  }
 #ifdef KILN_WITH_CUDA
   if (state_->gpu) state_->gpu->set_cuda_graphs(enabled);
 #else
@@ -253,6 +258,8 @@ void ExecutionContext::set_cuda_graphs(bool enabled) {
 }
 
 bool ExecutionContext::cuda_graphs() const {
+  if (state_->is_bundle())
+    return engine().info().backend == BackendKind::kCuda && state_->bundle.cuda_graphs.value_or(engine().info().cuda_graphs);
 #ifdef KILN_WITH_CUDA
   if (state_->gpu) return state_->gpu->cuda_graphs();
 #endif
@@ -260,6 +267,12 @@ bool ExecutionContext::cuda_graphs() const {
 }
 
 void ExecutionContext::set_device_memory_limit(size_t bytes) {
+  if (state_->is_bundle()) {
+    state_->bundle.memory_limit = bytes;
+    for (auto& c : state_->bundle.contexts)
+      if (c) c->set_device_memory_limit(bytes);
+    return;
+  }
 #ifdef KILN_WITH_CUDA
   if (state_->gpu) state_->gpu->set_memory_limit(bytes);
 #else
@@ -268,6 +281,16 @@ void ExecutionContext::set_device_memory_limit(size_t bytes) {
 }
 
 RunInfo ExecutionContext::last_run_info() const {
+  if (state_->is_bundle()) {
+    const auto& b = state_->bundle;
+    if (b.routed < 0) return RunInfo{};
+    const int member = engine().state()->slots.at(static_cast<size_t>(b.routed)).first;
+    const auto& ctx = b.contexts.at(static_cast<size_t>(member));
+    if (!ctx) return RunInfo{};
+    RunInfo r = ctx->last_run_info();
+    r.bundle_member = member;
+    return r;
+  }
 #ifdef KILN_WITH_CUDA
   if (state_->gpu) return state_->gpu->last_run_info();
 #endif
@@ -277,6 +300,12 @@ RunInfo ExecutionContext::last_run_info() const {
 }
 
 size_t ExecutionContext::device_memory_bytes() const {
+  if (state_->is_bundle()) {
+    size_t total = 0;
+    for (const auto& c : state_->bundle.contexts)
+      if (c) total += c->device_memory_bytes();
+    return total;
+  }
 #ifdef KILN_WITH_CUDA
   if (state_->gpu) return state_->gpu->device_bytes();
 #endif
@@ -286,6 +315,10 @@ size_t ExecutionContext::device_memory_bytes() const {
 Result<std::vector<LayerTiming>> ExecutionContext::profile_layers(void* stream) {
   return no_throw("ExecutionContext::profile_layers", [&]() -> Result<std::vector<LayerTiming>> {
     const EngineState& s = *engine().state();
+    if (state_->is_bundle()) {
+      KILN_ASSIGN_OR_RETURN(ExecutionContext * member, routed_member(*state_));
+      return member->profile_layers(stream);
+    }
 #ifdef KILN_WITH_CUDA
     if (state_->gpu) {
       KILN_ASSIGN_OR_RETURN(auto inputs, bound_device_inputs(*state_, s));
@@ -326,7 +359,19 @@ Result<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std
       if (it->second.dtype() != d.dtype)
         return invalid_argument("input '{}' must be {} but {} was given; convert it (e.g. numpy .astype)", printable(d.name),
                                 dtype_name(d.dtype), dtype_name(it->second.dtype()));
-      KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, it->second.dims()));
+      const bool routed = state_->is_bundle() && !state_->bundle.pinned;
+      KILN_RETURN_IF_ERROR(check_input_dims(s, routed ? -1 : state_->profile, d, it->second.dims()));
+    }
+    if (state_->is_bundle()) {
+      std::map<std::string, std::vector<int64_t>> dims;
+      for (const auto& [name, t] : inputs) dims[name] = t.dims();
+      KILN_ASSIGN_OR_RETURN(ExecutionContext * member, routed_member(*state_, &dims));
+      auto out = member->infer(inputs);
+      if (out.ok()) {
+        for (const auto& [name, t] : inputs) state_->input_dims[name] = t.dims();
+        ++state_->bundle.generation;
+      }
+      return out;
     }
     Result<std::map<std::string, Tensor>> out = unsupported("this engine's backend '{}' cannot run here",
                                                            backend_name(s.info.backend));

@@ -124,7 +124,8 @@ Result<ExecutionContext> Engine::create_context() const {
     cs->engine = *this;
     for (const auto& d : state_->inputs)
       if (d.shape.is_static()) cs->input_dims[d.name] = d.shape.static_dims();
-    if (state_->info.backend == BackendKind::kCuda) {
+    // A bundle's context makes its members' contexts when a run first goes to them (routed_member).
+    if (state_->info.backend == BackendKind::kCuda && state_->members.empty()) {
 #ifdef KILN_WITH_CUDA
       cuda::ExecutorOptions opts;
       opts.allow_tf32 = state_->info.precision == "tf32";

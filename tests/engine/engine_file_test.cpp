@@ -146,7 +146,8 @@ TEST(EngineFile, OtherFormatVersionSaysWhatDiffers) {
   auto r = Engine::deserialize(bytes);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("format version 7"), std::string::npos) << r.status().message();
-  EXPECT_NE(r.status().message().find("reads version 1"), std::string::npos);
+  EXPECT_NE(r.status().message().find("reads versions 1 (engines) and 2 (bundles)"), std::string::npos)
+      << r.status().message();
 }
 
 TEST(EngineFile, UnknownBackendIsRefusedWithRebuildHint) {

@@ -35,6 +35,11 @@ MEM+=':GpuPad.*:GpuResize.*:GpuPool.*:GpuViews.*'
 SHARED='GpuAttention.*:GpuAttentionMaskTiles.*:GpuSoftmax.*:GpuLayerNorm.*:GpuFusedAddLayerNorm.*:GpuReduce.*'
 SHARED+=':GpuTranspose.*:GpuPool.*:GpuRmsNorm.*:GpuInstanceNorm.*'
 
+# A caller may narrow a run to what fits its time (the note then says which): KILN_SANITIZE_MEM_FILTER,
+# KILN_SANITIZE_SHARED_FILTER replace the gtest filters above.
+MEM=${KILN_SANITIZE_MEM_FILTER:-$MEM}
+SHARED=${KILN_SANITIZE_SHARED_FILTER:-$SHARED}
+
 summary="$OUT/sanitize.md"
 echo "| run | sanitizer errors | tests | time s | note |" >"$summary"
 echo "|---|---|---|---|---|" >>"$summary"
@@ -52,7 +57,9 @@ run() {
     >"$log" 2>&1
   local rc=$? note=""
   local errors
-  errors=$(grep -oE "ERROR SUMMARY: [0-9]+ error" "$log" | tail -1 | grep -oE "[0-9]+")
+  # memcheck and synccheck end with "ERROR SUMMARY: N errors", racecheck with "RACECHECK SUMMARY: H hazards
+  # displayed (N errors, W warnings)".
+  errors=$(grep -oE "ERROR SUMMARY: [0-9]+ error|RACECHECK SUMMARY: .*\([0-9]+ error" "$log" | tail -1 | grep -oE "[0-9]+ error" | grep -oE "[0-9]+")
   if [ -z "$errors" ]; then
     # No summary: cut short. Count the reports printed so far (each starts a "=========" block with a kind).
     errors=$(grep -cE "^========= (Invalid|Race|Barrier|Error|Program hit|Malloc|Cuda API error|Out-of-range|Uninitialized)" "$log")
@@ -76,7 +83,8 @@ run synccheck_tests synccheck $G --gtest_filter="$SHARED:$SLOW"
 # The soak's own memory rule is off: the sanitizer's allocations move the device figures.
 mkdir -p "$OUT/soak_racecheck"
 # Half the run's limit soaks; the rest is for building the engine (tactic timing) under the sanitizer.
+# No tactic timing at build: under racecheck, timing every candidate kernel took longer than a whole run (320 s).
 run racecheck_soak racecheck "$B/tests/kiln_soak" --threads 4 --seconds "${KILN_SANITIZE_SOAK_S:-$((LIMIT / 2))}" --sample-s 5 \
-  --no-memory-check --out "$OUT/soak_racecheck"
+  --no-memory-check --no-tactic-timing --shapes 4 --out "$OUT/soak_racecheck"
 cat "$summary"
 exit $failed

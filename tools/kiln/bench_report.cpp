@@ -205,7 +205,7 @@ nlohmann::json result_json(const BenchOptions& o, const RunSetup& setup, const M
                     {"gpu_nodes", run.gpu_nodes},           {"host_nodes", run.host_nodes},
                     {"fallback_nodes", run.fallback_nodes}, {"downloads", run.downloads},
                     {"cached_plans", run.cached_plans},     {"plan_cache_limit", run.plan_cache_limit},
-                    {"value_keyed_inputs", run.value_keyed_inputs}};
+                    {"value_keyed_inputs", run.value_keyed_inputs}, {"bundle_member", run.bundle_member}};
   j["build"] = build_info();
   return j;
 }
@@ -275,6 +275,8 @@ void print_report(const BenchOptions& o, const nlohmann::json& j) {
                                     : "node by node: " + x["not_captured"].get<std::string>(),
         x["gpu_nodes"].get<int>(), x["host_nodes"].get<int>(), x["fallback_nodes"].get<int>(),
         x["downloads"].get<int>(), x["arena_bytes"].get<size_t>() / 1e6);
+  if (const int member = j["execution"]["bundle_member"].get<int>(); member >= 0)
+    std::cout << fmt::format("bundle: the runs went to engine {} of the bundle (kiln inspect lists them)\n", member);
   const auto& t = j["throughput"];
   if (streams > 1) {
     std::cout << fmt::format(

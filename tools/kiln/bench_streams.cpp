@@ -170,7 +170,7 @@ Result<std::unique_ptr<StreamSet>> StreamSet::create(const Engine& e,
     if (!ctx.ok()) return ctx.status().with_context(which + "creating its execution context");
     if (i == 0) set->first_context_ms_ = ms_since(t0);
     lane->ctx.emplace(std::move(*ctx));
-    KILN_RETURN_IF_ERROR(lane->ctx->set_profile(profile));
+    if (profile >= 0) KILN_RETURN_IF_ERROR(lane->ctx->set_profile(profile));
     if (no_cuda_graph) lane->ctx->set_cuda_graphs(false);
     KILN_RETURN_IF_ERROR(
         bind_all(*lane->ctx, inputs, *lane->bufs).with_context(which + "binding its buffers"));

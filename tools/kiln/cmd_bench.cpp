@@ -145,7 +145,8 @@ Result<nlohmann::json> bench(const BenchOptions& o, nlohmann::json& manifest) {
   if (o.sweep) return sweep(o, engine, load_file_ms, probe);
   std::map<std::string, Tensor> inputs;
   KILN_ASSIGN_OR_RETURN(inputs, make_inputs(o, engine));
-  return measure(o, engine, inputs, o.opt_profile, load_file_ms, probe);
+  // Without --opt-profile a bundle picks its member from the shapes; a single engine runs under profile 0.
+  return measure(o, engine, inputs, o.opt_profile_given ? o.opt_profile : -1, load_file_ms, probe);
 }
 
 int run_bench(const BenchOptions& o) {

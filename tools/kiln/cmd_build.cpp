@@ -14,11 +14,66 @@ namespace {
 
 struct BuildOptions {
   std::string model, output, backend = "auto";
-  std::vector<std::string> shapes, fp32_layers, aliases;
+  std::vector<std::string> shapes, fp32_layers, aliases, bundle_precisions;
+  bool bundle = false;
   bool fp16 = false, bf16 = false, tf32 = false, json = false, quiet = false, no_cuda_graph = false,
        reduced_io = false, no_tactic_timing = false, no_cpu_fallback = false, no_auto_alias = false;
   std::string timing_cache, conv_layout = "auto";
 };
+
+Result<Precision> parse_precision(const std::string& p) {
+  if (p == "f32" || p == "fp32") return Precision::kF32;
+  if (p == "tf32") return Precision::kTF32;
+  if (p == "f16" || p == "fp16") return Precision::kF16;
+  if (p == "bf16") return Precision::kBF16;
+  return Status(StatusCode::kInvalidArgument,
+                fmt::format("--bundle-precisions takes f32, tf32, f16 or bf16 (comma-separated), got '{}'", p));
+}
+
+// One engine per profile and precision (profile-major, so a shape's first precision serves it by default),
+// then one bundle of them.
+Result<Engine> build_bundle(const BuildOptions& o, const BuildConfig& cfg) {
+  std::vector<Precision> precisions;
+  for (const auto& p : o.bundle_precisions) {
+    KILN_ASSIGN_OR_RETURN(Precision q, parse_precision(p));
+    precisions.push_back(q);
+  }
+  if (precisions.empty()) precisions.push_back(cfg.precision);
+  const size_t profiles = std::max<size_t>(cfg.profiles.size(), 1);
+  if (profiles * precisions.size() < 2)
+    return Status(StatusCode::kInvalidArgument,
+                  "--bundle needs two or more engines: give an input several --shapes ranges (one engine each), e.g. "
+                  "--shapes x:1x3x224x224,4x3x224x224,4x3x224x224 --shapes x:5x3x224x224,32x3x224x224,32x3x224x224, "
+                  "or several --bundle-precisions");
+  std::vector<Engine> members;
+  for (size_t p = 0; p < profiles; ++p)
+    for (Precision q : precisions) {
+      BuildConfig member = cfg;
+      if (!cfg.profiles.empty()) member.profiles = {cfg.profiles[p]};
+      member.precision = q;
+      if (cfg.progress)
+        cfg.progress(fmt::format("bundle member {} of {}: profile {}, {}", members.size() + 1,
+                                 profiles * precisions.size(), p, precision_name(q)));
+      auto e = Builder::build_from_file(o.model, member);
+      if (!e.ok()) return e.status().with_context(fmt::format("bundle member {}", members.size()));
+      members.push_back(std::move(*e));
+    }
+  return Engine::bundle(members);
+}
+
+nlohmann::json member_json(const Engine& bundle) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const Engine& m : bundle.members()) {
+    nlohmann::json profiles = nlohmann::json::array();
+    for (const auto& p : m.profiles()) {
+      nlohmann::json inputs = nlohmann::json::object();
+      for (const auto& [name, r] : p.inputs) inputs[name] = {{"min", r.min}, {"opt", r.opt}, {"max", r.max}};
+      profiles.push_back(inputs);
+    }
+    a.push_back({{"precision", m.info().precision}, {"nodes", m.info().num_nodes}, {"profiles", profiles}});
+  }
+  return a;
+}
 
 int run_build(const BuildOptions& o) {
   BuildConfig cfg;
@@ -27,6 +82,9 @@ int run_build(const BuildOptions& o) {
   cfg.backend = *b;
   if (int(o.fp16) + int(o.bf16) + int(o.tf32) > 1)
     return fail(Status(StatusCode::kInvalidArgument, "choose at most one of --fp16, --bf16, --tf32"));
+  if (!o.bundle_precisions.empty() && (o.fp16 || o.bf16 || o.tf32))
+    return fail(Status(StatusCode::kInvalidArgument,
+                       "--bundle-precisions sets each member's precision; leave out --fp16, --bf16 and --tf32"));
   cfg.cuda_graphs = !o.no_cuda_graph;
   cfg.precision = o.fp16 ? Precision::kF16 : o.bf16 ? Precision::kBF16 : o.tf32 ? Precision::kTF32 : Precision::kF32;
   auto fp32_layers = expand_fp32_layers(o.fp32_layers);
@@ -59,7 +117,7 @@ int run_build(const BuildOptions& o) {
   // Nodes left to the CPU cost a read-back per run: named even with --quiet (on stderr, not in --json's stdout).
   cfg.warning = [](std::string_view line) { std::cerr << "kiln: " << line << "\n"; };
   auto t0 = std::chrono::steady_clock::now();
-  auto engine = Builder::build_from_file(o.model, cfg);
+  auto engine = o.bundle || !o.bundle_precisions.empty() ? build_bundle(o, cfg) : Builder::build_from_file(o.model, cfg);
   if (!engine.ok()) return fail(engine.status());
   Status saved = engine->save(o.output);
   if (!saved.ok()) return fail(saved);
@@ -74,10 +132,13 @@ int run_build(const BuildOptions& o) {
                         {"tactics", engine->info().tactics},
                         {"aliases", engine->info().aliases},
                         {"build_ms", ms}};
+    if (engine->info().bundle_members) j["bundle_members"] = member_json(*engine);
     std::cout << j.dump(2) << "\n";
   } else {
-    std::cout << fmt::format("built {} ({} backend, {} nodes, {:.1f} MB weights) in {:.1f} ms\n", o.output,
-                             backend_name(engine->info().backend), engine->info().num_nodes,
+    const size_t members = engine->info().bundle_members;
+    std::cout << fmt::format("built {} ({} backend, {}{} nodes, {:.1f} MB weights) in {:.1f} ms\n", o.output,
+                             backend_name(engine->info().backend),
+                             members ? fmt::format("a bundle of {} engines, ", members) : "", engine->info().num_nodes,
                              engine->info().weight_bytes / 1e6, ms);
   }
   return 0;
@@ -139,6 +200,15 @@ void add_build_command(CLI::App& app) {
       ->allow_extra_args(false);
   cmd->add_flag("--no-auto-alias", o->no_auto_alias,
                 "Pair only the --alias pairs, not outputs and inputs found by their KV-cache names");
+  cmd->add_flag("--bundle", o->bundle,
+                "Write a bundle: one engine per --shapes profile (and per --bundle-precisions), in one file that "
+                "stores equal weights once; run, bench and the API send each call to the engine whose profile "
+                "fits its shapes best (the smallest that takes them). See docs/bundles.md");
+  cmd->add_option("--bundle-precisions", o->bundle_precisions,
+                  "With --bundle (implied): build each profile in these precisions (f32, tf32, f16, bf16; "
+                  "comma-separated). The first listed serves a shape; run/bench --opt-profile K or "
+                  "ExecutionContext::set_profile picks another")
+      ->delimiter(',');
   cmd->add_flag("--json", o->json, "Print the build summary as JSON");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress lines");
   cmd->callback([o] { std::exit(run_build(*o)); });

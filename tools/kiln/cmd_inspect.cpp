@@ -34,6 +34,7 @@ struct InspectOptions {
   bool layers = false;
   std::string dot, svg, profile_json, times;
   std::vector<std::string> shapes;
+  int member = 0;
 };
 
 // An engine's layer table is printed without --layers up to this many layers; past it a line says how.
@@ -183,6 +184,31 @@ int run_inspect(const InspectOptions& o) {
   } else {
     auto e = Engine::load(o.path);
     if (!e.ok()) return fail(e.status());
+    if (e->info().bundle_members) {
+      // A bundle: the list of its engines, then the details of one of them.
+      const auto members = e->members();
+      if (o.member < 0 || static_cast<size_t>(o.member) >= members.size())
+        return fail(Status(StatusCode::kInvalidArgument,
+                           fmt::format("--member {}: the bundle holds engines 0..{}", o.member, members.size() - 1)));
+      j["bundle"] = {{"precision", e->info().precision}, {"weight_bytes", e->info().weight_bytes},
+                     {"shown_member", o.member}, {"members", nlohmann::json::array()}};
+      for (const Engine& m : members) {
+        nlohmann::json profiles = nlohmann::json::array();
+        for (const auto& p : m.profiles()) {
+          nlohmann::json in = nlohmann::json::object();
+          for (const auto& [name, r] : p.inputs) in[name] = {{"min", r.min}, {"opt", r.opt}, {"max", r.max}};
+          profiles.push_back(in);
+        }
+        j["bundle"]["members"].push_back({{"precision", m.info().precision},
+                                          {"nodes", m.info().num_nodes},
+                                          {"weight_bytes", m.info().weight_bytes},
+                                          {"tactics", m.info().tactics},
+                                          {"profiles", profiles}});
+      }
+      e = members[static_cast<size_t>(o.member)];
+    } else if (o.member != 0) {
+      return fail(Status(StatusCode::kInvalidArgument, "--member is for bundles (kiln build --bundle); this is one engine"));
+    }
     graph = e->state()->graph;
     engine = *e;
     j["kind"] = "kiln engine";
@@ -247,6 +273,24 @@ int run_inspect(const InspectOptions& o) {
                                 j["backend"] == "cuda" ? fmt::format(", {} stored tactic choices",
                                                                      j["tactics"].get<size_t>())
                                                        : std::string());
+  if (j.contains("bundle")) {
+    const auto& b = j["bundle"];
+    std::cout << fmt::format("  a bundle of {} engines ({:.2f} MB of weights, equal ones stored once); each run goes "
+                             "to the one whose profile fits its shapes best:\n",
+                             b["members"].size(), b["weight_bytes"].get<size_t>() / 1e6);
+    for (size_t k = 0; k < b["members"].size(); ++k) {
+      const auto& m = b["members"][k];
+      std::string ranges;
+      for (const auto& p : m["profiles"])
+        for (const auto& [name, r] : p.items())
+          ranges += fmt::format("{}{} {}..{}", ranges.empty() ? "" : ", ", name,
+                                dims_to_string(r["min"].get<std::vector<int64_t>>()),
+                                dims_to_string(r["max"].get<std::vector<int64_t>>()));
+      std::cout << fmt::format("    [{}] {}, {} nodes: {}\n", k, m["precision"].get<std::string>(),
+                               m["nodes"].get<size_t>(), ranges);
+    }
+    std::cout << fmt::format("  engine {} of the bundle (--member K for another):\n", b["shown_member"].get<int>());
+  }
   for (const char* k : {"inputs", "outputs"}) {
     std::cout << "  " << k << ":\n";
     for (const auto& d : j[k])
@@ -315,6 +359,8 @@ void add_inspect_command(CLI::App& app) {
   auto o = std::make_shared<InspectOptions>();
   auto* cmd = app.add_subcommand("inspect", "Show a model's or engine's I/O, op histogram and parameters");
   cmd->add_option("path", o->path, "ONNX model (.onnx) or engine (.kiln)")->required();
+  cmd->add_option("--member", o->member,
+                  "For a bundle (kiln build --bundle): which of its engines the details describe (default 0)");
   cmd->add_flag("--json", o->json, "Print as JSON");
   cmd->add_flag("--placement", o->placement,
                 "Predict where the CUDA backend runs each node (GPU kernel, host shape math, CPU fallback) and "

@@ -23,6 +23,7 @@ struct RunOptions {
   uint64_t seed = 0;
   int iterations = 1;
   int opt_profile = 0;
+  bool opt_profile_given = false;
   bool json = false, quiet = false;
 };
 
@@ -97,7 +98,9 @@ int run_run(const RunOptions& o) {
   }
   auto ctx = engine->create_context();
   if (!ctx.ok()) return fail(ctx.status());
-  if (Status s = ctx->set_profile(o.opt_profile); !s.ok()) return fail(s);
+  // Without --opt-profile a bundle picks its member from the shapes; a single engine runs under profile 0.
+  if (o.opt_profile_given)
+    if (Status s = ctx->set_profile(o.opt_profile); !s.ok()) return fail(s);
   std::map<std::string, Tensor> outputs;
   std::vector<double> times;
   for (int i = 0; i < std::max(1, o.iterations); ++i) {
@@ -150,15 +153,20 @@ void add_run_command(CLI::App& app) {
   cmd->add_option("--input", o->inputs, "NAME=FILE with FILE a .npy or ONNX TensorProto .pb (repeatable); "
                                         "inputs not given get random data");
   cmd->add_option("--seed", o->seed, "Seed for random inputs (default 0)");
-  cmd->add_option("--opt-profile", o->opt_profile,
-                  "Optimization profile to run under (default 0); random inputs take its opt shapes");
+  auto* opt_profile = cmd->add_option("--opt-profile", o->opt_profile,
+                                      "Optimization profile to run under (default 0; a bundle's run goes to the "
+                                      "engine that takes the input shapes unless this is given); random inputs "
+                                      "take its opt shapes");
   cmd->add_option("--output-dir", o->output_dir, "Write one NAME.npy per output here; otherwise print a summary");
   cmd->add_option("--shapes", o->shapes, "Profile for .onnx input built in memory: NAME:MIN,OPT,MAX (repeatable)");
   cmd->add_option("--backend", o->backend, "For .onnx input: cpu, cuda or auto (default auto)");
   cmd->add_option("--iterations", o->iterations, "Run this many times and report the median latency (default 1)");
   cmd->add_flag("--json", o->json, "Print outputs summary and timing as JSON");
   cmd->add_flag("-q,--quiet", o->quiet, "No progress lines");
-  cmd->callback([o] { std::exit(run_run(*o)); });
+  cmd->callback([o, opt_profile] {
+    o->opt_profile_given = opt_profile->count() > 0;
+    std::exit(run_run(*o));
+  });
 }
 
 }  // namespace kiln::cli

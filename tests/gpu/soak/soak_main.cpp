@@ -2,12 +2,13 @@
 // mixed shapes across the optimization profile; every output is checked against the CPU backend's output for
 // the same input, and device and host memory are sampled so a leak shows as growth.
 //   kiln_soak [--model tiny_attention|tiny_cnn|PATH.onnx] [--threads 8] [--seconds 480] [--sample-s 5]
-//             [--shapes 12] [--out DIR] [--rtol 1e-3] [--atol 1e-4] [--no-memory-check]
+//             [--shapes 12] [--out DIR] [--rtol 1e-3] [--atol 1e-4] [--no-memory-check] [--no-tactic-timing]
 // Writes soak.json and soak.md into --out (default $OUT, else the current folder) and prints a summary.
 // Fails (exit 1) on any mismatch, any error, or memory growth: after the warm-up (the first 10% of the run, at
 // least 10 s, during which every context meets every shape), a sample above the warm-up's peak by more than
 // 1% + 8 MiB (device) or 2% + 32 MiB (host RSS) is growth. --no-memory-check reports without failing (for
-// runs under compute-sanitizer, whose own allocations move both figures).
+// runs under compute-sanitizer, whose own allocations move both figures). --no-tactic-timing builds without
+// timing tactics (under racecheck, timing every candidate kernel at build took longer than the whole run).
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
@@ -44,6 +45,7 @@ struct Options {
   std::string out;
   double rtol = 1e-3, atol = 1e-4;
   bool memory_check = true;
+  bool tactic_timing = true;
 };
 
 // One input shape with two inputs of it (so a replayed CUDA graph must read new values) and their references.
@@ -84,9 +86,10 @@ std::vector<std::vector<int64_t>> spread_shapes(const ModelSpec& m, int count) {
   return out;
 }
 
-BuildConfig config(BackendKind backend, const ModelSpec& m) {
+BuildConfig config(BackendKind backend, const ModelSpec& m, bool tactic_timing) {
   BuildConfig cfg;
   cfg.backend = backend;
+  cfg.tactic_timing = tactic_timing;
   OptimizationProfile p;
   p.inputs[m.input] = {m.min, m.opt, m.max};
   cfg.profiles = {p};
@@ -265,6 +268,10 @@ Result<Options> parse(int argc, char** argv) {
       o.memory_check = false;
       continue;
     }
+    if (a == "--no-tactic-timing") {
+      o.tactic_timing = false;
+      continue;
+    }
     KILN_ASSIGN_OR_RETURN(std::string v, value());
     if (a == "--model") o.model = v;
     else if (a == "--threads") o.threads = std::atoi(v.c_str());
@@ -298,8 +305,8 @@ int main(int argc, char** argv) {
   }
   const ModelSpec& m = *spec;
   const auto t_build = Clock::now();
-  auto gpu = Builder::build_from_file(m.path, config(BackendKind::kCuda, m));
-  auto cpu = Builder::build_from_file(m.path, config(BackendKind::kCpu, m));
+  auto gpu = Builder::build_from_file(m.path, config(BackendKind::kCuda, m, o.tactic_timing));
+  auto cpu = Builder::build_from_file(m.path, config(BackendKind::kCpu, m, true));
   if (!gpu.ok() || !cpu.ok()) {
     std::cerr << "kiln_soak: build failed: " << (gpu.ok() ? cpu.status() : gpu.status()).to_string() << "\n";
     return 1;
@@ -309,6 +316,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   const double build_s = std::chrono::duration<double>(Clock::now() - t_build).count();
+  // Progress on stderr, so a run cut short (a time limit under compute-sanitizer) shows how far it got.
+  std::cerr << fmt::format("kiln_soak: built in {:.1f} s; computing the CPU references\n", build_s);
   auto ref_ctx = cpu->create_context();
   if (!ref_ctx.ok()) {
     std::cerr << "kiln_soak: " << ref_ctx.status().to_string() << "\n";
@@ -331,6 +340,7 @@ int main(int argc, char** argv) {
     cases.push_back(std::move(c));
   }
 
+  std::cerr << fmt::format("kiln_soak: {} shapes ready; {} threads run for {:.0f} s\n", cases.size(), o.threads, o.seconds);
   std::vector<ThreadResult> results(static_cast<size_t>(o.threads));
   std::atomic<uint64_t> total_runs{0};
   std::vector<Sample> samples;
