@@ -45,17 +45,9 @@ std::string file_name(const std::string& path) {
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
 
-// --layers, --dot, --svg: the layers after fusion (a model goes through the default pass pipeline first, as
-// kiln build would run it), their tactics and times, the memory plan, and the pictures.
-Status add_fused_view(const InspectOptions& o, bool is_onnx, const ir::Graph& graph, const Engine* engine,
-                      nlohmann::json& j) {
-  std::shared_ptr<const ir::Graph> fused;
-  if (is_onnx) {
-    auto g = std::make_shared<ir::Graph>(graph);
-    KILN_RETURN_IF_ERROR(passes::run_pipeline(*g, passes::default_pipeline()));
-    fused = g;
-  }
-  const ir::Graph& g = is_onnx ? *fused : graph;
+// --layers, --dot, --svg: the layers after fusion, their tactics and times, the memory plan, and the pictures.
+// g: the engine's graph, or the model after the default passes.
+Status add_fused_view(const InspectOptions& o, const ir::Graph& g, const Engine* engine, nlohmann::json& j) {
   std::vector<OptimizationProfile> profiles;
   if (!o.shapes.empty()) {
     KILN_ASSIGN_OR_RETURN(profiles, parse_profiles(o.shapes));
@@ -111,11 +103,10 @@ Result<std::map<std::string, std::vector<int64_t>>> placement_dims(const Inspect
   return dims;
 }
 
-Result<nlohmann::json> placement_json(const InspectOptions& o, ir::Graph g, bool is_onnx,
+// g: the engine's graph, or the model after the default passes (placed as the builder would leave it, f32).
+Result<nlohmann::json> placement_json(const InspectOptions& o, const ir::Graph& g,
                                       const std::vector<OptimizationProfile>& profiles) {
 #ifdef KILN_WITH_CUDA
-  // A model is placed as the builder would leave it (f32); an engine as it is.
-  if (is_onnx) KILN_RETURN_IF_ERROR(passes::run_pipeline(g, passes::default_pipeline()));
   KILN_ASSIGN_OR_RETURN(auto dims, placement_dims(o, g, profiles));
   KILN_ASSIGN_OR_RETURN(auto placed, cuda::predict_placement(g, dims));
   nlohmann::json j = {{"gpu", 0}, {"host", 0}, {"cpu_fallback", 0}};
@@ -134,7 +125,7 @@ Result<nlohmann::json> placement_json(const InspectOptions& o, ir::Graph g, bool
   j["cuda_graph_capturable"] = j["read_backs"].empty();
   return j;
 #else
-  (void)o, (void)g, (void)is_onnx, (void)profiles;
+  (void)o, (void)g, (void)profiles;
   return Status(StatusCode::kUnsupported, "--placement needs a kiln built with the CUDA backend");
 #endif
 }
@@ -153,16 +144,10 @@ nlohmann::json engine_cpu_fallbacks(const ir::Graph& g, const std::vector<Optimi
 #endif
 }
 
-// What became of each If/Loop/Scan. A model goes through kiln build's default passes first (when it has any), so
-// the Ifs those fold are named as folded.
-Result<nlohmann::json> control_flow_view(const ir::Graph& g, bool is_onnx, BackendKind backend) {
-  if (!is_onnx) return control_flow_json(g, backend);
-  bool any = false;
-  for (const auto& n : g.nodes) any |= n.op_type == "If" || n.op_type == "Loop" || n.op_type == "Scan";
-  if (!any) return nlohmann::json::array();
-  ir::Graph built = g;
-  KILN_RETURN_IF_ERROR(passes::run_pipeline(built, passes::default_pipeline()));
-  return control_flow_json(built, BackendKind::kAuto);
+bool has_control_flow(const ir::Graph& g) {
+  for (const auto& n : g.nodes)
+    if (n.op_type == "If" || n.op_type == "Loop" || n.op_type == "Scan") return true;
+  return false;
 }
 
 nlohmann::json desc_json(const std::string& name, DType dt, const Shape& s) {
@@ -245,19 +230,37 @@ int run_inspect(const InspectOptions& o) {
   j["parameters"] = params;
   j["parameter_bytes"] = bytes;
   j["initializers"] = graph->initializers.size();
-  {
-    auto cf = control_flow_view(*graph, is_onnx, engine ? engine->info().backend : BackendKind::kAuto);
-    if (!cf.ok()) return fail(cf.status());
-    j["control_flow"] = std::move(*cf);
+  // A model goes through kiln build's default passes once, for the views that show it as built.
+  std::shared_ptr<const ir::Graph> built = is_onnx ? nullptr : graph;
+  auto as_built = [&]() -> Result<std::shared_ptr<const ir::Graph>> {
+    if (!built) {
+      auto g = std::make_shared<ir::Graph>(*graph);
+      KILN_RETURN_IF_ERROR(passes::run_pipeline(*g, passes::default_pipeline()));
+      built = g;
+    }
+    return built;
+  };
+  // What became of each If/Loop/Scan (a model's Ifs that the passes fold are named as folded).
+  if (is_onnx && !has_control_flow(*graph)) {
+    j["control_flow"] = nlohmann::json::array();
+  } else {
+    auto g = as_built();
+    if (!g.ok()) return fail(g.status());
+    // A model as built is judged for whichever backend; an engine for its own.
+    j["control_flow"] = control_flow_json(**g, engine ? engine->info().backend : BackendKind::kAuto);
   }
   if (!is_onnx || o.layers || !o.dot.empty() || !o.svg.empty()) {
-    Status st = add_fused_view(o, is_onnx, *graph, engine ? &*engine : nullptr, j);
+    auto g = as_built();
+    if (!g.ok()) return fail(g.status());
+    Status st = add_fused_view(o, **g, engine ? &*engine : nullptr, j);
     if (!st.ok()) return fail(st);
   }
   if (o.placement) {
     std::vector<OptimizationProfile> profiles;
     if (!is_onnx) profiles = engine->profiles();
-    auto pj = placement_json(o, *graph, is_onnx, profiles);
+    auto g = as_built();
+    if (!g.ok()) return fail(g.status());
+    auto pj = placement_json(o, **g, profiles);
     if (!pj.ok()) return fail(pj.status());
     j["placement"] = *pj;
   }
