@@ -131,6 +131,19 @@ def cosine(a, b):
     return float(a @ b / (na * nb)) if na > 0 and nb > 0 else (1.0 if na == nb else 0.0)
 
 
+def centered_rel_err(a, b):
+    """||a' - b'|| / ||b'|| with a', b' the outputs less their means. Logits that share a large offset give a cosine
+    of 1.000000 whatever the rest does (ConvNeXt's random head did); this measures what varies."""
+    import numpy as np
+    a = a.astype(np.float64).ravel()
+    b = b.astype(np.float64).ravel()
+    if not np.isfinite(a).all():
+        return float("nan")
+    a, b = a - a.mean(), b - b.mean()
+    nb = np.linalg.norm(b)
+    return float(np.linalg.norm(a - b) / nb) if nb > 0 else float(np.linalg.norm(a))
+
+
 def engine_dtypes(kiln, engine):
     rc, out, _, _ = bl.run_cmd([kiln, "inspect", engine, "--json"], 120)
     return {d["name"]: d["dtype"] for d in json.loads(out).get("inputs", [])} if rc == 0 else {}
@@ -176,12 +189,15 @@ def kiln_one(args, name, m):
         if rc != 0:
             k["check_error"] = bl.tail(err or out, 600)
         else:
-            cos = []
+            cos, err = [], []
             for i, o in enumerate(m["outputs"]):
                 ref = np.load(os.path.join(args.models_dir, f"{name}.b{b}.ref{i}.npy"))
                 got = np.load(os.path.join(outdir, f"{o}.npy"))
-                cos.append(cosine(got, ref) if got.shape == ref.shape else float("nan"))
+                same = got.shape == ref.shape
+                cos.append(cosine(got, ref) if same else float("nan"))
+                err.append(centered_rel_err(got, ref) if same else float("nan"))
             k["cosine"] = min(cos)
+            k["rel_err"] = max(err)
         rc, out, err, _ = bl.run_cmd([args.kiln, "bench", engine, *files, "--json", "-q", "--iters", str(args.iters),
                                       "--warmup", str(args.warmup), "--max-seconds", str(args.kiln_max_s),
                                       "--profile", "--profile-runs", "3", "--top", "10"], args.kiln_max_s * 3 + 120)
@@ -418,7 +434,7 @@ class Report:
                 out.append({"model": name, "category": m.get("category", ""), "batch": b, "kiln": kms,
                             "eager": ms(t["eager"]), "ro": ms(t["reduce-overhead"]),
                             "recorded": any(r and r.get("recorded") for r in t.values()),
-                            "cosine": k.get("cosine"), "build_s": m.get("build_s"),
+                            "cosine": k.get("cosine"), "rel_err": k.get("rel_err"), "build_s": m.get("build_s"),
                             "kiln_mb": k.get("device_memory", {}).get("total_bytes"),
                             "eager_mb": (t["eager"] or {}).get("peak_memory_bytes"),
                             "top": k.get("top_ops", []), "execution": k.get("execution", {})})
@@ -427,6 +443,7 @@ class Report:
     def markdown(self):
         d = self.doc
         f = lambda v, p=3: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{p}f}"
+        g = lambda v: "—" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.1e}"
         mb = lambda v: "—" if not v else f"{v / 2**20:.0f}"
         rows = self.rows()
         sp = [r["ro"] / r["kiln"] for r in rows if r["kiln"] and r["ro"]]
@@ -435,21 +452,22 @@ class Report:
                  "kiln `build --fp16 --reduced-precision-io` (one profile, batch 1..8) against torch f16 eager and"
                  " torch.compile(mode=\"reduce-overhead\", dynamic=False), inputs identical, median of timed"
                  " iterations (CUDA events, each waited for). Cosine: kiln f16 vs torch f32 (TF32 off), the worst"
-                 " output. Speedup = torch ms / kiln ms (> 1: kiln faster). kiln MB: engine + context + I/O.",
+                 " output; rel err: the L2 norm of the difference over the reference's, both less their means (a"
+                 " shared offset cannot hide an error), the worst output. Speedup = torch ms / kiln ms (> 1: kiln faster). kiln MB: engine + context + I/O.",
                  "", "Runs: " + "; ".join(f"`python3 bench/zoo.py {' '.join(r['argv'])}` ({r.get('wall_s', 0):.0f} s)"
                                            for r in d["runs"]), "",
                  f"**Geometric mean speedup vs reduce-overhead: {f(geo, 2)}x** over {len(sp)} configurations; "
                  f"kiln slower in {sum(1 for x in sp if x < 1)}.", "",
                  "| model | kind | batch | kiln ms | eager ms | reduce-overhead ms | vs eager | vs RO | cosine |"
-                 " build s | kiln MB | eager peak MB | kiln's top ops (share) |",
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                 " rel err | build s | kiln MB | eager peak MB | kiln's top ops (share) |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
             ve = f(r["eager"] / r["kiln"], 2) if r["kiln"] and r["eager"] else "—"
             vr = f(r["ro"] / r["kiln"], 2) if r["kiln"] and r["ro"] else "—"
             top = ", ".join(f"{o['op']} {o['share'] * 100:.0f}%" for o in r["top"][:4])
             rec = " (recorded)" if r["recorded"] else ""
             lines.append(f"| {r['model']} | {r['category']} | {r['batch']} | {f(r['kiln'])} | {f(r['eager'])}{rec} |"
-                         f" {f(r['ro'])}{rec} | {ve} | {vr} | {f(r['cosine'], 6)} | {f(r['build_s'], 1)} |"
+                         f" {f(r['ro'])}{rec} | {ve} | {vr} | {f(r['cosine'], 6)} | {g(r['rel_err'])} | {f(r['build_s'], 1)} |"
                          f" {mb(r['kiln_mb'])} | {mb(r['eager_mb'])} | {top} |")
         errs = [f"{e['step']} {e['model']}: {e['message']}" for e in d["errors"]]
         errs += [f"torch {r['model']} {r['mode']} b{r['batch']}: {r['error']}" for r in d["torch_rows"] if "error" in r]
