@@ -115,6 +115,7 @@ def llama_step(m, ids, position, caches, in_place):
         o = attend(q, repeat_kv(kc, heads // kv_heads), repeat_kv(vc, heads // kv_heads), position)
         h = h + at.o_proj(o.transpose(1, 2).reshape(b, 1, heads * dim))
         h = h + layer.mlp(layer.post_attention_layernorm(h))
+        new += [kc, vc]  # the present.N.* outputs: without them the export has no cache outputs to pair
     return m.lm_head(mm.norm(h))[:, -1], new
 
 
@@ -316,6 +317,11 @@ def main():
     ap.add_argument("--iters", type=int, default=50)
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     args = ap.parse_args()
+    # The cache holds --max-len rows: the prompt and every generated token but the last are written into it.
+    if args.prompt + args.tokens - 1 >= args.max_len:
+        ap.error(f"--prompt {args.prompt} + --tokens {args.tokens} need --max-len > {args.prompt + args.tokens - 1}")
+    if "gpt2" in args.models.split(",") and args.max_len > 1024:
+        ap.error("--max-len is at most 1024 for gpt2 (its position table)")
     args.batches = [int(b) for b in args.batches.split(",")]
     import kiln
     doc = {"date": datetime.date.today().isoformat(), "gpu": bl.gpu_name(), "commit": bl.git_commit(),
