@@ -91,7 +91,7 @@ def build(model: Union[PathLike, bytes, Any], *, backend: str = "auto", fp16: bo
           progress: Union[bool, Callable[[str], None]] = True, reduced_precision_io: bool = False,
           tactic_timing: bool = True, cuda_graphs: bool = True, allow_cpu_fallback: bool = True,
           aliases: Optional[Dict[str, str]] = None, auto_alias: bool = True,
-          base_dir: Optional[PathLike] = None) -> "Engine":
+          base_dir: Optional[PathLike] = None, bundle: bool = False) -> "Engine":
     """Builds an engine from an ONNX model.
 
     model: a path to a .onnx file, the ONNX bytes, or an ``onnx.ModelProto``.
@@ -109,6 +109,8 @@ def build(model: Union[PathLike, bytes, Any], *, backend: str = "auto", fp16: bo
         same dtype and shape). With auto_alias, outputs named like a cache's next state (``present.N...`` for
         ``past_key_values.N...`` or ``past.N...``) are paired too. See docs/kv_cache.md.
     base_dir: where external-data files of ONNX bytes live (default: the current directory).
+    bundle: build each profile of ``shapes`` (a list of two or more) as its own engine and return their bundle
+        (``kiln build --bundle``): each call runs on the one whose profile fits its shapes. See ``kiln.bundle``.
     """
     if sum(bool(f) for f in (fp16, bf16, tf32)) > 1:
         raise InvalidArgument("pick at most one of fp16, bf16, tf32")
@@ -123,8 +125,24 @@ def build(model: Union[PathLike, bytes, Any], *, backend: str = "auto", fp16: bo
     else:
         raise InvalidArgument(f"model must be a path, ONNX bytes or an onnx.ModelProto, got {type(model).__name__}")
     callback = _progress_printer() if progress is True else (progress or None)
+    profiles = _normalize_shapes(shapes)
+    if bundle:
+        if len(profiles) < 2:
+            raise InvalidArgument("bundle=True needs two or more profiles in shapes (a list of {input: [min, opt, "
+                                  f"max]}} dicts, one engine each); got {len(profiles)}")
+        members = []
+        for k, profile in enumerate(profiles):
+            if callback:
+                callback(f"bundle member {k + 1} of {len(profiles)}")
+            members.append(build(source, backend=backend, fp16=fp16, bf16=bf16, tf32=tf32,
+                                 shapes=[profile], fp32_layers=fp32_layers, timing_cache=timing_cache,
+                                 progress=callback or False, reduced_precision_io=reduced_precision_io,
+                                 tactic_timing=tactic_timing, cuda_graphs=cuda_graphs,
+                                 allow_cpu_fallback=allow_cpu_fallback, aliases=aliases, auto_alias=auto_alias,
+                                 base_dir=base_dir))
+        return Engine(_kiln.Engine.bundle([m._native for m in members]))
     native = _kiln.build(source, is_bytes, os.fspath(base_dir) if base_dir is not None else ".", backend, precision,
-                         [str(n) for n in fp32_layers], _normalize_shapes(shapes),
+                         [str(n) for n in fp32_layers], profiles,
                          os.fspath(timing_cache) if timing_cache is not None else "", reduced_precision_io,
                          tactic_timing, cuda_graphs, allow_cpu_fallback,
                          [(str(o), str(i)) for o, i in (aliases or {}).items()], auto_alias, callback)

@@ -59,3 +59,15 @@ def test_members_must_share_inputs():
                        progress=False)
     with pytest.raises(kiln.InvalidArgument, match="member 1 takes inputs 'x' f32 but member 0 takes 'image' f32"):
         kiln.bundle([member(SMALL), other])
+
+
+def test_build_with_bundle_true_builds_one_engine_per_profile():
+    lines = []
+    engine = kiln.build(model_path("tiny_cnn"), backend="cpu", shapes=[SMALL, LARGE], bundle=True, progress=lines.append)
+    assert engine.info["bundle_members"] == 2
+    assert [line for line in lines if line.startswith("bundle member")] == ["bundle member 1 of 2", "bundle member 2 of 2"]
+    ctx = engine.create_context()
+    ctx.infer({"image": np.zeros((7, 3, 32, 32), np.float32)})
+    assert ctx.last_run_info()["bundle_member"] == 1
+    with pytest.raises(kiln.InvalidArgument, match="bundle=True needs two or more profiles"):
+        kiln.build(model_path("tiny_cnn"), backend="cpu", shapes=SMALL, bundle=True, progress=False)
