@@ -1,6 +1,7 @@
 // Pieces shared by the kiln subcommands.
 #pragma once
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,10 @@ Status check_output_file(const std::string& flag, const std::string& path);
 Status write_output_file(const std::string& flag, const std::string& path, const std::string& text);
 // Prints "error: <message>" to stderr and returns the exit code for it.
 int fail(const Status& s);
+
+// A bundle's members, one object each: precision, nodes, weight_bytes, tactics, profiles [{input: {min, opt, max}}]
+// (kiln build --json, kiln inspect).
+nlohmann::json bundle_members_json(const Engine& bundle);
 // Prints build progress lines to stderr.
 std::function<void(std::string_view)> progress_printer(bool quiet);
 

@@ -61,20 +61,6 @@ Result<Engine> build_bundle(const BuildOptions& o, const BuildConfig& cfg) {
   return Engine::bundle(members);
 }
 
-nlohmann::json member_json(const Engine& bundle) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const Engine& m : bundle.members()) {
-    nlohmann::json profiles = nlohmann::json::array();
-    for (const auto& p : m.profiles()) {
-      nlohmann::json inputs = nlohmann::json::object();
-      for (const auto& [name, r] : p.inputs) inputs[name] = {{"min", r.min}, {"opt", r.opt}, {"max", r.max}};
-      profiles.push_back(inputs);
-    }
-    a.push_back({{"precision", m.info().precision}, {"nodes", m.info().num_nodes}, {"profiles", profiles}});
-  }
-  return a;
-}
-
 int run_build(const BuildOptions& o) {
   BuildConfig cfg;
   auto b = parse_backend(o.backend);
@@ -132,7 +118,7 @@ int run_build(const BuildOptions& o) {
                         {"tactics", engine->info().tactics},
                         {"aliases", engine->info().aliases},
                         {"build_ms", ms}};
-    if (engine->info().bundle_members) j["bundle_members"] = member_json(*engine);
+    if (engine->info().bundle_members) j["bundle_members"] = bundle_members_json(*engine);
     std::cout << j.dump(2) << "\n";
   } else {
     const size_t members = engine->info().bundle_members;

@@ -176,20 +176,7 @@ int run_inspect(const InspectOptions& o) {
         return fail(Status(StatusCode::kInvalidArgument,
                            fmt::format("--member {}: the bundle holds engines 0..{}", o.member, members.size() - 1)));
       j["bundle"] = {{"precision", e->info().precision}, {"weight_bytes", e->info().weight_bytes},
-                     {"shown_member", o.member}, {"members", nlohmann::json::array()}};
-      for (const Engine& m : members) {
-        nlohmann::json profiles = nlohmann::json::array();
-        for (const auto& p : m.profiles()) {
-          nlohmann::json in = nlohmann::json::object();
-          for (const auto& [name, r] : p.inputs) in[name] = {{"min", r.min}, {"opt", r.opt}, {"max", r.max}};
-          profiles.push_back(in);
-        }
-        j["bundle"]["members"].push_back({{"precision", m.info().precision},
-                                          {"nodes", m.info().num_nodes},
-                                          {"weight_bytes", m.info().weight_bytes},
-                                          {"tactics", m.info().tactics},
-                                          {"profiles", profiles}});
-      }
+                     {"shown_member", o.member}, {"members", bundle_members_json(*e)}};
       e = members[static_cast<size_t>(o.member)];
     } else if (o.member != 0) {
       return fail(Status(StatusCode::kInvalidArgument, "--member is for bundles (kiln build --bundle); this is one engine"));
