@@ -36,7 +36,10 @@ std::string origin_text(const Dep& d) {
   return d.origin.empty() ? std::string("tensor values") : "the values of '" + printable(d.origin) + "'";
 }
 
-const char* kNoGpuControlFlow = "kiln's GPU backend has no If/Loop/Scan kernels";
+// How the CUDA backend runs a body: node by node, each node where it has a kernel, so nothing inside a body is
+// fused with the rest of the model.
+const char* kGpuBodies = "the body's nodes run on the GPU where they have kernels, node by node, not fused with "
+                         "the rest of the model";
 
 class ControlFlowCheck {
  public:
@@ -122,9 +125,9 @@ class ControlFlowCheck {
                 " depends only on input shapes (Shape/Size), not on tensor values: where the dims it reads are "
                 "static in the model, kiln folds the If at build and compiles only the branch taken; where they "
                 "are dynamic it is computed on the host per run, "
-                "without reading anything back from the GPU, and the branch runs with the CPU reference "
-                "kernels (" +
-                kNoGpuControlFlow + ")",
+                "without reading anything back from the GPU, so the run can still be one CUDA graph per input "
+                "shape (" +
+                kGpuBodies + ")",
             "if every shape you build for takes the same branch, export with those dims static or trace the "
             "model so the export keeps only that branch");
         break;
@@ -133,9 +136,9 @@ class ControlFlowCheck {
             S::kWarning, "if-data-dependent", name, "If", cond,
             head + " depends on " + origin_text(d) +
                 ": on the GPU backend kiln reads it back from the GPU on "
-                "every run (a device-to-host sync, which also prevents capturing the run as one CUDA graph) "
-                "and runs the chosen branch with the CPU reference kernels (" +
-                kNoGpuControlFlow + ")",
+                "every run (a device-to-host sync, which also prevents capturing the run as one CUDA graph), "
+                "then runs the chosen branch (" +
+                kGpuBodies + ")",
             "compute both branches and select with Where (no sync, both on the GPU), or keep the decision in "
             "your own code and build the parts around it as engines of their own (kiln extract, "
             "docs/extract.md)");
@@ -167,10 +170,10 @@ class ControlFlowCheck {
                                   : count + ", and an exit condition that depends on " + origin_text(exit);
       ctx_.add(S::kWarning, "loop-data-dependent", name, "Loop", has_m ? n.input(0) : "",
                fmt::format(
-                   "Loop node '{}' has {}: the number of iterations is known only while it runs. kiln runs "
-                   "the body with the CPU reference kernels ({}), reading what it needs back from the GPU "
-                   "each run, which also prevents capturing the run as one CUDA graph",
-                   printable(name), why, kNoGpuControlFlow),
+                   "Loop node '{}' has {}: the number of iterations is known only while it runs. On the GPU "
+                   "backend kiln reads the count and condition back from the GPU (each iteration when the body "
+                   "computes the condition), which prevents capturing the run as one CUDA graph ({})",
+                   printable(name), why, kGpuBodies),
                "keep the loop in your own code and build the body as its own engine (kiln extract), or bound "
                "it: a fixed "
                "maximum count with the early exit computed as a mask (Where) stays on the GPU once unrolled");
@@ -179,10 +182,10 @@ class ControlFlowCheck {
           S::kInfo, "loop-static", name, "Loop", has_m ? n.input(0) : "",
           fmt::format(
               "Loop node '{}' has {} and no exit condition that depends on data: the same number of "
-              "iterations for each input shape. kiln runs the body with the CPU reference kernels ({})",
-              printable(name), count, kNoGpuControlFlow),
-          "unroll it at export when the count is small (tracing unrolls Python loops), so the body's ops run "
-          "on the GPU");
+              "iterations for each input shape; with nothing else read back, the run stays one CUDA graph per shape ({})",
+              printable(name), count, kGpuBodies),
+          "unroll it at export when the count is small (tracing unrolls Python loops), so the body's ops are "
+          "fused with the rest of the model");
     }
   }
 
@@ -192,8 +195,8 @@ class ControlFlowCheck {
     ctx_.add(
         S::kInfo, "scan", name, "Scan", "",
         fmt::format("Scan node '{}' runs its body once per step along the scanned axis (a count fixed by the "
-                    "input shape), with the CPU reference kernels ({})",
-                    printable(name), kNoGpuControlFlow),
+                    "input shape); slices and stacking are device copies ({})",
+                    printable(name), kGpuBodies),
         "if it is a recurrence, export it as the ONNX RNN/GRU/LSTM op or unrolled at a fixed length");
   }
 

@@ -2,6 +2,8 @@
 // --no-cpu-fallback) and kiln inspect lists them. The prediction needs only the CUDA kernel table, not a GPU.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #ifdef KILN_WITH_CUDA
 #include <kiln_onnx/onnx.pb.h>
 
@@ -82,15 +84,18 @@ TEST(CpuFallback, UnknownRankInputWithoutProfileIsAnErrorNamingIt) {
   EXPECT_NE(f.status().message().find("'x' has unknown rank"), std::string::npos) << f.status().to_string();
 }
 
-TEST(CpuFallback, IfBodyOnTheCpuReadsItsOuterValuesBackFromTheGpu) {
+// A data-dependent If reads its condition back, then its branch's nodes are placed like any others: on the GPU
+// where they have kernels, reading the enclosing values they name in place (no read-back for those).
+TEST(CpuFallback, IfReadsOnlyItsConditionBackAndPlacesItsBranchNodes) {
   ModelBuilder b;
   b.input("x", DType::kF32, {"2", "4"});
   b.node("Relu", {"x"}, {"y"}, "relu").node("ReduceSum", {"x"}, {"s"}, "sum").attr("keepdims", int64_t{0});
   b.initializer("zero", testing::f32_tensor({}, {0.f}));
   b.node("Greater", {"s", "zero"}, {"cond"}, "positive");
   ModelBuilder then_b, else_b;
-  then_b.node("Neg", {"y"}, {"t"}).output("t", DType::kF32, {"2", "4"});
-  else_b.node("Identity", {"x"}, {"e"}).output("e", DType::kF32, {"2", "4"});
+  then_b.node("Neg", {"y"}, {"t"}, "neg").output("t", DType::kF32, {"2", "4"});
+  // Dropout has no CUDA kernel: the one body node that falls back, named by its path.
+  else_b.node("Dropout", {"x"}, {"d"}, "drop").node("Add", {"x", "d"}, {"e"}, "add").output("e", DType::kF32, {"2", "4"});
   b.node("If", {"cond"}, {"r"}, "branch");
   for (auto [key, body] : {std::pair{"then_branch", &then_b}, std::pair{"else_branch", &else_b}}) {
     auto* g = b.proto().mutable_graph();
@@ -103,12 +108,37 @@ TEST(CpuFallback, IfBodyOnTheCpuReadsItsOuterValuesBackFromTheGpu) {
   ir::Graph g = import(b);
   auto placed = cuda::predict_placement(g, {{"x", {2, 4}}});
   ASSERT_TRUE(placed.ok()) << placed.status().to_string();
-  const cuda::PlacedNode& iff = placed->back();
-  ASSERT_EQ(iff.name, "branch");
-  EXPECT_EQ(iff.where, cuda::Placement::kCpuFallback);
-  EXPECT_NE(iff.why.find("If runs on the CPU reference with its bodies"), std::string::npos) << iff.why;
-  // The condition, then the outer values the bodies name: each is a read-back that prevents graph capture.
-  EXPECT_EQ(iff.downloads, (std::vector<std::string>{"cond", "x", "y"}));
+  std::map<std::string, const cuda::PlacedNode*> by_name;
+  for (const auto& p : *placed) by_name[p.name] = &p;
+  ASSERT_TRUE(by_name.count("branch"));
+  const cuda::PlacedNode& iff = *by_name["branch"];
+  EXPECT_EQ(iff.where, cuda::Placement::kControlFlow);
+  EXPECT_NE(iff.why.find("data-dependent condition"), std::string::npos) << iff.why;
+  EXPECT_EQ(iff.downloads, (std::vector<std::string>{"cond"}));
+  ASSERT_TRUE(by_name.count("branch/then_branch/neg"));
+  EXPECT_EQ(by_name["branch/then_branch/neg"]->where, cuda::Placement::kGpu);
+  EXPECT_TRUE(by_name["branch/then_branch/neg"]->downloads.empty());
+  ASSERT_TRUE(by_name.count("branch/else_branch/drop"));
+  EXPECT_EQ(by_name["branch/else_branch/drop"]->where, cuda::Placement::kCpuFallback);
+  EXPECT_EQ(by_name["branch/else_branch/drop"]->downloads, (std::vector<std::string>{"x"}));
+  // kiln build reports the body's fallback by its path.
+  auto f = cuda::predict_cpu_fallbacks(g, {});
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  ASSERT_EQ(f->size(), 1u);
+  EXPECT_EQ((*f)[0].name, "branch/else_branch/drop");
+}
+
+// Scan before opset 9 (batch-major, sequence lengths) is the one control-flow form left to the CPU reference.
+TEST(CpuFallback, ScanBeforeOpset9FallsBackAndLaterScansRunTheirBodies) {
+  for (int64_t opset : {8, 11}) {
+    SCOPED_TRACE(opset);
+    ir::Node scan;
+    scan.op_type = "Scan";
+    const cuda::KernelDef* kernel = nullptr;
+    const auto where = cuda::place_node(scan, opset, {}, &kernel);
+    EXPECT_EQ(where, opset < 9 ? cuda::Placement::kCpuFallback : cuda::Placement::kControlFlow);
+    EXPECT_EQ(kernel, nullptr);
+  }
 }
 
 }  // namespace

@@ -61,7 +61,12 @@ check no_control_flow 0 "^0$" -- bash -c "\"$KILN\" inspect \"$ROOT/models/tiny_
 check if_const_build 0 "" -- "$KILN" build "$W/if_const.onnx" -o "$W/if_const.kiln" --backend cpu -q
 check if_const_engine 0 "^If pick folded then_branch cond 0$" -- bash -c "\"$KILN\" inspect \"$W/if_const.kiln\" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); c=j[\"control_flow\"][0]; print(c[\"op\"], c[\"node\"], c[\"case\"], c[\"branch\"], c[\"decided_by\"], j[\"ops\"].get(\"If\", 0))'"
 check if_data_build 0 "" -- "$KILN" build "$W/if_data.onnx" -o "$W/if_data.kiln" --backend cpu -q
-check if_data_engine 0 "If 'pick': data-dependent: .*runs on the CPU backend with its bodies each call" -- "$KILN" inspect "$W/if_data.kiln"
+check if_data_engine 0 "If 'pick': data-dependent: .*runs on the CPU backend with the taken branch each call" -- "$KILN" inspect "$W/if_data.kiln"
+# On the CUDA backend the If reads its condition back and its branches' nodes are placed like any others.
+if ! grep -q "needs a kiln built with the CUDA backend" <<<"$cuda_probe"; then
+  check if_data_placement 0 "control flow: pick \(If\): data-dependent condition: reads one value back" -- "$KILN" inspect "$W/if_data.onnx" --placement
+  check if_data_placement_json 0 "^2 1 0 \['flag'\] \['pick'\]$" -- bash -c "\"$KILN\" inspect \"$W/if_data.onnx\" --placement --json | python3 -c 'import json,sys; p=json.load(sys.stdin)[\"placement\"]; print(p[\"gpu\"], p[\"control_flow\"], p[\"cpu_fallback\"], [r[\"value\"] for r in p[\"read_backs\"]], [c[\"node\"] for c in p[\"control_flow_nodes\"]])'"
+fi
 /usr/bin/python3 -c "
 import numpy as np, sys
 np.save(sys.argv[1] + '/x.npy', np.array([[-1, 2, -3], [4, -5, 6]], np.float32))

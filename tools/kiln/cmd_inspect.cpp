@@ -109,17 +109,21 @@ Result<nlohmann::json> placement_json(const InspectOptions& o, const ir::Graph& 
 #ifdef KILN_WITH_CUDA
   KILN_ASSIGN_OR_RETURN(auto dims, placement_dims(o, g, profiles));
   KILN_ASSIGN_OR_RETURN(auto placed, cuda::predict_placement(g, dims));
-  nlohmann::json j = {{"gpu", 0}, {"host", 0}, {"cpu_fallback", 0}};
+  nlohmann::json j = {{"gpu", 0}, {"host", 0}, {"cpu_fallback", 0}, {"control_flow", 0}};
   j["read_backs"] = nlohmann::json::array();
   j["fallback_nodes"] = nlohmann::json::array();
+  j["control_flow_nodes"] = nlohmann::json::array();
   for (const auto& [name, d] : dims) j["dims"][name] = d;
   for (const auto& p : placed) {
-    const char* key = p.where == cuda::Placement::kGpu    ? "gpu"
-                      : p.where == cuda::Placement::kHost ? "host"
-                                                          : "cpu_fallback";
+    const char* key = p.where == cuda::Placement::kGpu           ? "gpu"
+                      : p.where == cuda::Placement::kHost        ? "host"
+                      : p.where == cuda::Placement::kControlFlow ? "control_flow"
+                                                                 : "cpu_fallback";
     j[key] = j[key].get<int>() + 1;
     if (p.where == cuda::Placement::kCpuFallback)
       j["fallback_nodes"].push_back({{"node", p.name}, {"op", p.op}, {"why", p.why}});
+    if (p.where == cuda::Placement::kControlFlow)
+      j["control_flow_nodes"].push_back({{"node", p.name}, {"op", p.op}, {"case", p.why}});
     for (const auto& v : p.downloads) j["read_backs"].push_back({{"node", p.name}, {"op", p.op}, {"value", v}});
   }
   j["cuda_graph_capturable"] = j["read_backs"].empty();
@@ -329,8 +333,14 @@ int run_inspect(const InspectOptions& o) {
     std::string at;
     for (const auto& [name, d] : p["dims"].items())
       at += fmt::format("{}{}={}", at.empty() ? "" : " ", name, dims_to_string(d.get<std::vector<int64_t>>()));
-    std::cout << fmt::format("  placement on the CUDA backend at {}: {} GPU, {} host (shape math), {} CPU fallback\n",
-                             at, p["gpu"].get<int>(), p["host"].get<int>(), p["cpu_fallback"].get<int>());
+    std::cout << fmt::format("  placement on the CUDA backend at {}: {} GPU, {} host (shape math), {} CPU fallback{}\n",
+                             at, p["gpu"].get<int>(), p["host"].get<int>(), p["cpu_fallback"].get<int>(),
+                             p["control_flow"].get<int>() ? fmt::format(", {} control flow (their bodies' nodes counted "
+                                                                        "where they run)", p["control_flow"].get<int>())
+                                                          : std::string());
+    for (const auto& c : p["control_flow_nodes"])
+      std::cout << fmt::format("    control flow: {} ({}): {}\n", c["node"].get<std::string>(),
+                               c["op"].get<std::string>(), c["case"].get<std::string>());
     for (const auto& f : p["fallback_nodes"])
       std::cout << fmt::format("    CPU fallback: {} ({}): {}\n", f["node"].get<std::string>(),
                                f["op"].get<std::string>(), f["why"].get<std::string>());

@@ -10,16 +10,21 @@ namespace kiln::cli {
 
 namespace {
 
-// Where a node that reads tensor values to decide its control flow runs, per backend.
-std::string runtime_text(BackendKind backend) {
+// How a node that reads tensor values to decide its control flow runs, per backend.
+std::string runtime_text(const std::string& op, BackendKind backend) {
+  const std::string what = op == "If" ? "the taken branch" : "the body";
   switch (backend) {
-    case BackendKind::kCpu: return "runs on the CPU backend with its bodies each call";
+    case BackendKind::kCpu: return fmt::format("runs on the CPU backend with {} each call", what);
     case BackendKind::kCuda:
-      return "runs on the CPU reference with its bodies each call: its inputs are read back from the GPU, so "
-             "the run is not captured as one CUDA graph";
+      if (op == "Scan")
+        return "runs its body once per step, the body's nodes on the GPU where they have kernels (slices and "
+               "stacking are device copies); Scan before opset 9 runs on the CPU reference";
+      return fmt::format("reads {} on the host each call (a read-back when the GPU computed it, which keeps the "
+                         "run out of a CUDA graph), then runs {}'s nodes on the GPU where they have kernels",
+                         op == "If" ? "its condition" : "its trip count and condition", what);
     default:
-      return "runs with its bodies each call (on a CUDA engine on the CPU reference, which reads its inputs back "
-             "and keeps the run out of a CUDA graph)";
+      return fmt::format("runs with {} each call (on a CUDA engine its nodes run on the GPU, after the {} is read "
+                         "on the host)", what, op == "If" ? "condition" : "trip count");
   }
 }
 
@@ -33,7 +38,7 @@ void visit(const ir::Graph& g, const std::string& prefix, BackendKind backend, n
         e["case"] = "data-dependent";
         e["decided_by"] = first;
         e["detail"] = fmt::format("the condition '{}' is known only at run time; the If {}", first,
-                                  runtime_text(backend));
+                                  runtime_text(n.op_type, backend));
       } else if (n.op_type == "Loop") {
         // Static when the trip count is a constant and no condition input can stop the loop earlier.
         const bool static_count = !first.empty() && g.is_constant(first) && g.initializers.at(first).numel() == 1 &&
@@ -41,13 +46,13 @@ void visit(const ir::Graph& g, const std::string& prefix, BackendKind backend, n
         e["case"] = static_count ? "static trip count" : "runtime trip count";
         e["decided_by"] = first.empty() ? (n.inputs.size() > 1 ? n.inputs[1] : std::string()) : first;
         e["detail"] = static_count ? fmt::format("trip count {} (a constant); the Loop {}",
-                                                 g.initializers.at(first).get_as_double(0), runtime_text(backend))
+                                                 g.initializers.at(first).get_as_double(0), runtime_text(n.op_type, backend))
                                    : fmt::format("the trip count or condition is read at run time; the Loop {}",
-                                                 runtime_text(backend));
+                                                 runtime_text(n.op_type, backend));
       } else {
         e["case"] = "scan";
         e["decided_by"] = "";
-        e["detail"] = "iterates over its scan inputs' axis; the Scan " + runtime_text(backend);
+        e["detail"] = "iterates over its scan inputs' axis; the Scan " + runtime_text(n.op_type, backend);
       }
       out.push_back(std::move(e));
     }

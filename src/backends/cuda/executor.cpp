@@ -42,6 +42,20 @@ std::string signature(const std::map<std::string, DeviceTensor>& inputs,
   return key;
 }
 
+// Per node: the values of g whose last reader it is, graph outputs and constants excepted. Reads from If/Loop/Scan
+// bodies count: an enclosing value a body reads lives until that node has run.
+std::vector<std::vector<std::string>> last_reads(const ir::Graph& g) {
+  std::map<std::string, size_t> last_use;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& in : ir::node_reads(g.nodes[i]))
+      if (!in.empty()) last_use[in] = i;
+  std::set<std::string> keep(g.outputs.begin(), g.outputs.end());
+  std::vector<std::vector<std::string>> release(g.nodes.size());
+  for (const auto& [name, i] : last_use)
+    if (!keep.count(name) && !g.is_constant(name)) release[i].push_back(name);
+  return release;
+}
+
 // "x [8,64], mask [8,1,64]": the input shapes a plan is for, as a message shows them (the key adds addresses).
 std::string shapes_text(const std::map<std::string, DeviceTensor>& inputs) {
   std::string s;
@@ -50,20 +64,14 @@ std::string shapes_text(const std::map<std::string, DeviceTensor>& inputs) {
 }
 }  // namespace
 
-struct GraphExecutor::Slot {
-  std::optional<Tensor> host;
-  std::optional<DeviceTensor> dev;
-  DType dtype() const { return host ? host->dtype() : dev->dtype; }
-  const std::vector<int64_t>& dims() const { return host ? host->dims() : dev->dims; }
-};
-
 struct GraphExecutor::Plan {
   std::string key;
   bool deterministic = false;  // the trace run read nothing back from the GPU: same work every time
   std::vector<size_t> sizes;   // allocation sizes in order, from the trace run
   ArenaLayout layout;
   std::shared_ptr<void> arena;
-  std::map<std::string, DeviceTensor> uploads;  // host-computed values (shape math) uploaded once
+  // Host-computed values (shape math) uploaded once by the trace, in the order the run needs them.
+  std::vector<std::pair<std::string, DeviceTensor>> uploads;
   cudaGraphExec_t exec = nullptr;
   std::map<std::string, DeviceTensor> outputs;  // where the captured graph leaves the graph outputs
   std::map<std::string, std::vector<int64_t>> output_dims;
@@ -108,15 +116,8 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<con
   KILN_CUDNN_CHECK(cudnnSetStream(ex->res_.cudnn, ex->res_.stream));
   KILN_RETURN_IF_ERROR(device_alloc(&ex->res_.workspace, kWorkspaceBytes, "the context's kernel workspace"));
   ex->res_.workspace_bytes = kWorkspaceBytes;
-  std::map<std::string, size_t> last_use;
-  // Reads from If/Loop/Scan bodies count: an outer value a body reads lives until that node has run.
-  for (size_t i = 0; i < ex->graph_->nodes.size(); ++i)
-    for (const auto& in : ir::node_reads(ex->graph_->nodes[i]))
-      if (!in.empty()) last_use[in] = i;
+  ex->release_after_ = last_reads(*ex->graph_);
   std::set<std::string> keep(ex->graph_->outputs.begin(), ex->graph_->outputs.end());
-  ex->release_after_.resize(ex->graph_->nodes.size());
-  for (const auto& [name, i] : last_use)
-    if (!keep.count(name) && !ex->graph_->is_constant(name)) ex->release_after_[i].push_back(name);
   // Values a chain of views (kernels/views.cpp: same bytes, new dims) turns into a graph output: their producer
   // may write that output's buffer directly (GPT-2's logits are a Reshape of the lm_head GEMM's output).
   std::set<std::string> external(ex->graph_->inputs.begin(), ex->graph_->inputs.end());
@@ -235,10 +236,11 @@ Status GraphExecutor::ensure_device(const std::string& name, Slot& s) {
   const Tensor& h = *s.host;
   if (mode_ == Mode::kArena) {
     // Host values in a deterministic plan are shape math: the same every run, uploaded once by the trace.
-    auto it = plan_->uploads.find(name);
-    if (it == plan_->uploads.end() || it->second.dims != h.dims() || it->second.dtype != h.dtype())
+    const size_t i = upload_cursor_++;
+    if (i >= plan_->uploads.size() || plan_->uploads[i].first != name || plan_->uploads[i].second.dims != h.dims() ||
+        plan_->uploads[i].second.dtype != h.dtype())
       return internal_error("planned run has no uploaded value for '{}'", name);
-    s.dev = it->second;
+    s.dev = plan_->uploads[i].second;
     return Status();
   }
   DeviceTensor d;
@@ -248,22 +250,34 @@ Status GraphExecutor::ensure_device(const std::string& name, Slot& s) {
   d.data = d.storage.get();
   // Pageable-source copies return once the source is staged, so the host tensor may go right after.
   if (h.nbytes()) KILN_CUDA_CHECK(cudaMemcpyAsync(d.data, h.raw(), h.nbytes(), cudaMemcpyHostToDevice, res_.stream));
-  if (mode_ == Mode::kTrace) plan_->uploads[name] = d;
+  if (mode_ == Mode::kTrace) plan_->uploads.emplace_back(name, d);
   s.dev = std::move(d);
   return Status();
 }
 
-Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<LayerTiming>* timings) {
-  const ir::Graph& g = *graph_;
+const std::vector<std::vector<std::string>>& GraphExecutor::release_plan(const ir::Graph& g) {
+  if (&g == graph_.get()) return release_after_;
+  auto it = body_release_.find(&g);
+  if (it == body_release_.end()) it = body_release_.emplace(&g, last_reads(g)).first;
+  return it->second;
+}
+
+Result<GraphExecutor::Values> GraphExecutor::execute(const ir::Graph& g, Values live, const SlotLookup* outer,
+                                                     std::vector<LayerTiming>* timings) {
+  const bool top = &g == graph_.get();
+  const std::vector<std::vector<std::string>>& release = release_plan(g);
   auto slot_of = [&](const std::string& name) -> Slot* {
     if (auto it = live.find(name); it != live.end()) return &it->second;
     auto c = g.initializers.find(name);
-    if (c == g.initializers.end()) return nullptr;
+    if (c == g.initializers.end()) return outer ? (*outer)(name) : nullptr;
     Slot s;
     s.host = c->second;
-    if (const DeviceTensor* w = weights_->find(name)) s.dev = *w;
+    // The engine's upload holds the top graph's constants; a body's are uploaded when a GPU node reads them.
+    if (top)
+      if (const DeviceTensor* w = weights_->find(name)) s.dev = *w;
     return &(live[name] = std::move(s));
   };
+  const SlotLookup scope = slot_of;
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> events;
   std::vector<double> host_ms;
   struct GateOpener {
@@ -282,9 +296,9 @@ Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<La
       facts[k] = {true, in[k]->dtype(), num_elements(in[k]->dims()), in[k]->host.has_value()};
     }
     const KernelDef* kernel = nullptr;
-    const Placement where = place_node(node, facts, &kernel);
+    const Placement where = place_node(node, g.opset, facts, &kernel);
     const bool dims_only = node.op_type == "Shape" || node.op_type == "Size";
-    const bool on_host = where != Placement::kGpu;
+    const bool on_host = where == Placement::kHost || where == Placement::kCpuFallback;
 
     const auto host_start = std::chrono::steady_clock::now();
     if (timings) {
@@ -296,7 +310,9 @@ Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<La
       res_.tactic.clear();
     }
     std::vector<Slot> outs(node.outputs.size());
-    if (on_host) {
+    if (where == Placement::kControlFlow) {
+      KILN_RETURN_IF_ERROR(run_control_flow(node, in, scope, outs));
+    } else if (on_host) {
       std::vector<Tensor> views(in.size());
       std::vector<const Tensor*> ptrs(in.size(), nullptr);
       for (size_t k = 0; k < in.size(); ++k) {
@@ -312,7 +328,7 @@ Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<La
       // An If/Loop/Scan body runs on the CPU reference and may read any value of this scope by name: each
       // one it reads is brought to the host (a read-back, so such runs are not captured as CUDA graphs).
       Status scope_error;
-      const cpu::ValueLookup scope = [&](const std::string& name) -> const Tensor* {
+      const cpu::ValueLookup host_scope = [&](const std::string& name) -> const Tensor* {
         Slot* s = slot_of(name);
         if (!s) return nullptr;
         if (Status st = ensure_host(name, *s); !st.ok()) {
@@ -321,7 +337,7 @@ Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<La
         }
         return &*s->host;
       };
-      auto results = cpu::run_node(node, g.opset, ptrs, &scope);
+      auto results = cpu::run_node(node, g.opset, ptrs, &host_scope);
       KILN_RETURN_IF_ERROR(scope_error);
       if (!results.ok()) return results.status();
       for (size_t k = 0; k < results->size(); ++k) outs[k].host = std::move((*results)[k]);
@@ -359,7 +375,7 @@ Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<La
         dev_out[k].dims = o.shape.static_dims();
         // A graph output goes straight to the caller's buffer when there is one (enqueue), saving the arena
         // space and the copy at the end (GPT-2's logits at batch 32: 1.6 GB of each).
-        if (void* target = direct_output(node.outputs[k], dev_out[k].nbytes())) {
+        if (void* target = top ? direct_output(node.outputs[k], dev_out[k].nbytes()) : nullptr) {
           dev_out[k].storage = std::shared_ptr<void>(target, [](void*) {});
         } else {
           KILN_ASSIGN_OR_RETURN(dev_out[k].storage, allocate(std::max<size_t>(dev_out[k].nbytes(), 1)));
@@ -381,7 +397,7 @@ Result<GraphExecutor::Values> GraphExecutor::execute(Values live, std::vector<La
     }
     for (size_t k = 0; k < node.outputs.size(); ++k)
       if (!node.outputs[k].empty()) live[node.outputs[k]] = std::move(outs[k]);
-    for (const auto& name : release_after_[i]) live.erase(name);
+    for (const auto& name : release[i]) live.erase(name);
   }
   if (timings) {
     gate_.open();
@@ -414,7 +430,7 @@ Status GraphExecutor::run_once(Mode mode, Plan* plan, const std::map<std::string
   run_inputs_ = &inputs;
   user_outputs_ = user_outputs;
   if (plan && mode == Mode::kTrace) plan->direct_outputs.clear();
-  arena_cursor_ = 0;
+  arena_cursor_ = upload_cursor_ = 0;
   stats_ = {};
   Values live;
   for (const auto& name : graph_->inputs) {
@@ -425,7 +441,7 @@ Status GraphExecutor::run_once(Mode mode, Plan* plan, const std::map<std::string
     if (auto v = input_values_.find(name); v != input_values_.end() && v->second.dims() == it->second.dims)
       live[name].host = v->second;
   }
-  KILN_ASSIGN_OR_RETURN(Values done, execute(std::move(live), timings));
+  KILN_ASSIGN_OR_RETURN(Values done, execute(*graph_, std::move(live), nullptr, timings));
   out.clear();
   for (const auto& name : graph_->outputs) {
     Slot init;

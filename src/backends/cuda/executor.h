@@ -4,6 +4,9 @@
 //  - anything else falls back to the CPU reference (inputs downloaded, result kept on the host and uploaded
 //    when a GPU node needs it). Correct for every model the CPU backend runs; fast where kernels exist.
 //
+// If, Loop and Scan run their bodies through this same executor (control_flow.cpp): the condition or trip count
+// is read on the host, and each body node is placed by the rules above, reading enclosing values by name.
+//
 // Each distinct input signature (dims and buffer addresses) gets a Plan. Its first run is traced: every
 // allocation's size and lifetime is recorded, and the plan packs them into one activation arena. When the run
 // read nothing back from the GPU (no CPU fallback on device data, no data-dependent shapes), the same run is
@@ -12,9 +15,11 @@
 #pragma once
 #include <cuda_runtime.h>
 
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -79,12 +84,37 @@ class GraphExecutor {
 
  private:
   GraphExecutor() = default;
-  struct Slot;
+  // A value during a run: on the host, on the device, or both (a host copy made by a read-back or an upload).
+  struct Slot {
+    std::optional<Tensor> host;
+    std::optional<DeviceTensor> dev;
+    DType dtype() const { return host ? host->dtype() : dev->dtype; }
+    const std::vector<int64_t>& dims() const { return host ? host->dims() : dev->dims; }
+  };
   struct Plan;
   enum class Mode { kPool, kTrace, kArena };
   using Values = std::map<std::string, Slot>;
+  // A body's view of the values of the graphs that enclose it; null when no enclosing graph has the name.
+  using SlotLookup = std::function<Slot*(const std::string&)>;
 
-  Result<Values> execute(Values values, std::vector<LayerTiming>* timings);
+  // Runs the nodes of g (the engine's graph, or a body with `outer` its enclosing scope) over `values`.
+  Result<Values> execute(const ir::Graph& g, Values values, const SlotLookup* outer, std::vector<LayerTiming>* timings);
+  // Per node of g: the values of g it is the last reader of (reads by nested bodies count).
+  const std::vector<std::vector<std::string>>& release_plan(const ir::Graph& g);
+  // control_flow.cpp: If, Loop and Scan (opset >= 9) with their bodies run by execute.
+  Status run_control_flow(const ir::Node& node, const std::vector<Slot*>& in, const SlotLookup& scope,
+                          std::vector<Slot>& outs);
+  Status run_if(const ir::Node& node, const std::vector<Slot*>& in, const SlotLookup& scope, std::vector<Slot>& outs);
+  Status run_loop(const ir::Node& node, const std::vector<Slot*>& in, const SlotLookup& scope, std::vector<Slot>& outs);
+  Status run_scan(const ir::Node& node, const std::vector<Slot*>& in, const SlotLookup& scope, std::vector<Slot>& outs);
+  // Body output `name` after a body run: a value the body made, its constant, or an enclosing value.
+  Result<Slot> body_result(const ir::Graph& body, Values& done, const SlotLookup& scope, const std::string& name);
+  // Reads a one-element control value (a condition, a trip count) on the host.
+  Result<int64_t> control_value(const ir::Node& node, const std::string& what, const std::string& name, Slot& s);
+  // Loop/Scan outputs: equally shaped parts stacked along a new axis (on the host when every part is there).
+  Result<Slot> stack_slots(std::vector<Slot>& parts, size_t axis, DType dtype, const ir::Node& node);
+  // Scan inputs: element `index` along `axis` (a view of the device buffer when the slice is contiguous).
+  Result<Slot> slice_slot(const Slot& s, size_t axis, int64_t index);
   Result<std::shared_ptr<void>> allocate(size_t bytes);
   // The caller's buffer for graph output `name` of `bytes`, when the producing node may write it there
   // directly (see execute); null: allocate as usual.
@@ -119,6 +149,7 @@ class GraphExecutor {
   bool cuda_graphs_ = true;
   size_t memory_limit_ = 0;
   std::vector<std::vector<std::string>> release_after_;
+  std::map<const ir::Graph*, std::vector<std::vector<std::string>>> body_release_;  // release_plan of bodies
   // Value -> the graph output that views of it become (see create): direct_output gives it that output's buffer.
   std::map<std::string, std::string> output_alias_;
   // Graph output -> the graph input whose buffer it may overwrite while the graph runs (ir::in_place_verdict):
@@ -131,6 +162,7 @@ class GraphExecutor {
   Plan* plan_ = nullptr;
   std::shared_ptr<AllocationTrace> trace_;
   size_t arena_cursor_ = 0;
+  size_t upload_cursor_ = 0;  // arena runs take the trace's uploads in order (a Loop uploads one name per iteration)
   const std::map<std::string, DeviceTensor>* run_inputs_ = nullptr;
   const std::map<std::string, DeviceTensor>* user_outputs_ = nullptr;
   RunStats stats_;

@@ -15,8 +15,9 @@ struct UncoveredNode {
       reason;  // "no CUDA kernel for Foo" / "the CUDA kernel for Foo does not take this node (inputs …)"
 };
 
-// Every node of g (top level; subgraph ops such as If/Loop have no kernel and are reported themselves) that
-// has no CUDA kernel taking its input dtypes, in graph order. Empty: every node has one.
+// Every node of g that has no CUDA kernel taking its input dtypes, in graph order, the nodes of If/Loop/Scan
+// bodies included (the executor runs bodies node by node; Scan before opset 9 is reported itself). Empty:
+// every node has one.
 std::vector<UncoveredNode> uncovered_nodes(const ir::Graph& g);
 
 }  // namespace kiln::cuda

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "ir/node_reads.h"
+#include "ops/op.h"
 #include "passes/pass.h"
 #include "util/error.h"
 
@@ -18,15 +19,136 @@ constexpr int64_t kHostComputeLimit = 1024;
 
 bool is_control_flow(const std::string& op) { return op == "If" || op == "Loop" || op == "Scan"; }
 
-std::string fallback_reason(const ir::Node& node, const std::vector<InputFact>& inputs) {
-  if (is_control_flow(node.op_type))
-    return fmt::format("{} runs on the CPU reference with its bodies (the CUDA backend has no control-flow "
-                       "segments yet)", node.op_type);
+// Scan-8 is batch-major with sequence lengths: only the CPU reference runs it.
+bool cpu_only_control_flow(const ir::Node& node, int64_t opset) { return node.op_type == "Scan" && opset < 9; }
+
+std::string fallback_reason(const ir::Node& node, int64_t opset, const std::vector<InputFact>& inputs) {
+  if (cpu_only_control_flow(node, opset))
+    return "Scan before opset 9 (batch-major, with sequence lengths) runs on the CPU reference with its body";
   const KernelDef* k = kernel_table().find(node.op_type);
   if (!k) return fmt::format("the CUDA backend has no kernel for {}", node.op_type);
   std::vector<std::string> dtypes;
   for (const InputFact& in : inputs) dtypes.push_back(in.present ? std::string(dtype_name(in.dtype)) : "-");
   return fmt::format("the CUDA kernel for {} does not take input dtypes ({})", node.op_type, fmt::join(dtypes, ", "));
+}
+
+// What a control-flow node costs at run time, for kiln inspect: its host reads decide whether the run can be
+// one CUDA graph.
+std::string control_flow_case(const ir::Node& node, const std::vector<InputFact>& inputs) {
+  bool reads_back = false;
+  for (size_t k = 0; k < inputs.size(); ++k) reads_back |= is_control_input(node, k) && inputs[k].present && !inputs[k].on_host;
+  if (node.op_type == "If")
+    return reads_back ? "data-dependent condition: reads one value back from the GPU, then runs the taken branch's "
+                        "nodes (on the GPU where they have kernels); such runs are not captured as CUDA graphs"
+                      : "condition known on the host (shape math): no read-back; the taken branch runs and the run "
+                        "can be captured as a CUDA graph";
+  if (node.op_type == "Loop")
+    return fmt::format("{}; the body's nodes run each iteration (on the GPU where they have kernels), and a "
+                       "condition the body computes on the GPU is read back each iteration",
+                       reads_back ? "trip count or condition read back from the GPU before the first iteration"
+                                  : "trip count and condition known on the host");
+  return "one body run per element of the scan inputs (on the GPU where the body's nodes have kernels); slices "
+         "and stacking are device copies, with no read-back";
+}
+
+// A graph being walked for predict_placement, inside the scopes that enclose it (If/Loop/Scan bodies read
+// enclosing values by name).
+struct PredictScope {
+  const ir::Graph& g;
+  PredictScope* outer = nullptr;
+  std::set<std::string> defined, on_host;
+  std::map<std::string, ir::ValueInfo> inferred;  // a body's values, typed as prediction walks it
+
+  bool owns(const std::string& n) const { return defined.count(n) || g.initializers.count(n); }
+  const ir::ValueInfo* value(const std::string& n) const {
+    if (auto it = inferred.find(n); it != inferred.end()) return &it->second;
+    if (const ir::ValueInfo* v = g.value(n)) return v;
+    return outer ? outer->value(n) : nullptr;
+  }
+  const Tensor* constant(const std::string& n) const {
+    if (auto c = g.initializers.find(n); c != g.initializers.end()) return &c->second;
+    return !owns(n) && outer ? outer->constant(n) : nullptr;
+  }
+  bool known(const std::string& n) const { return owns(n) || (outer && outer->known(n)); }
+  bool host(const std::string& n) const { return owns(n) ? on_host.count(n) != 0 : outer && outer->host(n); }
+  void mark_host(const std::string& n) {
+    if (owns(n) || !outer) on_host.insert(n);
+    else outer->mark_host(n);
+  }
+};
+
+void infer_body_node(PredictScope& s, const ir::Node& node) {
+  std::vector<ir::ValueInfo> infos(node.inputs.size());
+  std::vector<const ir::ValueInfo*> info_ptrs(node.inputs.size(), nullptr);
+  std::vector<const Tensor*> values(node.inputs.size(), nullptr);
+  for (size_t k = 0; k < node.inputs.size(); ++k) {
+    if (node.inputs[k].empty()) continue;
+    if (const ir::ValueInfo* v = s.value(node.inputs[k])) infos[k] = *v;
+    info_ptrs[k] = &infos[k];
+    values[k] = s.constant(node.inputs[k]);
+  }
+  ops::InferContext ctx(node, s.g.opset, info_ptrs, values);
+  if (!ops::infer_node(node, s.g.opset, ctx).ok()) return;  // left untyped: a prediction, not a check
+  for (size_t k = 0; k < node.outputs.size() && k < ctx.outputs().size(); ++k)
+    if (!node.outputs[k].empty()) s.inferred[node.outputs[k]] = ctx.outputs()[k];
+}
+
+void place_graph(PredictScope& s, int64_t opset, const std::string& prefix, std::vector<PlacedNode>& out) {
+  for (const auto& node : s.g.nodes) {
+    std::vector<InputFact> facts;
+    for (const auto& in : node.inputs) {
+      InputFact f;
+      if (!in.empty()) {
+        const ir::ValueInfo* v = s.value(in);
+        f.present = true;
+        f.dtype = v ? v->dtype : DType::kUndefined;
+        f.elements = v && v->shape.is_static() ? num_elements(v->shape.static_dims()) : -1;
+        f.on_host = s.host(in);
+      }
+      facts.push_back(f);
+    }
+    const KernelDef* kernel = nullptr;
+    PlacedNode p{prefix + node.name, node.op_type, place_node(node, opset, facts, &kernel), {}, {}};
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      if (!facts[k].present || facts[k].on_host) continue;
+      const bool reads_host = p.where == Placement::kCpuFallback ||
+                              (p.where == Placement::kGpu && ((kernel->host_inputs >> k) & 1u)) ||
+                              (p.where == Placement::kControlFlow && is_control_input(node, k));
+      if (reads_host) {
+        p.downloads.push_back(node.inputs[k]);
+        s.mark_host(node.inputs[k]);
+      }
+    }
+    if (p.where == Placement::kCpuFallback) {
+      p.why = fallback_reason(node, opset, facts);
+      // A body on the CPU reads the outer values it names from the host too.
+      const std::vector<std::string> reads = ir::node_reads(node);
+      for (size_t k = node.inputs.size(); k < reads.size(); ++k)
+        if (s.known(reads[k]) && !s.host(reads[k])) {
+          p.downloads.push_back(reads[k]);
+          s.mark_host(reads[k]);
+        }
+    }
+    if (p.where == Placement::kControlFlow) p.why = control_flow_case(node, facts);
+    // Bodies are not typed by infer_shapes: their values get types here, as the executor's run would.
+    if (s.outer) infer_body_node(s, node);
+    const Placement where = p.where;
+    out.push_back(std::move(p));
+    if (where == Placement::kControlFlow)
+      for (const auto& [key, attr] : node.attrs) {
+        if (!attr.g) continue;
+        PredictScope body{*attr.g, &s, {}, {}, {}};
+        body.defined.insert(attr.g->inputs.begin(), attr.g->inputs.end());
+        for (const auto& [name, t] : attr.g->initializers) body.on_host.insert(name);
+        // A Loop body's iteration number and condition input are host scalars.
+        if (node.op_type == "Loop")
+          for (size_t k = 0; k < 2 && k < attr.g->inputs.size(); ++k) body.on_host.insert(attr.g->inputs[k]);
+        place_graph(body, opset, prefix + node.name + "/" + key + "/", out);
+      }
+    s.defined.insert(node.outputs.begin(), node.outputs.end());
+    if (where != Placement::kGpu && where != Placement::kControlFlow)
+      for (const auto& o : node.outputs) s.on_host.insert(o);
+  }
 }
 }  // namespace
 
@@ -35,13 +157,20 @@ const char* placement_name(Placement p) {
     case Placement::kGpu: return "gpu";
     case Placement::kHost: return "host";
     case Placement::kCpuFallback: return "cpu-fallback";
+    case Placement::kControlFlow: return "control-flow";
   }
   return "?";
 }
 
-Placement place_node(const ir::Node& node, const std::vector<InputFact>& inputs, const KernelDef** kernel) {
+bool is_control_input(const ir::Node& node, size_t input) {
+  return (node.op_type == "If" && input == 0) || (node.op_type == "Loop" && input < 2);
+}
+
+Placement place_node(const ir::Node& node, int64_t opset, const std::vector<InputFact>& inputs, const KernelDef** kernel) {
   *kernel = nullptr;
   if (node.op_type == "Shape" || node.op_type == "Size") return Placement::kHost;
+  if (is_control_flow(node.op_type) && node.domain.empty())
+    return cpu_only_control_flow(node, opset) ? Placement::kCpuFallback : Placement::kControlFlow;
   bool all_host = true, any_float = false;
   int64_t elements = 0;
   std::vector<DType> dtypes;
@@ -71,49 +200,10 @@ Result<std::vector<PlacedNode>> predict_placement(const ir::Graph& graph,
   for (auto& [name, v] : g.values)
     if (!g.is_constant(name) && !input_dims.count(name)) v.shape = Shape();
   KILN_RETURN_IF_ERROR(passes::infer_shapes(g));
-  std::set<std::string> on_host;
-  for (const auto& [name, t] : g.initializers) on_host.insert(name);
-  std::set<std::string> defined(g.inputs.begin(), g.inputs.end());
+  PredictScope top{g, nullptr, {g.inputs.begin(), g.inputs.end()}, {}, {}};
+  for (const auto& [name, t] : g.initializers) top.on_host.insert(name);
   std::vector<PlacedNode> out;
-  for (const auto& node : g.nodes) {
-    std::vector<InputFact> facts;
-    for (const auto& in : node.inputs) {
-      InputFact f;
-      if (!in.empty()) {
-        const ir::ValueInfo* v = g.value(in);
-        f.present = true;
-        f.dtype = v ? v->dtype : DType::kUndefined;
-        f.elements = v && v->shape.is_static() ? num_elements(v->shape.static_dims()) : -1;
-        f.on_host = on_host.count(in) != 0;
-      }
-      facts.push_back(f);
-    }
-    const KernelDef* kernel = nullptr;
-    PlacedNode p{node.name, node.op_type, place_node(node, facts, &kernel), {}, {}};
-    for (size_t k = 0; k < node.inputs.size(); ++k) {
-      if (!facts[k].present || facts[k].on_host) continue;
-      const bool reads_host = p.where == Placement::kCpuFallback ||
-                              (p.where == Placement::kGpu && ((kernel->host_inputs >> k) & 1u));
-      if (reads_host) {
-        p.downloads.push_back(node.inputs[k]);
-        on_host.insert(node.inputs[k]);
-      }
-    }
-    if (p.where == Placement::kCpuFallback) {
-      p.why = fallback_reason(node, facts);
-      // A body on the CPU reads the outer values it names from the host too.
-      const std::vector<std::string> reads = ir::node_reads(node);
-      for (size_t k = node.inputs.size(); k < reads.size(); ++k)
-        if (defined.count(reads[k]) && !on_host.count(reads[k])) {
-          p.downloads.push_back(reads[k]);
-          on_host.insert(reads[k]);
-        }
-    }
-    defined.insert(node.outputs.begin(), node.outputs.end());
-    if (p.where != Placement::kGpu)
-      for (const auto& o : node.outputs) on_host.insert(o);
-    out.push_back(std::move(p));
-  }
+  place_graph(top, g.opset, "", out);
   return out;
 }
 

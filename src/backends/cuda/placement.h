@@ -3,6 +3,9 @@
 //  - Shape/Size read dims only and run on the host;
 //  - a node whose op has no CUDA kernel for its input dtypes falls back to the CPU reference;
 //  - integer math on small host values (torch's shape plumbing) stays on the host;
+//  - If, Loop and Scan are control flow: the executor reads the condition / trip count on the host (a read-back
+//    when it lives on the GPU) and runs the chosen body's nodes by these same rules, so a body's nodes run on
+//    the GPU wherever they have kernels (Scan-8, batch-major, stays a CPU fallback);
 //  - everything else runs on the GPU.
 // A run is capturable as a CUDA graph only when no node reads a device value back to the host ("downloads").
 #pragma once
@@ -16,7 +19,7 @@
 
 namespace kiln::cuda {
 
-enum class Placement { kGpu, kHost, kCpuFallback };
+enum class Placement { kGpu, kHost, kCpuFallback, kControlFlow };
 const char* placement_name(Placement p);
 
 struct InputFact {
@@ -26,17 +29,23 @@ struct InputFact {
   bool on_host = false;  // a host copy exists (constants, shape math, values already downloaded)
 };
 
-// The placement of one node; kernel is set to the CUDA kernel when it runs on the GPU.
-Placement place_node(const ir::Node& node, const std::vector<InputFact>& inputs, const KernelDef** kernel);
+// The placement of one node of a graph of `opset`; kernel is set to the CUDA kernel when it runs on the GPU.
+Placement place_node(const ir::Node& node, int64_t opset, const std::vector<InputFact>& inputs, const KernelDef** kernel);
+
+// Inputs a control-flow node reads on the host: If's condition, Loop's trip count and condition.
+bool is_control_input(const ir::Node& node, size_t input);
 
 struct PlacedNode {
   std::string name, op;
   Placement where = Placement::kGpu;
   std::vector<std::string> downloads;  // device values this node reads back to the host
-  std::string why;                     // for a CPU fallback: why no CUDA kernel takes the node
+  // For a CPU fallback: why no CUDA kernel takes the node. For control flow: which case it is (what is read
+  // back, whether the run stays capturable as a CUDA graph).
+  std::string why;
 };
 
-// Walks g with graph inputs on the device at the given dims and predicts every node's placement.
+// Walks g with graph inputs on the device at the given dims and predicts every node's placement. The nodes of
+// If/Loop/Scan bodies follow their node, named "NODE/then_branch/BODY_NODE" (the attribute holding the body).
 Result<std::vector<PlacedNode>> predict_placement(const ir::Graph& g,
                                                   const std::map<std::string, std::vector<int64_t>>& input_dims);
 

@@ -1,51 +1,18 @@
 // If, Loop and Scan: run the body subgraphs with the CPU executor, passing the enclosing scope along.
-#include <cstring>
+#include <algorithm>
 #include <limits>
 
 #include "backends/cpu/dispatch.h"
 #include "backends/cpu/executor.h"
 #include "backends/cpu/kernel_list.h"
 #include "util/error.h"
+#include "util/tensor_stack.h"
 
 namespace kiln::cpu {
 
 namespace {
 
 std::shared_ptr<const ir::Graph> body(const KernelContext& ctx, const char* key) { return ctx.node().attr(key)->g; }
-
-// Element [index] of `t` along `axis`, with that axis removed.
-Tensor take_along(const Tensor& t, int64_t axis, int64_t index) {
-  std::vector<int64_t> dims = t.dims();
-  const int64_t outer = num_elements({dims.begin(), dims.begin() + axis});
-  const int64_t len = dims[axis];
-  const size_t inner = static_cast<size_t>(num_elements({dims.begin() + axis + 1, dims.end()})) * dtype_size(t.dtype());
-  dims.erase(dims.begin() + axis);
-  Tensor out(t.dtype(), dims);
-  auto* dst = static_cast<std::byte*>(out.raw());
-  const auto* src = static_cast<const std::byte*>(t.raw());
-  for (int64_t o = 0; o < outer; ++o) std::memcpy(dst + o * inner, src + (o * len + index) * inner, inner);
-  return out;
-}
-
-// Stacks equally shaped tensors along a new `axis`.
-Result<Tensor> stack_along(const std::vector<Tensor>& parts, int64_t axis, DType dt, const std::string& what) {
-  if (parts.empty()) return Tensor(dt, {0});
-  std::vector<int64_t> dims = parts[0].dims();
-  for (const auto& p : parts)
-    if (p.dims() != dims)
-      return invalid_argument("{}: iterations produced different shapes {} and {}; they must agree to be stacked",
-                              what, dims_to_string(dims), dims_to_string(p.dims()));
-  const int64_t outer = num_elements({dims.begin(), dims.begin() + axis});
-  const size_t inner = static_cast<size_t>(num_elements({dims.begin() + axis, dims.end()})) * dtype_size(dt);
-  dims.insert(dims.begin() + axis, static_cast<int64_t>(parts.size()));
-  Tensor out(dt, dims);
-  auto* dst = static_cast<std::byte*>(out.raw());
-  for (size_t k = 0; k < parts.size(); ++k)
-    for (int64_t o = 0; o < outer; ++o)
-      std::memcpy(dst + (o * static_cast<int64_t>(parts.size()) + static_cast<int64_t>(k)) * inner,
-                  static_cast<const std::byte*>(parts[k].raw()) + o * inner, inner);
-  return out;
-}
 
 Status run_if(KernelContext& ctx) {
   KILN_ASSIGN_OR_RETURN(const double cond_value, ctx.scalar_double(0));
@@ -125,7 +92,7 @@ Status scan_once(const KernelContext& ctx, const std::shared_ptr<const ir::Graph
     std::map<std::string, Tensor> in;
     for (size_t j = 0; j < n_states; ++j) in[g->inputs[j]] = states[j];
     for (size_t i = 0; i < m; ++i)
-      in[g->inputs[n_states + i]] = take_along(scan_in[i], in_axes[i], in_dirs[i] ? len - 1 - t : t);
+      in[g->inputs[n_states + i]] = take_along(scan_in[i], static_cast<size_t>(in_axes[i]), in_dirs[i] ? len - 1 - t : t);
     KILN_ASSIGN_OR_RETURN(auto o, exec.run(in, ctx.scope()));
     for (size_t j = 0; j < n_states; ++j) states[j] = o.at(g->outputs[j]);
     for (size_t q = 0; q < k; ++q) outs[q].push_back(o.at(g->outputs[n_states + q]));
@@ -138,7 +105,7 @@ Status scan_once(const KernelContext& ctx, const std::shared_ptr<const ir::Graph
     if (axis < 0) axis += r;
     const ir::ValueInfo* v = g->value(g->outputs[n_states + q]);
     DType dt = outs[q].empty() ? (v ? v->dtype : DType::kF32) : outs[q][0].dtype();
-    KILN_ASSIGN_OR_RETURN(Tensor st, stack_along(outs[q], axis, dt, n.label()));
+    KILN_ASSIGN_OR_RETURN(Tensor st, stack_along(outs[q], static_cast<size_t>(axis), dt, n.label()));
     results.push_back(st);
   }
   return Status();
