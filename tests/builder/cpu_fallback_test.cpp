@@ -7,6 +7,7 @@
 #ifdef KILN_WITH_CUDA
 #include <kiln_onnx/onnx.pb.h>
 
+#include "backends/cuda/kernel_coverage.h"
 #include "backends/cuda/placement.h"
 #include "onnx/importer.h"
 #include "support/model_builder.h"
@@ -126,6 +127,11 @@ TEST(CpuFallback, IfReadsOnlyItsConditionBackAndPlacesItsBranchNodes) {
   ASSERT_TRUE(f.ok()) << f.status().to_string();
   ASSERT_EQ(f->size(), 1u);
   EXPECT_EQ((*f)[0].name, "branch/else_branch/drop");
+  // The conformance runner's coverage walks the bodies too, typing their values: only Dropout lacks a kernel
+  // (Add reads the body-made 'd', typed f32 from Dropout).
+  const auto gaps = cuda::uncovered_nodes(g);
+  ASSERT_EQ(gaps.size(), 1u);
+  EXPECT_EQ(gaps[0].op, "Dropout");
 }
 
 // Scan before opset 9 (batch-major, sequence lengths) is the one control-flow form left to the CPU reference.

@@ -1,35 +1,69 @@
 #include "backends/cuda/kernel_coverage.h"
 
+#include <map>
+
 #include "backends/cuda/kernel_list.h"
+#include "ops/body_inputs.h"
+#include "ops/op.h"
 
 namespace kiln::cuda {
 
 namespace {
 
-// A value's dtype in g or, for a body, in the graphs that enclose it.
-DType dtype_in(const std::vector<const ir::Graph*>& scopes, const std::string& name) {
+// A graph being checked and, for a body, the types its values get as the walk infers them (bodies carry few
+// value infos of their own).
+struct Scope {
+  const ir::Graph* g;
+  std::map<std::string, ir::ValueInfo> typed;
+};
+
+// A value's type in the innermost scope that knows it; null when none does.
+const ir::ValueInfo* info_in(std::vector<Scope>& scopes, const std::string& name, const Tensor** constant) {
+  *constant = nullptr;
   for (auto it = scopes.rbegin(); it != scopes.rend(); ++it) {
-    const ir::Graph& g = **it;
-    if (auto c = g.initializers.find(name); c != g.initializers.end()) return c->second.dtype();
-    if (auto v = g.values.find(name); v != g.values.end() && v->second.dtype != DType::kUndefined) return v->second.dtype;
+    if (auto t = it->typed.find(name); t != it->typed.end()) return &t->second;
+    if (auto c = it->g->initializers.find(name); c != it->g->initializers.end()) {
+      *constant = &c->second;
+      return &(it->typed[name] = ir::ValueInfo{c->second.dtype(), Shape::from_dims(c->second.dims())});
+    }
+    if (auto v = it->g->values.find(name); v != it->g->values.end() && v->second.dtype != DType::kUndefined)
+      return &v->second;
   }
-  return DType::kUndefined;
+  return nullptr;
 }
 
-void collect(std::vector<const ir::Graph*>& scopes, std::vector<UncoveredNode>& out) {
-  const ir::Graph& g = *scopes.back();
+void collect(std::vector<Scope>& scopes, std::vector<UncoveredNode>& out) {
+  const ir::Graph& g = *scopes.back().g;
   const KernelTable& table = kernel_table();
   for (const ir::Node& node : g.nodes) {
+    std::vector<ir::ValueInfo> infos(node.inputs.size());
+    std::vector<const ir::ValueInfo*> info_ptrs(node.inputs.size(), nullptr);
+    std::vector<const Tensor*> values(node.inputs.size(), nullptr);
+    std::vector<DType> dtypes;
+    for (size_t k = 0; k < node.inputs.size(); ++k) {
+      const ir::ValueInfo* v = node.inputs[k].empty() ? nullptr : info_in(scopes, node.inputs[k], &values[k]);
+      if (v) infos[k] = *v;
+      if (!node.inputs[k].empty()) info_ptrs[k] = &infos[k];
+      dtypes.push_back(v ? v->dtype : DType::kUndefined);
+    }
+    {
+      // Types for later nodes, as the executor's run would find them (a graph fresh from the importer, and bodies,
+      // carry few value infos).
+      ops::InferContext ctx(node, g.opset, info_ptrs, values);
+      if (ops::infer_node(node, g.opset, ctx).ok())
+        for (size_t k = 0; k < node.outputs.size() && k < ctx.outputs().size(); ++k)
+          if (!node.outputs[k].empty()) scopes.back().typed[node.outputs[k]] = ctx.outputs()[k];
+    }
     const bool control_flow = node.domain.empty() && (node.op_type == "If" || node.op_type == "Loop" || node.op_type == "Scan");
     if (control_flow) {
       // The executor runs the bodies node by node (Scan-8 excepted): they are covered when their nodes are.
-      if (node.op_type == "Scan" && scopes.front()->opset < 9) {
+      if (node.op_type == "Scan" && scopes.front().g->opset < 9) {
         out.push_back({node.op_type, "Scan before opset 9 runs on the CPU reference"});
         continue;
       }
       for (const auto& [key, attr] : node.attrs)
         if (attr.g) {
-          scopes.push_back(attr.g.get());
+          scopes.push_back({attr.g.get(), ops::body_input_types(node, *attr.g, info_ptrs)});
           collect(scopes, out);
           scopes.pop_back();
         }
@@ -42,8 +76,6 @@ void collect(std::vector<const ir::Graph*>& scopes, std::vector<UncoveredNode>& 
       out.push_back({node.op_type, "no CUDA kernel for " + node.op_type});
       continue;
     }
-    std::vector<DType> dtypes;
-    for (const auto& in : node.inputs) dtypes.push_back(in.empty() ? DType::kUndefined : dtype_in(scopes, in));
     if (k->supports && !k->supports(node, dtypes)) {
       std::string names;
       for (DType d : dtypes) names += (names.empty() ? "" : ", ") + std::string(dtype_name(d));
@@ -58,7 +90,7 @@ void collect(std::vector<const ir::Graph*>& scopes, std::vector<UncoveredNode>& 
 
 std::vector<UncoveredNode> uncovered_nodes(const ir::Graph& g) {
   std::vector<UncoveredNode> out;
-  std::vector<const ir::Graph*> scopes{&g};
+  std::vector<Scope> scopes{{&g, {}}};
   collect(scopes, out);
   return out;
 }

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "ir/node_reads.h"
+#include "ops/body_inputs.h"
 #include "ops/op.h"
 #include "passes/pass.h"
 #include "util/error.h"
@@ -137,7 +138,9 @@ void place_graph(PredictScope& s, int64_t opset, const std::string& prefix, std:
     if (where == Placement::kControlFlow)
       for (const auto& [key, attr] : node.attrs) {
         if (!attr.g) continue;
-        PredictScope body{*attr.g, &s, {}, {}, {}};
+        std::vector<const ir::ValueInfo*> node_inputs;
+        for (const auto& in : node.inputs) node_inputs.push_back(in.empty() ? nullptr : s.value(in));
+        PredictScope body{*attr.g, &s, {}, {}, ops::body_input_types(node, *attr.g, node_inputs)};
         body.defined.insert(attr.g->inputs.begin(), attr.g->inputs.end());
         for (const auto& [name, t] : attr.g->initializers) body.on_host.insert(name);
         // A Loop body's iteration number and condition input are host scalars.
