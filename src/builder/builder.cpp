@@ -14,7 +14,7 @@
 #include "passes/convert_precision.h"
 #include "passes/detect_causal_mask.h"
 #include "passes/pass.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/no_throw.h"

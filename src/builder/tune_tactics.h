@@ -1,4 +1,4 @@
-// The builder's tactic timing for CUDA engines (see runtime/tactic_cache.h): runs the engine once at each
+// The builder's tactic timing for CUDA engines (see util/tactic_cache.h): runs the engine once at each
 // profile's min, opt and max shapes so every kernel with candidate algorithms times them and records its
 // choice in the engine's cache, which the engine file then carries. A timing cache file seeds the cache
 // first (entries made for another GPU or library version are ignored) and receives the union afterwards.
@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 
 namespace kiln {
 

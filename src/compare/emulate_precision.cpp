@@ -10,7 +10,7 @@
 #include "kiln/compare.h"
 #include "passes/convert_precision.h"
 #include "passes/pass.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "util/no_throw.h"
 
 namespace kiln::compare {

@@ -5,7 +5,7 @@
 #include <set>
 
 #include "kiln/compare.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "util/no_throw.h"
 
 namespace kiln::compare {

@@ -12,7 +12,7 @@
 #include <string>
 #include <string_view>
 
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "util/content_hash.h"
 
 namespace kiln::engine_file {

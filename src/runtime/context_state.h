@@ -8,7 +8,7 @@
 #include "backends/cuda/device_tensor.h"
 #include "kiln/context.h"
 #include "kiln/engine.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 
 namespace kiln {
 

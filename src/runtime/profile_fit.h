@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 
 namespace kiln {
 

@@ -23,7 +23,7 @@
 #include "backends/device_probe.h"
 #include "kiln/kiln.h"
 #include "onnx/tensor_proto.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 
 #ifdef KILN_WITH_CUDA
 #include <cuda_runtime.h>

@@ -15,7 +15,7 @@
 
 #include "gpu/norm_reduce_test_util.h"
 #include "kiln/kiln.h"
-#include "runtime/tactic_cache.h"
+#include "util/tactic_cache.h"
 #include "support/skeleton.h"
 
 namespace kiln {

@@ -6,7 +6,7 @@
 
 #include "gpu/gpu_harness.h"
 #include "kiln/kiln.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "support/skeleton.h"
 #include "support/test_nets.h"
 

@@ -14,7 +14,7 @@
 #include "backends/cuda/lt_matmul.h"
 #include "gpu/gpu_harness.h"
 #include "kiln/kiln.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "util/half.h"
 
 namespace kiln {

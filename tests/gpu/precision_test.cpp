@@ -7,7 +7,7 @@
 
 #include "gpu/norm_reduce_test_util.h"
 #include "kiln/kiln.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "support/skeleton.h"
 
 namespace kiln {

@@ -5,7 +5,7 @@
 
 #include "gpu/gpu_harness.h"
 #include "kiln/kiln.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "runtime/tactic_map.h"
 #include "support/model_builder.h"
 

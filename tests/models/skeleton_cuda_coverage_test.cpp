@@ -6,7 +6,7 @@
 #include <set>
 
 #include "kiln/kiln.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "support/skeleton.h"
 
 #ifdef KILN_WITH_CUDA

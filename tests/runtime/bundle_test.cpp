@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kiln/kiln.h"
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "support/engine_bytes.h"
 #include "support/model_builder.h"
 

@@ -17,7 +17,7 @@
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/placement.h"
 #endif
-#include "runtime/engine_state.h"
+#include "engine/engine_state.h"
 #include "util/file.h"
 #include "viz/dot_writer.h"
 #include "viz/graph_layout.h"

@@ -17,7 +17,7 @@
 #include "ir/graph.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"
-#include "runtime/tactic_cache.h"
+#include "util/tactic_cache.h"
 
 namespace kiln::cuda {
 

@@ -34,7 +34,7 @@
 #include "backends/cuda/kernels/attention_common.cuh"
 #include "backends/cuda/kernels/attention_simt.cuh"
 #include "ops/fused_attention.h"
-#include "runtime/tactic_cache.h"
+#include "util/tactic_cache.h"
 
 namespace kiln::cuda {
 

@@ -6,7 +6,7 @@
 
 #include "ir/graph.h"
 #include "kiln/engine.h"
-#include "runtime/tactic_cache.h"
+#include "util/tactic_cache.h"
 
 namespace kiln {
 
@@ -34,11 +34,12 @@ struct EngineState {
   std::vector<std::pair<int, int>> slots;
 };
 
-// Fills io descs, backend program and info from state->graph; shared by Builder and Engine::load.
+// Fills io descs, backend program and info from state->graph; shared by Builder and Engine::load
+// (engine_state.cpp).
 Status finalize_engine_state(EngineState& state);
 // Makes `bundle` the bundle of `members` (each finalized): checks they agree on backend, inputs, outputs and
 // aliases, merges their I/O shapes and profiles, and shares equal weights on the GPU. Shared by
-// Engine::bundle and Engine::load.
+// Engine::bundle and Engine::load (bundle_state.cpp).
 Status finalize_bundle_state(EngineState& bundle, std::vector<EngineState> members);
 
 }  // namespace kiln
