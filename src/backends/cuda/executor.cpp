@@ -325,7 +325,7 @@ Result<GraphExecutor::Values> GraphExecutor::execute(const ir::Graph& g, Values 
         }
         ptrs[k] = &views[k];
       }
-      // An If/Loop/Scan body runs on the CPU reference and may read any value of this scope by name: each
+      // A body run on the CPU reference (Scan before opset 9) may read any value of this scope by name: each
       // one it reads is brought to the host (a read-back, so such runs are not captured as CUDA graphs).
       Status scope_error;
       const cpu::ValueLookup host_scope = [&](const std::string& name) -> const Tensor* {
