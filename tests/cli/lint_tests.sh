@@ -57,6 +57,8 @@ check if_data_lint_text 0 "its condition 'flag' depends on the values of 'flag'"
 check if_const_inspect_count 0 "^  control flow: 1 node\(s\)$" -- "$KILN" inspect "$W/if_const.onnx"
 check if_const_inspect 0 "If 'pick': folded: the condition 'cond' is fixed at build .*only its then_branch was compiled" -- "$KILN" inspect "$W/if_const.onnx"
 check if_data_inspect 0 "If 'pick': data-dependent: the condition 'flag' is known only at run time" -- "$KILN" inspect "$W/if_data.onnx"
+check if_shape_inspect 0 "If 'pick': shape-decided: the condition 'big' comes from input shapes .*nothing read back" -- "$KILN" inspect "$W/if_shape.onnx"
+check if_shape_lint 0 "^info \[if-static\] node 'pick' \(If\)$" -- "$KILN" lint "$W/if_shape.onnx"
 check no_control_flow 0 "^0$" -- bash -c "\"$KILN\" inspect \"$ROOT/models/tiny_cnn.onnx\" | grep -c 'control flow' || true"
 check if_const_build 0 "" -- "$KILN" build "$W/if_const.onnx" -o "$W/if_const.kiln" --backend cpu -q
 check if_const_engine 0 "^If pick folded then_branch cond 0$" -- bash -c "\"$KILN\" inspect \"$W/if_const.kiln\" --json | python3 -c 'import json,sys; j=json.load(sys.stdin); c=j[\"control_flow\"][0]; print(c[\"op\"], c[\"node\"], c[\"case\"], c[\"branch\"], c[\"decided_by\"], j[\"ops\"].get(\"If\", 0))'"
@@ -65,6 +67,7 @@ check if_data_engine 0 "If 'pick': data-dependent: .*runs on the CPU backend wit
 # On the CUDA backend the If reads its condition back and its branches' nodes are placed like any others.
 if ! grep -q "needs a kiln built with the CUDA backend" <<<"$cuda_probe"; then
   check if_data_placement 0 "control flow: pick \(If\): data-dependent condition: reads one value back" -- "$KILN" inspect "$W/if_data.onnx" --placement
+  check if_shape_placement 0 "control flow: pick \(If\): condition known on the host" -- "$KILN" inspect "$W/if_shape.onnx" --placement --shapes x:4x3
   check if_data_placement_json 0 "^2 1 0 \['flag'\] \['pick'\]$" -- bash -c "\"$KILN\" inspect \"$W/if_data.onnx\" --placement --json | python3 -c 'import json,sys; p=json.load(sys.stdin)[\"placement\"]; print(p[\"gpu\"], p[\"control_flow\"], p[\"cpu_fallback\"], [r[\"value\"] for r in p[\"read_backs\"]], [c[\"node\"] for c in p[\"control_flow_nodes\"]])'"
 fi
 /usr/bin/python3 -c "

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <set>
 
 #include "passes/pass.h"
 
@@ -28,13 +29,39 @@ std::string runtime_text(const std::string& op, BackendKind backend) {
   }
 }
 
+// True when `name` is computed from constants and the dims of values (Shape/Size) alone, never from a tensor's
+// values: such a condition is shape math on the host, decided without reading anything back.
+bool from_shapes_only(const ir::Graph& g, const std::string& name, std::set<std::string>& seen) {
+  if (g.is_constant(name) || !seen.insert(name).second) return true;
+  const ir::Node* producer = nullptr;
+  for (const auto& n : g.nodes)
+    for (const auto& o : n.outputs)
+      if (o == name) producer = &n;
+  if (!producer) return false;  // a graph input's values, or an enclosing scope's value
+  if (producer->op_type == "Shape" || producer->op_type == "Size") return true;
+  if (producer->op_type == "If" || producer->op_type == "Loop" || producer->op_type == "Scan") return false;
+  for (const auto& in : producer->inputs)
+    if (!in.empty() && !from_shapes_only(g, in, seen)) return false;
+  return true;
+}
+
 void visit(const ir::Graph& g, const std::string& prefix, BackendKind backend, nlohmann::json& out) {
   for (const auto& n : g.nodes) {
     const std::string name = prefix + n.name;
     if (n.domain.empty() && (n.op_type == "If" || n.op_type == "Loop" || n.op_type == "Scan")) {
       nlohmann::json e = {{"node", name}, {"op", n.op_type}};
       const std::string first = n.inputs.empty() ? std::string() : n.inputs[0];
-      if (n.op_type == "If") {
+      std::set<std::string> seen;
+      if (n.op_type == "If" && !first.empty() && from_shapes_only(g, first, seen)) {
+        e["case"] = "shape-decided";
+        e["decided_by"] = first;
+        e["detail"] = fmt::format(
+            "the condition '{}' comes from input shapes (dynamic dims, so it is not folded at build): it is computed "
+            "on the host each call with nothing read back, and {}",
+            first, backend == BackendKind::kCpu ? "the taken branch runs on the CPU backend"
+                                                : "on a CUDA engine the taken branch's nodes run on the GPU, one CUDA "
+                                                  "graph per input shape");
+      } else if (n.op_type == "If") {
         e["case"] = "data-dependent";
         e["decided_by"] = first;
         e["detail"] = fmt::format("the condition '{}' is known only at run time; the If {}", first,
