@@ -322,5 +322,15 @@ int main(int argc, char** argv) {
         << "--coverage: nothing ran; 'passed' counts the cases that would run on the GPU, 'failed' the cases "
            "that did not build\n";
   std::cout << fmt::format("{} passed, {} failed, {} skipped\n", passed, failed, skipped);
+  if (seen.empty()) {
+    // Nothing ran: a data folder without the suites (a Python onnx install ships no test data) or a filter that
+    // matches no case must not read as a clean run.
+    std::cerr << "error: no test case found under " << o.data << " (looked in its ";
+    for (size_t i = 0; i < o.suites.size(); ++i) std::cerr << (i ? ", " : "") << o.suites[i] << "/";
+    std::cerr << (o.filter.empty() ? std::string(")") : ") matching --filter '" + o.filter + "'")
+              << "; --data names the folder that holds node/, simple/… (Debian: libonnx-testdata, "
+                 "/usr/include/onnx/backend/test/data)\n";
+    return 2;
+  }
   return failed == 0 ? 0 : 1;
 }
