@@ -134,6 +134,41 @@ TEST(CpuFallback, IfReadsOnlyItsConditionBackAndPlacesItsBranchNodes) {
   EXPECT_EQ(gaps[0].op, "Dropout");
 }
 
+// A Loop whose body computes its condition on the GPU reads it back each iteration; one that passes its
+// condition through reads nothing back.
+TEST(CpuFallback, LoopBodyConditionFromTheGpuIsAReadBack) {
+  for (bool gpu_condition : {true, false}) {
+    SCOPED_TRACE(gpu_condition);
+    ModelBuilder b;
+    b.input("M", DType::kI64, {}).input("x", DType::kF32, {"3"});
+    b.initializer("limit", testing::f32_tensor({}, {100.f}));
+    ModelBuilder body;
+    body.input("i", DType::kI64, {}).input("cond_in", DType::kBool, {}).input("acc", DType::kF32, {"3"});
+    body.node("Add", {"acc", "x"}, {"acc_out"}, "add");
+    if (gpu_condition) {
+      body.node("ReduceSum", {"acc_out"}, {"s"}, "sum").attr("keepdims", int64_t{0});
+      body.node("Less", {"s", "limit"}, {"cond_out"}, "keep_going");
+    } else {
+      body.node("Identity", {"cond_in"}, {"cond_out"}, "pass");
+    }
+    body.output("cond_out", DType::kBool, {}).output("acc_out", DType::kF32, {"3"});
+    b.node("Loop", {"M", "", "x"}, {"final"}, "loop");
+    auto* g = b.proto().mutable_graph();
+    auto* a = g->mutable_node(g->node_size() - 1)->add_attribute();
+    a->set_name("body");
+    a->set_type(kiln_onnx::AttributeProto::GRAPH);
+    *a->mutable_g() = body.proto().graph();
+    b.output("final", DType::kF32, {"3"});
+    auto placed = cuda::predict_placement(import(b), {{"M", {}}, {"x", {3}}});
+    ASSERT_TRUE(placed.ok()) << placed.status().to_string();
+    const cuda::PlacedNode& loop = placed->front();
+    ASSERT_EQ(loop.name, "loop");
+    EXPECT_EQ(loop.where, cuda::Placement::kControlFlow);
+    // M is a graph input on the GPU: read back once; the body's condition only when the GPU computes it.
+    EXPECT_EQ(loop.downloads, gpu_condition ? (std::vector<std::string>{"M", "cond_out"}) : (std::vector<std::string>{"M"}));
+  }
+}
+
 // Scan before opset 9 (batch-major, sequence lengths) is the one control-flow form left to the CPU reference.
 TEST(CpuFallback, ScanBeforeOpset9FallsBackAndLaterScansRunTheirBodies) {
   for (int64_t opset : {8, 11}) {

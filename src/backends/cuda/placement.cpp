@@ -134,6 +134,7 @@ void place_graph(PredictScope& s, int64_t opset, const std::string& prefix, std:
     // Bodies are not typed by infer_shapes: their values get types here, as the executor's run would.
     if (s.outer) infer_body_node(s, node);
     const Placement where = p.where;
+    const size_t index = out.size();
     out.push_back(std::move(p));
     if (where == Placement::kControlFlow)
       for (const auto& [key, attr] : node.attrs) {
@@ -147,6 +148,9 @@ void place_graph(PredictScope& s, int64_t opset, const std::string& prefix, std:
         if (node.op_type == "Loop")
           for (size_t k = 0; k < 2 && k < attr.g->inputs.size(); ++k) body.on_host.insert(attr.g->inputs[k]);
         place_graph(body, opset, prefix + node.name + "/" + key + "/", out);
+        // A condition the Loop body computes on the GPU is read back after every iteration.
+        const std::string& cond_out = attr.g->outputs.empty() ? std::string() : attr.g->outputs[0];
+        if (node.op_type == "Loop" && !cond_out.empty() && !body.host(cond_out)) out[index].downloads.push_back(cond_out);
       }
     s.defined.insert(node.outputs.begin(), node.outputs.end());
     if (where != Placement::kGpu && where != Placement::kControlFlow)
