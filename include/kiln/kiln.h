@@ -7,4 +7,5 @@
 #include "kiln/shape.h"
 #include "kiln/status.h"
 #include "kiln/tensor.h"
+#include "kiln/device.h"
 #include "kiln/version.h"

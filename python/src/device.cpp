@@ -4,7 +4,7 @@
 #include <cuda_runtime_api.h>
 #endif
 
-#include "backends/device_probe.h"
+#include "kiln/device.h"
 #include "bindings.h"
 
 namespace kiln::python {

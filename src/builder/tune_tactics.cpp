@@ -10,7 +10,7 @@
 #include "kiln/context.h"
 #include "util/error.h"
 #include "util/file.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln {
 

@@ -5,8 +5,7 @@
 #include <filesystem>
 #include <kiln_onnx/onnx.pb.h>
 
-#include "io/npy.h"
-#include "io/npz.h"
+#include "kiln/tensor_io.h"
 #include "kiln/compare.h"
 #include "onnx/tensor_proto.h"
 #include "util/file.h"

@@ -1,4 +1,4 @@
-#include "io/npy.h"
+#include "kiln/tensor_io.h"
 
 #include <cstring>
 #include <regex>

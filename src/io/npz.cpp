@@ -1,9 +1,8 @@
-#include "io/npz.h"
+#include "kiln/tensor_io.h"
 
 #include <array>
 #include <cstring>
 
-#include "io/npy.h"
 #include "util/error.h"
 #include "util/file.h"
 #include "util/safe_text.h"

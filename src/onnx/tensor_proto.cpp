@@ -12,7 +12,7 @@
 #include "kiln/shape.h"
 #include "util/error.h"
 #include "util/file.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln::onnx {
 

@@ -12,7 +12,7 @@
 #include "passes/pass.h"
 #include "util/error.h"
 #include "util/nearest_names.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln::passes {
 

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln {
 

@@ -8,7 +8,7 @@
 
 #include "kiln/shape.h"
 #include "util/checked_math.h"
-#include "util/half.h"
+#include "kiln/half.h"
 #include "util/host_memory.h"
 
 namespace kiln {

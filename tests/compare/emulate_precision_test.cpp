@@ -8,7 +8,7 @@
 #include "kiln/compare.h"
 #include "kiln/kiln.h"
 #include "support/model_builder.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln {
 namespace {

@@ -3,8 +3,7 @@
 
 #include <filesystem>
 
-#include "io/npy.h"
-#include "io/npz.h"
+#include "kiln/tensor_io.h"
 #include "kiln/compare.h"
 #include "onnx/tensor_proto.h"
 #include "support/model_builder.h"

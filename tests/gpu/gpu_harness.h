@@ -13,7 +13,7 @@
 #include "onnx/importer.h"
 #include "passes/pass.h"
 #include "support/model_builder.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln::gputest {
 

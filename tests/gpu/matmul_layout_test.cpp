@@ -15,7 +15,7 @@
 #include "gpu/gpu_harness.h"
 #include "kiln/kiln.h"
 #include "engine/engine_state.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln {
 namespace {

@@ -5,7 +5,7 @@
 
 #include "gpu/gpu_harness.h"
 #include "support/engine_bytes.h"
-#include "io/npy.h"
+#include "kiln/tensor_io.h"
 #include "kiln/kiln.h"
 
 namespace kiln {

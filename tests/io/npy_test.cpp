@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstring>
 
-#include "io/npy.h"
-#include "util/half.h"
+#include "kiln/tensor_io.h"
+#include "kiln/half.h"
 
 namespace kiln {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <cmath>
 
-#include "io/npy.h"
+#include "kiln/tensor_io.h"
 #include "kiln/kiln.h"
 #include "support/model_builder.h"
 

@@ -4,7 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "ops/nn_test_util.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln {
 namespace {

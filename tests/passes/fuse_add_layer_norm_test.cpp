@@ -16,7 +16,7 @@
 #include "support/graph_test_util.h"
 #include "support/model_builder.h"
 #include "support/skeleton.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln {
 namespace {

@@ -14,7 +14,7 @@
 #include "passes/pass.h"
 #include "support/model_builder.h"
 #include "support/skeleton.h"
-#include "util/half.h"
+#include "kiln/half.h"
 #include "support/graph_test_util.h"
 
 namespace kiln {

@@ -8,7 +8,7 @@
 #include "passes/convert_precision.h"
 #include "support/graph_test_util.h"
 #include "support/model_builder.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln {
 namespace {

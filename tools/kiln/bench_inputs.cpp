@@ -9,8 +9,8 @@
 #include <random>
 
 #include "cli_common.h"
-#include "io/npy.h"
-#include "util/half.h"
+#include "kiln/tensor_io.h"
+#include "kiln/half.h"
 
 namespace kiln::cli {
 

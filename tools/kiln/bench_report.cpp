@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <iostream>
 
-#include "backends/device_probe.h"
+#include "kiln/device.h"
 #include "bench_inputs.h"
 #include "bench_profile.h"
 #include "bench_stats.h"

@@ -8,7 +8,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "backends/device_probe.h"
+#include "kiln/device.h"
 #include "bench_html.h"
 #include "bench_inputs.h"
 #include "bench_options.h"

@@ -7,12 +7,12 @@
 #include <optional>
 #include <set>
 
-#include "backends/device_probe.h"
+#include "kiln/device.h"
 #include "cli_common.h"
 #include "compare_bisect.h"
 #include "compare_html.h"
 #include "compare_report.h"
-#include "io/npy.h"
+#include "kiln/tensor_io.h"
 #include "kiln/compare.h"
 
 namespace kiln::cli {

@@ -4,7 +4,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "backends/device_probe.h"
+#include "kiln/device.h"
 #include "cli_common.h"
 
 namespace kiln::cli {

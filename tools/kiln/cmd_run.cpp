@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
-#include "backends/device_probe.h"
+#include "kiln/device.h"
 #include "cli_common.h"
-#include "io/npy.h"
+#include "kiln/tensor_io.h"
 #include "kiln/random_tensor.h"
 
 namespace kiln::cli {

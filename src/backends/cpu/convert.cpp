@@ -2,7 +2,7 @@
 #include <cstring>
 
 #include "backends/cpu/dispatch.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln::cpu {
 

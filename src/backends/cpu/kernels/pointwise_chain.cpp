@@ -10,7 +10,7 @@
 #include "backends/cpu/dispatch.h"
 #include "backends/cpu/kernel_list.h"
 #include "ops/pointwise_chain.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln::cpu {
 

@@ -6,7 +6,7 @@
 #include "backends/cuda/kernel_list.h"
 #include "backends/cuda/kernels/copy_common.cuh"
 #include "ops/pad.h"
-#include "util/half.h"
+#include "kiln/half.h"
 
 namespace kiln::cuda {
 

@@ -1,4 +1,5 @@
-// IEEE half and bfloat16 <-> float conversions (round to nearest even).
+// IEEE half and bfloat16 <-> float conversions (round to nearest even), for f16 and bf16 tensors, whose elements
+// are uint16_t bits.
 #pragma once
 #include <cstdint>
 #include <cstring>
