@@ -1,6 +1,6 @@
 // The search behind kiln compare --precision-bisect (see precision_bisect.h): ranked prefixes, then delta
 // debugging (removing halves, quarters, ...) on the first prefix that passes.
-#include "compare/precision_bisect.h"
+#include "kiln/precision_bisect.h"
 
 #include <fmt/format.h>
 

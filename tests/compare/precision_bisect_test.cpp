@@ -7,7 +7,7 @@
 #include <limits>
 #include <set>
 
-#include "compare/precision_bisect.h"
+#include "kiln/precision_bisect.h"
 
 namespace kiln {
 namespace {

@@ -6,14 +6,13 @@
 #include <chrono>
 #include <ctime>
 
-#include "viz/charts.h"
+#include "charts.h"
 
 namespace kiln::cli {
 
 namespace {
 
 using nlohmann::json;
-using viz::html_escape;
 
 // Layers drawn as bars; a profile of a large model lists the rest in the per-op table only.
 constexpr size_t kMaxLayerBars = 60;
@@ -51,17 +50,17 @@ std::string percentiles(const json& r) {
                       ms(h["max"]), fmt::format("{:.2f} %", 100 * h["cv"].get<double>())});
     }
   }
-  return viz::html_table({"", "median", "mean", "p90", "p95", "p99", "min", "max", "cv"}, rows);
+  return html_table({"", "median", "mean", "p90", "p95", "p99", "min", "max", "cv"}, rows);
 }
 
 std::string histogram(const json& r) {
   const json& h = r["latency_histogram"];
-  viz::Histogram hist;
+  Histogram hist;
   hist.lo = h["lo_ms"].get<double>();
   hist.hi = h["hi_ms"].get<double>();
   hist.counts = h["counts"].get<std::vector<int64_t>>();
   const json& l = r["latency_ms"];
-  return viz::histogram_svg(hist, kHistogramFill,
+  return histogram_svg(hist, kHistogramFill,
                             {{"median", l["median"].get<double>()},
                              {"p95", l["p95"].get<double>()},
                              {"p99", l["p99"].get<double>()}},
@@ -95,7 +94,7 @@ std::string run_summary(const json& r) {
 
 std::string profile_section(const json& p) {
   const json& layers = p["layers"];
-  std::vector<viz::Bar> bars;
+  std::vector<Bar> bars;
   for (size_t i = 0; i < layers.size() && i < kMaxLayerBars; ++i) {
     const json& l = layers[i];
     const std::string placement = l["placement"].get<std::string>();
@@ -110,9 +109,9 @@ std::string profile_section(const json& p) {
       p["runs"].get<int>(), p["total_ms"].get<double>(),
       layers.size() > kMaxLayerBars ? fmt::format(", the slowest {} of {} layers drawn", kMaxLayerBars, layers.size())
                                     : "");
-  viz::BarChartStyle style;
+  BarChartStyle style;
   style.unit = " ms";
-  out += "<div class=\"layers\">\n" + viz::bar_chart_svg(bars, style) + "</div>\n";
+  out += "<div class=\"layers\">\n" + bar_chart_svg(bars, style) + "</div>\n";
   std::vector<std::vector<std::string>> rows;
   for (const auto& op : p["ops"])
     rows.push_back({op["op"].get<std::string>(), std::to_string(op["count"].get<int>()), ms(op["ms"]),
@@ -121,7 +120,7 @@ std::string profile_section(const json& p) {
   if (host["layers"].get<int>() > 0)
     rows.push_back({"host shape math (not in a CUDA graph replay)", std::to_string(host["layers"].get<int>()),
                     ms(host["ms"]), ""});
-  return out + "<h2>Per op type</h2>\n" + viz::html_table({"op", "layers", "ms", "share"}, rows);
+  return out + "<h2>Per op type</h2>\n" + html_table({"op", "layers", "ms", "share"}, rows);
 }
 
 std::string memory_and_execution(const json& r) {
@@ -130,7 +129,7 @@ std::string memory_and_execution(const json& r) {
       fmt::format("{:.1f} ms (engine file {:.1f} + first context {:.1f})", r["load_ms"]["total"].get<double>(),
                   r["load_ms"]["engine_file"].get<double>(), r["load_ms"]["context"].get<double>());
   // A CPU engine has no device memory, graphs or read-backs to show.
-  if (r["engine"]["backend"] != "cuda") return "<h2>Load</h2>\n" + viz::html_table({"", ""}, {{"load", load}});
+  if (r["engine"]["backend"] != "cuda") return "<h2>Load</h2>\n" + html_table({"", ""}, {{"load", load}});
   const json& m = r["device_memory"];
   auto mib = [](const json& v) { return fmt::format("{:.2f} MiB", v.get<double>() / (1 << 20)); };
   std::vector<std::vector<std::string>> rows = {{"context (arena and scratch)", mib(m["context_bytes"])},
@@ -139,9 +138,9 @@ std::string memory_and_execution(const json& r) {
                                                 {"total", mib(m["total_bytes"])}};
   if (m.contains("process_delta_bytes"))
     rows.push_back({"whole process (cudaMemGetInfo)", mib(m["process_delta_bytes"])});
-  std::string out = "<h2>Device memory</h2>\n" + viz::html_table({"", ""}, rows);
+  std::string out = "<h2>Device memory</h2>\n" + html_table({"", ""}, rows);
   out += "<h2>Execution</h2>\n" +
-         viz::html_table({"", ""},
+         html_table({"", ""},
                          {{"CUDA graph", x["cuda_graph"].get<bool>() ? "yes: one launch per run"
                                                                      : "no: " + x["not_captured"].get<std::string>()},
                           {"GPU / host / CPU-fallback nodes",
@@ -153,7 +152,7 @@ std::string memory_and_execution(const json& r) {
 }
 
 std::string sweep_section(const json& rows) {
-  std::vector<viz::Bar> bars;
+  std::vector<Bar> bars;
   std::vector<std::vector<std::string>> table;
   for (const auto& r : rows) {
     const json& l = r["latency_ms"];
@@ -163,18 +162,18 @@ std::string sweep_section(const json& rows) {
                      fmt::format("{:.2f} %", 100 * l["cv"].get<double>()),
                      fmt::format("{:.1f}", r["throughput"]["inferences_per_s"].get<double>())});
   }
-  viz::BarChartStyle style;
+  BarChartStyle style;
   style.unit = " ms";
-  return "<h2>Sweep across shapes: median latency</h2>\n<div class=\"sweep\">\n" + viz::bar_chart_svg(bars, style) +
+  return "<h2>Sweep across shapes: median latency</h2>\n<div class=\"sweep\">\n" + bar_chart_svg(bars, style) +
          "</div>\n" +
-         viz::html_table({"point", "shapes", "median ms", "p95", "p99", "cv", "inferences/s"}, table, 2);
+         html_table({"point", "shapes", "median ms", "p95", "p99", "cv", "inferences/s"}, table, 2);
 }
 
 std::string manifest_section(const json& first, const json& manifest) {
   const json& b = first["build"];
   const std::string gpu = b["gpu"].get<std::string>();
   std::string out = "<h2>Measured with</h2>\n";
-  out += viz::html_table({"", ""}, {{"kiln", b["kiln_version"].get<std::string>()},
+  out += html_table({"", ""}, {{"kiln", b["kiln_version"].get<std::string>()},
                                     {"compiler", b["compiler"].get<std::string>()},
                                     {"GPU", gpu.empty() ? "none" : gpu + " (sm_" + b["sm"].get<std::string>() + ")"},
                                     {"CUDA runtime / driver",
@@ -183,7 +182,7 @@ std::string manifest_section(const json& first, const json& manifest) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& [key, value] : (manifest.is_object() ? manifest : first["engine"]).items())
     rows.push_back({key, value.is_string() ? value.get<std::string>() : value.dump()});
-  return out + "<h2>Engine manifest</h2>\n<div class=\"manifest\">\n" + viz::html_table({"field", "value"}, rows, 9) +
+  return out + "<h2>Engine manifest</h2>\n<div class=\"manifest\">\n" + html_table({"field", "value"}, rows, 9) +
          "</div>\n";
 }
 
@@ -200,7 +199,7 @@ std::string today() {
 
 std::string bench_html(const json& results, const json& manifest) {
   const bool sweep = results.is_array();
-  if (sweep && results.empty()) return viz::html_page("kiln bench", "<p>No configuration was measured.</p>\n");
+  if (sweep && results.empty()) return html_page("kiln bench", "<p>No configuration was measured.</p>\n");
   const json& first = sweep ? results.at(0) : results;
   const json& e = first["engine"];
   std::string body = fmt::format("<h1>kiln bench: {}</h1>\n", html_escape(e["path"].get<std::string>()));
@@ -224,7 +223,7 @@ std::string bench_html(const json& results, const json& manifest) {
     body += memory_and_execution(first);
   }
   body += manifest_section(first, manifest);
-  return viz::html_page("kiln bench: " + e["path"].get<std::string>(), body);
+  return html_page("kiln bench: " + e["path"].get<std::string>(), body);
 }
 
 }  // namespace kiln::cli

@@ -12,7 +12,7 @@
 #include "bench_inputs.h"
 #include "bench_profile.h"
 #include "bench_stats.h"
-#include "viz/charts.h"
+#include "charts.h"
 
 namespace kiln::cli {
 
@@ -68,7 +68,7 @@ nlohmann::json io_json(const BenchOptions& o, const Measurement& m, bool on_gpu)
 nlohmann::json histogram_json(const std::vector<double>& latencies) {
   constexpr int kMaxBins = 40;
   const int bins = std::clamp(static_cast<int>(2 * std::sqrt(static_cast<double>(latencies.size()))), 1, kMaxBins);
-  const viz::Histogram h = viz::histogram_of(latencies, bins);
+  const Histogram h = histogram_of(latencies, bins);
   return {{"lo_ms", h.lo}, {"hi_ms", h.hi}, {"counts", h.counts}};
 }
 

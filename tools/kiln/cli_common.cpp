@@ -10,6 +10,8 @@
 #include <map>
 #include <iostream>
 
+#include "kiln/inspect.h"
+
 namespace kiln::cli {
 
 namespace {
@@ -189,18 +191,7 @@ Status write_output_file(const std::string& flag, const std::string& path, const
 }
 
 nlohmann::json bundle_members_json(const Engine& bundle) {
-  nlohmann::json a = nlohmann::json::array();
-  for (const Engine& m : bundle.members()) {
-    nlohmann::json profiles = nlohmann::json::array();
-    for (const auto& p : m.profiles()) {
-      nlohmann::json inputs = nlohmann::json::object();
-      for (const auto& [name, r] : p.inputs) inputs[name] = {{"min", r.min}, {"opt", r.opt}, {"max", r.max}};
-      profiles.push_back(inputs);
-    }
-    a.push_back({{"precision", m.info().precision}, {"nodes", m.info().num_nodes},
-                 {"weight_bytes", m.info().weight_bytes}, {"tactics", m.info().tactics}, {"profiles", profiles}});
-  }
-  return a;
+  return nlohmann::json::parse(kiln::bundle_members_json(bundle));
 }
 
 int fail(const Status& s) {

@@ -8,7 +8,7 @@
 #include <optional>
 #include <set>
 
-#include "compare/precision_bisect.h"
+#include "kiln/precision_bisect.h"
 
 namespace kiln::cli {
 

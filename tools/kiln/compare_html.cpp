@@ -6,14 +6,13 @@
 #include <cmath>
 #include <limits>
 
-#include "viz/charts.h"
+#include "charts.h"
 
 namespace kiln::cli {
 
 namespace {
 
 using nlohmann::json;
-using viz::html_escape;
 
 // A big model has thousands of layers; the page draws this many, starting a little before the first divergence.
 constexpr size_t kMaxLayerBars = 300;
@@ -48,8 +47,8 @@ std::string verdict(bool pass) {
   return pass ? "<span class=\"pass\">PASS</span>" : "<span class=\"fail\">FAIL</span>";
 }
 
-viz::BarChartStyle ratio_style() {
-  viz::BarChartStyle style;
+BarChartStyle ratio_style() {
+  BarChartStyle style;
   style.log_scale = true;
   style.log_floor = 1e-4;
   style.reference = 1.0;
@@ -58,7 +57,7 @@ viz::BarChartStyle ratio_style() {
   return style;
 }
 
-viz::Bar ratio_bar(const json& c, std::string label, bool first_divergence) {
+Bar ratio_bar(const json& c, std::string label, bool first_divergence) {
   const bool pass = c["pass"].get<bool>();
   std::string note = pass ? "" : "over tolerance";
   if (c.contains("error")) note = c["error"].get<std::string>();
@@ -79,7 +78,7 @@ std::string outputs_table(const json& outputs) {
                     fmt::format("{} of {}", o["over_tolerance"].get<int64_t>(), o["elements"].get<int64_t>()),
                     o.contains("error") ? o["error"].get<std::string>() : worst});
   }
-  return viz::html_table(
+  return html_table(
       {"output", "", "shape", "max abs", "mean abs", "max rel", "cosine", "over tolerance", "worst element"}, rows,
       3);
 }
@@ -102,22 +101,22 @@ std::string layers_section(const json& c) {
   if (begin > 0 || end < layers.size())
     out += fmt::format("<p>Layers {} to {} of {} in the model's order (--json lists every one).</p>\n", begin + 1, end,
                        layers.size());
-  std::vector<viz::Bar> bars;
+  std::vector<Bar> bars;
   for (size_t i = begin; i < end; ++i) {
     const json& l = layers[i];
     bars.push_back(ratio_bar(l, fmt::format("{} ({})", l["node"].get<std::string>(), l["op"].get<std::string>()),
                              !first.empty() && i == first_index));
   }
-  return out + "<div class=\"layers\">\n" + viz::bar_chart_svg(bars, ratio_style()) + "</div>\n";
+  return out + "<div class=\"layers\">\n" + bar_chart_svg(bars, ratio_style()) + "</div>\n";
 }
 
 std::string case_section(const json& c) {
   std::string out = fmt::format("<h2>{}: {} {}</h2>\n", html_escape(c["label"].get<std::string>()),
                                 html_escape(inputs_text(c["inputs"])), verdict(c["pass"].get<bool>()));
   out += outputs_table(c["outputs"]);
-  std::vector<viz::Bar> bars;
+  std::vector<Bar> bars;
   for (const auto& o : c["outputs"]) bars.push_back(ratio_bar(o, o["name"].get<std::string>(), false));
-  out += "<div class=\"outputs\">\n" + viz::bar_chart_svg(bars, ratio_style()) + "</div>\n";
+  out += "<div class=\"outputs\">\n" + bar_chart_svg(bars, ratio_style()) + "</div>\n";
   if (c.contains("layers")) out += layers_section(c);
   return out;
 }
@@ -137,7 +136,7 @@ std::string compare_html(const json& report, const std::vector<std::string>& bis
     what.push_back({"layers", fmt::format("{} node outputs in the model, {} fused or folded away (not compared)",
                                           report["layers"]["total"].get<int>(),
                                           report["layers"]["fused_away"].get<int>())});
-  body += viz::html_table({"", ""}, what, 9);
+  body += html_table({"", ""}, what, 9);
   body += "<p class=\"meta\">Bars: the largest error of any element over its tolerance, |engine &minus; "
           "reference| / (atol + rtol &middot; |reference|), on a log scale; at 1 (the dashed line) an element just "
           "passes. Green: within the rule; red: over it.</p>\n";
@@ -147,7 +146,7 @@ std::string compare_html(const json& report, const std::vector<std::string>& bis
     for (const auto& l : bisect_lines) text += l + "\n";
     body += "<h2>Precision bisect</h2>\n<pre>" + html_escape(text) + "</pre>\n";
   }
-  return viz::html_page("kiln compare: " + report["model"].get<std::string>(), body);
+  return html_page("kiln compare: " + report["model"].get<std::string>(), body);
 }
 
 }  // namespace kiln::cli

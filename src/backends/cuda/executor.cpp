@@ -277,7 +277,8 @@ Result<GraphExecutor::Values> GraphExecutor::execute(const ir::Graph& g, Values 
       if (const DeviceTensor* w = weights_->find(name)) s.dev = *w;
     return &(live[name] = std::move(s));
   };
-  const SlotLookup scope = slot_of;
+  // Made at the first control-flow node: a std::function over this frame allocates, and most runs need none.
+  std::optional<SlotLookup> scope;
   std::vector<std::pair<cudaEvent_t, cudaEvent_t>> events;
   std::vector<double> host_ms;
   struct GateOpener {
@@ -311,7 +312,8 @@ Result<GraphExecutor::Values> GraphExecutor::execute(const ir::Graph& g, Values 
     }
     std::vector<Slot> outs(node.outputs.size());
     if (where == Placement::kControlFlow) {
-      KILN_RETURN_IF_ERROR(run_control_flow(node, in, scope, outs));
+      if (!scope) scope.emplace(slot_of);
+      KILN_RETURN_IF_ERROR(run_control_flow(node, in, *scope, outs));
     } else if (on_host) {
       std::vector<Tensor> views(in.size());
       std::vector<const Tensor*> ptrs(in.size(), nullptr);
@@ -327,17 +329,20 @@ Result<GraphExecutor::Values> GraphExecutor::execute(const ir::Graph& g, Values 
       }
       // A body run on the CPU reference (Scan before opset 9) may read any value of this scope by name: each
       // one it reads is brought to the host (a read-back, so such runs are not captured as CUDA graphs).
+      // Only a node with a body gets one, so plain host nodes make no std::function.
       Status scope_error;
-      const cpu::ValueLookup host_scope = [&](const std::string& name) -> const Tensor* {
-        Slot* s = slot_of(name);
-        if (!s) return nullptr;
-        if (Status st = ensure_host(name, *s); !st.ok()) {
-          if (scope_error.ok()) scope_error = st;
-          return nullptr;
-        }
-        return &*s->host;
-      };
-      auto results = cpu::run_node(node, g.opset, ptrs, &host_scope);
+      std::optional<cpu::ValueLookup> host_scope;
+      if (std::any_of(node.attrs.begin(), node.attrs.end(), [](const auto& a) { return a.second.g != nullptr; }))
+        host_scope.emplace([&](const std::string& name) -> const Tensor* {
+          Slot* s = slot_of(name);
+          if (!s) return nullptr;
+          if (Status st = ensure_host(name, *s); !st.ok()) {
+            if (scope_error.ok()) scope_error = st;
+            return nullptr;
+          }
+          return &*s->host;
+        });
+      auto results = cpu::run_node(node, g.opset, ptrs, host_scope ? &*host_scope : nullptr);
       KILN_RETURN_IF_ERROR(scope_error);
       if (!results.ok()) return results.status();
       for (size_t k = 0; k < results->size(); ++k) outs[k].host = std::move((*results)[k]);

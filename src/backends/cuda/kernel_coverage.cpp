@@ -3,6 +3,7 @@
 #include <map>
 
 #include "backends/cuda/kernel_list.h"
+#include "backends/cuda/placement.h"
 #include "ops/body_inputs.h"
 #include "ops/op.h"
 
@@ -54,10 +55,9 @@ void collect(std::vector<Scope>& scopes, std::vector<UncoveredNode>& out) {
         for (size_t k = 0; k < node.outputs.size() && k < ctx.outputs().size(); ++k)
           if (!node.outputs[k].empty()) scopes.back().typed[node.outputs[k]] = ctx.outputs()[k];
     }
-    const bool control_flow = node.domain.empty() && (node.op_type == "If" || node.op_type == "Loop" || node.op_type == "Scan");
-    if (control_flow) {
+    if (is_control_flow(node)) {
       // The executor runs the bodies node by node (Scan-8 excepted): they are covered when their nodes are.
-      if (node.op_type == "Scan" && scopes.front().g->opset < 9) {
+      if (cpu_only_control_flow(node, scopes.front().g->opset)) {
         out.push_back({node.op_type, "Scan before opset 9 runs on the CPU reference"});
         continue;
       }

@@ -13,15 +13,16 @@
 
 namespace kiln::cuda {
 
+bool is_control_flow(const ir::Node& node) {
+  return node.domain.empty() && (node.op_type == "If" || node.op_type == "Loop" || node.op_type == "Scan");
+}
+
+bool cpu_only_control_flow(const ir::Node& node, int64_t opset) { return node.op_type == "Scan" && opset < 9; }
+
 namespace {
 // Below this many elements, integer computations on host values stay on the host (shape math: no launch, no
 // copy back).
 constexpr int64_t kHostComputeLimit = 1024;
-
-bool is_control_flow(const std::string& op) { return op == "If" || op == "Loop" || op == "Scan"; }
-
-// Scan-8 is batch-major with sequence lengths: only the CPU reference runs it.
-bool cpu_only_control_flow(const ir::Node& node, int64_t opset) { return node.op_type == "Scan" && opset < 9; }
 
 std::string fallback_reason(const ir::Node& node, int64_t opset, const std::vector<InputFact>& inputs) {
   if (cpu_only_control_flow(node, opset))
@@ -176,7 +177,7 @@ bool is_control_input(const ir::Node& node, size_t input) {
 Placement place_node(const ir::Node& node, int64_t opset, const std::vector<InputFact>& inputs, const KernelDef** kernel) {
   *kernel = nullptr;
   if (node.op_type == "Shape" || node.op_type == "Size") return Placement::kHost;
-  if (is_control_flow(node.op_type) && node.domain.empty())
+  if (is_control_flow(node))
     return cpu_only_control_flow(node, opset) ? Placement::kCpuFallback : Placement::kControlFlow;
   bool all_host = true, any_float = false;
   int64_t elements = 0;

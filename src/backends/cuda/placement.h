@@ -34,6 +34,10 @@ Placement place_node(const ir::Node& node, int64_t opset, const std::vector<Inpu
 
 // Inputs a control-flow node reads on the host: If's condition, Loop's trip count and condition.
 bool is_control_input(const ir::Node& node, size_t input);
+// If, Loop or Scan of the default domain: the executor runs its bodies node by node.
+bool is_control_flow(const ir::Node& node);
+// Scan-8 is batch-major with sequence lengths: only the CPU reference runs it, body and all.
+bool cpu_only_control_flow(const ir::Node& node, int64_t opset);
 
 struct PlacedNode {
   std::string name, op;

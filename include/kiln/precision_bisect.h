@@ -5,8 +5,7 @@
 //   1. every candidate in f32 must pass (otherwise no set can help and the search stops);
 //   2. the candidates ranked most suspect first (rank_fp32_candidates) are tried as growing prefixes
 //      (1, 2, 4, ...) until one passes, so a good ranking costs about log2(N) questions;
-//   3. delta debugging removes halves, then quarters ..., of that passing set while it still passes, down to
-//   a
+//   3. delta debugging removes halves, then quarters ..., of that passing set while it still passes, down to a
 //      set from which no single layer can be dropped.
 // Answers are remembered by set, so no set is asked twice.
 #pragma once

@@ -5,9 +5,9 @@
 #include <limits>
 #include <regex>
 
-#include "viz/charts.h"
+#include "charts.h"
 
-namespace kiln::viz {
+namespace kiln::cli {
 namespace {
 
 // The width attributes of the <rect>s of an SVG, in order.
@@ -110,4 +110,4 @@ TEST(Charts, EscapingAndPage) {
 }
 
 }  // namespace
-}  // namespace kiln::viz
+}  // namespace kiln::cli

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-namespace kiln::viz {
+namespace kiln::cli {
 
 // Counts of values in equal-width bins from lo to hi (the last bin includes hi).
 struct Histogram {
@@ -52,4 +52,4 @@ std::string html_page(const std::string& title, const std::string& body);
 std::string html_table(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows,
                        size_t numeric_from = 1);
 
-}  // namespace kiln::viz
+}  // namespace kiln::cli

@@ -1,11 +1,11 @@
-#include "viz/charts.h"
+#include "charts.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cmath>
 
-namespace kiln::viz {
+namespace kiln::cli {
 
 namespace {
 
@@ -204,4 +204,4 @@ std::string html_table(const std::vector<std::string>& header, const std::vector
   return out + "</table>\n";
 }
 
-}  // namespace kiln::viz
+}  // namespace kiln::cli
