@@ -25,6 +25,7 @@ globals().update(_register_errors(_kiln))
 
 from .context import ExecutionContext  # noqa: E402
 from .engine import Engine, ProfileRange, TensorInfo, build, bundle  # noqa: E402
+from .inspection import inspect  # noqa: E402
 from .session import InferenceSession, IOBinding, NodeArg  # noqa: E402
 from .torch_bridge import ExportError, TorchEngine, from_torch  # noqa: E402
 
@@ -42,7 +43,7 @@ def cuda_unavailable_reason() -> str:
 
 
 __all__ = [
-    "build", "bundle", "Engine", "ExecutionContext", "TensorInfo", "ProfileRange", "InferenceSession", "IOBinding", "NodeArg",
+    "build", "bundle", "inspect", "Engine", "ExecutionContext", "TensorInfo", "ProfileRange", "InferenceSession", "IOBinding", "NodeArg",
     "from_torch", "TorchEngine", "cuda_available", "cuda_unavailable_reason", "Error", "InvalidArgument", "NotFound",
     "InvalidModel", "Unsupported", "InvalidEngine", "OutOfRange", "IoError", "Internal", "OutOfMemory", "ExportError",
 ]

@@ -5,6 +5,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <utility>
 #include <vector>
@@ -59,9 +60,15 @@ struct DlpackView {
 // KNOWN_ON_GPU (the caller checked, as the torch path does) skips asking the producer for its device.
 DlpackView dlpack_view(py::handle obj, const std::string& name, bool known_on_gpu);
 
+// Optimization profiles as Python gives them (kiln/engine.py's _normalize_shapes): per profile, input name ->
+// [min, opt, max] shapes.
+using ProfileSpecs = std::vector<std::map<std::string, std::vector<std::vector<int64_t>>>>;
+std::vector<OptimizationProfile> to_profiles(const ProfileSpecs& profiles);
+
 void bind_errors(py::module_& m);
 void bind_engine(py::module_& m);
 void bind_context(py::module_& m);
 void bind_device(py::module_& m);
+void bind_inspect(py::module_& m);
 
 }  // namespace kiln::python

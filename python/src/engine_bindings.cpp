@@ -41,10 +41,29 @@ struct ProgressRelay {
   }
 };
 
+}  // namespace
+
+std::vector<OptimizationProfile> to_profiles(const ProfileSpecs& profiles) {
+  std::vector<OptimizationProfile> out;
+  for (const auto& p : profiles) {
+    OptimizationProfile prof;
+    for (const auto& [name, ranges] : p) {
+      if (ranges.size() != 3)
+        throw StatusError(Status(StatusCode::kInvalidArgument,
+                                 "shapes['" + name + "'] needs three shapes (min, opt, max), got " +
+                                     std::to_string(ranges.size())));
+      prof.inputs[name] = InputRange{ranges[0], ranges[1], ranges[2]};
+    }
+    out.push_back(std::move(prof));
+  }
+  return out;
+}
+
+namespace {
+
 Engine build(const py::object& model, bool model_is_bytes, const std::string& base_dir, const std::string& backend,
              const std::string& precision, const std::vector<std::string>& fp32_layers,
-             const std::vector<std::map<std::string, std::vector<std::vector<int64_t>>>>& profiles,
-             const std::string& timing_cache, bool reduced_precision_io, bool tactic_timing, bool cuda_graphs,
+             const ProfileSpecs& profiles, const std::string& timing_cache, bool reduced_precision_io, bool tactic_timing, bool cuda_graphs,
              bool allow_cpu_fallback, const std::vector<std::pair<std::string, std::string>>& aliases,
              bool auto_alias, const py::object& progress) {
   BuildConfig cfg;
@@ -58,17 +77,7 @@ Engine build(const py::object& model, bool model_is_bytes, const std::string& ba
   cfg.allow_cpu_fallback = allow_cpu_fallback;
   cfg.aliases = aliases;
   cfg.auto_alias = auto_alias;
-  for (const auto& p : profiles) {
-    OptimizationProfile prof;
-    for (const auto& [name, ranges] : p) {
-      if (ranges.size() != 3)
-        throw StatusError(Status(StatusCode::kInvalidArgument,
-                                 "shapes['" + name + "'] needs three shapes (min, opt, max), got " +
-                                     std::to_string(ranges.size())));
-      prof.inputs[name] = InputRange{ranges[0], ranges[1], ranges[2]};
-    }
-    cfg.profiles.push_back(std::move(prof));
-  }
+  cfg.profiles = to_profiles(profiles);
   auto relay = std::make_shared<ProgressRelay>();
   relay->callback = progress;
   if (!progress.is_none()) cfg.progress = [relay](std::string_view line) { (*relay)(line); };

@@ -8,4 +8,5 @@ PYBIND11_MODULE(_kiln, m) {
   kiln::python::bind_engine(m);
   kiln::python::bind_context(m);
   kiln::python::bind_device(m);
+  kiln::python::bind_inspect(m);
 }

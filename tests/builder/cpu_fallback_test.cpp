@@ -182,6 +182,86 @@ TEST(CpuFallback, ScanBeforeOpset9FallsBackAndLaterScansRunTheirBodies) {
   }
 }
 
+
+// q, k, v [1, 2, seq, head] -> FusedAttention: the kernel's limits are on head dims and sequence lengths.
+ModelBuilder attention_model(const std::string& seq, const std::string& head) {
+  ModelBuilder mb;
+  mb.input("q", DType::kF32, {"1", "2", seq, head})
+      .input("k", DType::kF32, {"1", "2", seq, head})
+      .input("v", DType::kF32, {"1", "2", seq, head})
+      .node("FusedAttention", {"q", "k", "v"}, {"y"}, "attention")
+      .domain("kiln")
+      .output("y", DType::kF32, {"1", "2", seq, head});
+  return mb;
+}
+
+TEST(CpuFallback, AShapeTheKernelCannotTakeIsTheReasonNamingDtypesAndShapes) {
+  auto f = cuda::predict_cpu_fallbacks(import(attention_model("16", "640")), {});
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  ASSERT_EQ(f->size(), 1u);
+  EXPECT_EQ((*f)[0].name, "attention");
+  EXPECT_TRUE((*f)[0].by_shape);
+  const std::string& why = (*f)[0].why;
+  EXPECT_NE(why.find("cannot take inputs (f32, f32, f32) of shapes ([1,2,16,640], [1,2,16,640], [1,2,16,640])"),
+            std::string::npos) << why;
+  EXPECT_NE(why.find("head dims D=640 Dv=640 (at most 512)"), std::string::npos) << why;
+
+  auto fits = cuda::predict_cpu_fallbacks(import(attention_model("16", "128")), {});
+  ASSERT_TRUE(fits.ok()) << fits.status().to_string();
+  EXPECT_TRUE(fits->empty()) << fits->front().why;
+}
+
+TEST(CpuFallback, KernelLimitsAreAskedAtEveryProfileEndNotOnlyOpt) {
+  OptimizationProfile p;
+  const auto range = [](int64_t min, int64_t opt, int64_t max) {
+    return InputRange{{1, 2, min, 64}, {1, 2, opt, 64}, {1, 2, max, 64}};
+  };
+  for (const char* name : {"q", "k", "v"}) p.inputs[name] = range(1, 128, 4096);
+  auto fits = cuda::predict_cpu_fallbacks(import(attention_model("seq", "64")), {p});
+  ASSERT_TRUE(fits.ok()) << fits.status().to_string();
+  EXPECT_TRUE(fits->empty());
+
+  // 2,000,000 queries are past the kernel's grid at the profile's max only: opt alone would have missed it.
+  for (const char* name : {"q", "k", "v"}) p.inputs[name] = range(1, 128, 2000000);
+  auto f = cuda::predict_cpu_fallbacks(import(attention_model("seq", "64")), {p});
+  ASSERT_TRUE(f.ok()) << f.status().to_string();
+  ASSERT_EQ(f->size(), 1u);
+  EXPECT_NE((*f)[0].why.find("2000000 queries"), std::string::npos) << (*f)[0].why;
+  EXPECT_NE((*f)[0].why.find("(at profile 0 max)"), std::string::npos) << (*f)[0].why;
+}
+
+TEST(CpuFallback, ConvolutionsPastTheKernelsSpatialRankRunOnTheCpu) {
+  for (const int spatial : {3, 7}) {
+    std::vector<std::string> x_dims = {"1", "1"}, w_dims = {"1", "1"};
+    std::vector<int64_t> w_shape = {1, 1};
+    for (int i = 0; i < spatial; ++i) {
+      x_dims.push_back("2");
+      w_dims.push_back("1");
+      w_shape.push_back(1);
+    }
+    ModelBuilder mb;
+    mb.input("x", DType::kF32, x_dims)
+        .initializer("w", testing::f32_tensor(w_shape, std::vector<float>{0.5f}))
+        .node("Conv", {"x", "w"}, {"y"}, "conv")
+        .output("y", DType::kF32, x_dims);
+    auto f = cuda::predict_cpu_fallbacks(import(mb), {});
+    ASSERT_TRUE(f.ok()) << f.status().to_string();
+    if (spatial == 3) {
+      EXPECT_TRUE(f->empty()) << f->front().why;
+      continue;
+    }
+    ASSERT_EQ(f->size(), 1u);
+    EXPECT_NE((*f)[0].why.find("7 spatial dims (the GPU kernels take at most 6)"), std::string::npos) << (*f)[0].why;
+  }
+}
+
+TEST(CpuFallback, KernelsWithShapeLimitsStateThem) {
+  for (const char* op : {"Conv", "FusedConv", "MaxPool", "AveragePool", "Resize", "Upsample", "FusedAttention"}) {
+    ASSERT_NE(cuda::kernel_table().find(op), nullptr) << op;
+    EXPECT_NE(cuda::shape_limit_of(op), nullptr) << op;
+  }
+}
+
 }  // namespace
 }  // namespace kiln
 #endif  // KILN_WITH_CUDA

@@ -294,7 +294,7 @@ Result<GraphExecutor::Values> GraphExecutor::execute(const ir::Graph& g, Values 
       if (node.inputs[k].empty()) continue;
       in[k] = slot_of(node.inputs[k]);
       if (!in[k]) return internal_error("{}: input '{}' has no value at run time", node.label(), node.inputs[k]);
-      facts[k] = {true, in[k]->dtype(), num_elements(in[k]->dims()), in[k]->host.has_value()};
+      facts[k] = {true, in[k]->dtype(), num_elements(in[k]->dims()), in[k]->host.has_value(), true, in[k]->dims()};
     }
     const KernelDef* kernel = nullptr;
     const Placement where = place_node(node, g.opset, facts, &kernel);

@@ -24,13 +24,41 @@ namespace {
 // copy back).
 constexpr int64_t kHostComputeLimit = 1024;
 
-std::string fallback_reason(const ir::Node& node, int64_t opset, const std::vector<InputFact>& inputs) {
+// What the kernel cannot take of these inputs' shapes: "" when it takes them, and when a present input's dims
+// are unknown (prediction on symbolic shapes; the executor always knows them).
+std::string shape_limit(const ir::Node& node, const std::vector<InputFact>& inputs) {
+  const ShapeLimitFn limit = shape_limit_of(node.op_type);
+  if (!limit) return "";
+  for (const InputFact& in : inputs)
+    if (in.present && !in.dims_known) return "";
+  return limit(node, inputs);
+}
+
+std::vector<DType> dtypes_of(const std::vector<InputFact>& inputs) {
+  std::vector<DType> dtypes;
+  for (const InputFact& in : inputs) dtypes.push_back(in.present ? in.dtype : DType::kUndefined);
+  return dtypes;
+}
+
+// by_shape: set when the kernel takes the dtypes but not these shapes.
+std::string fallback_reason(const ir::Node& node, int64_t opset, const std::vector<InputFact>& inputs,
+                            bool* by_shape) {
   if (cpu_only_control_flow(node, opset))
     return "Scan before opset 9 (batch-major, with sequence lengths) runs on the CPU reference with its body";
   const KernelDef* k = kernel_table().find(node.op_type);
   if (!k) return fmt::format("the CUDA backend has no kernel for {}", node.op_type);
-  std::vector<std::string> dtypes;
-  for (const InputFact& in : inputs) dtypes.push_back(in.present ? std::string(dtype_name(in.dtype)) : "-");
+  std::vector<std::string> dtypes, shapes;
+  for (const InputFact& in : inputs) {
+    dtypes.push_back(in.present ? std::string(dtype_name(in.dtype)) : "-");
+    shapes.push_back(!in.present ? "-" : in.dims_known ? dims_to_string(in.dims) : "?");
+  }
+  if (!k->supports || k->supports(node, dtypes_of(inputs))) {
+    const std::string limit = shape_limit(node, inputs);
+    *by_shape = !limit.empty();
+    if (!limit.empty())
+      return fmt::format("the CUDA kernel for {} cannot take inputs ({}) of shapes ({}): {}", node.op_type,
+                         fmt::join(dtypes, ", "), fmt::join(shapes, ", "), limit);
+  }
   return fmt::format("the CUDA kernel for {} does not take input dtypes ({})", node.op_type, fmt::join(dtypes, ", "));
 }
 
@@ -104,13 +132,15 @@ void place_graph(PredictScope& s, int64_t opset, const std::string& prefix, std:
         const ir::ValueInfo* v = s.value(in);
         f.present = true;
         f.dtype = v ? v->dtype : DType::kUndefined;
-        f.elements = v && v->shape.is_static() ? num_elements(v->shape.static_dims()) : -1;
+        f.dims_known = v && v->shape.is_static();
+        if (f.dims_known) f.dims = v->shape.static_dims();
+        f.elements = f.dims_known ? num_elements(f.dims) : -1;
         f.on_host = s.host(in);
       }
       facts.push_back(f);
     }
     const KernelDef* kernel = nullptr;
-    PlacedNode p{prefix + node.name, node.op_type, place_node(node, opset, facts, &kernel), {}, {}};
+    PlacedNode p{prefix + node.name, node.op_type, place_node(node, opset, facts, &kernel), {}, {}, false};
     for (size_t k = 0; k < node.inputs.size(); ++k) {
       if (!facts[k].present || facts[k].on_host) continue;
       const bool reads_host = p.where == Placement::kCpuFallback ||
@@ -122,7 +152,7 @@ void place_graph(PredictScope& s, int64_t opset, const std::string& prefix, std:
       }
     }
     if (p.where == Placement::kCpuFallback) {
-      p.why = fallback_reason(node, opset, facts);
+      p.why = fallback_reason(node, opset, facts, &p.by_shape);
       // A body on the CPU reads the outer values it names from the host too.
       const std::vector<std::string> reads = ir::node_reads(node);
       for (size_t k = node.inputs.size(); k < reads.size(); ++k)
@@ -181,16 +211,15 @@ Placement place_node(const ir::Node& node, int64_t opset, const std::vector<Inpu
     return cpu_only_control_flow(node, opset) ? Placement::kCpuFallback : Placement::kControlFlow;
   bool all_host = true, any_float = false;
   int64_t elements = 0;
-  std::vector<DType> dtypes;
+  const std::vector<DType> dtypes = dtypes_of(inputs);
   for (const InputFact& in : inputs) {
-    dtypes.push_back(in.present ? in.dtype : DType::kUndefined);
     if (!in.present) continue;
     all_host &= in.on_host;
     any_float |= is_float(in.dtype);
     elements += in.elements < 0 ? kHostComputeLimit + 1 : in.elements;
   }
   const KernelDef* k = kernel_table().find(node.op_type);
-  const bool gpu_ok = k && (!k->supports || k->supports(node, dtypes));
+  const bool gpu_ok = k && (!k->supports || k->supports(node, dtypes)) && shape_limit(node, inputs).empty();
   if (!gpu_ok) return all_host ? Placement::kHost : Placement::kCpuFallback;
   if (all_host && !any_float && elements <= kHostComputeLimit) return Placement::kHost;
   *kernel = k;
@@ -221,22 +250,34 @@ Result<std::vector<PlacedNode>> predict_cpu_fallbacks(const ir::Graph& g,
   if (cases.empty()) cases.emplace_back();
   std::vector<PlacedNode> out;
   std::set<std::string> seen;
-  for (const OptimizationProfile& profile : cases) {
-    std::map<std::string, std::vector<int64_t>> dims;
-    for (const auto& name : g.inputs) {
-      if (auto it = profile.inputs.find(name); it != profile.inputs.end()) {
-        dims[name] = it->second.opt;
-        continue;
+  // Each profile at its min, opt and max: a kernel's shape limit (can_implement) may hold at one end only.
+  for (size_t index = 0; index < cases.size(); ++index) {
+    const OptimizationProfile& profile = cases[index];
+    std::map<std::string, std::vector<int64_t>> previous;
+    for (int point = 0; point < 3; ++point) {
+      std::map<std::string, std::vector<int64_t>> dims;
+      for (const auto& name : g.inputs) {
+        if (auto it = profile.inputs.find(name); it != profile.inputs.end()) {
+          dims[name] = point == 0 ? it->second.min : point == 1 ? it->second.opt : it->second.max;
+          if (dims[name].empty()) dims[name] = it->second.opt;  // a profile given as one shape
+          continue;
+        }
+        const ir::ValueInfo* v = g.value(name);
+        if (!v || !v->shape.has_rank())
+          return invalid_argument("graph input '{}' has unknown rank; give it a profile (--shapes {}:DIMS)", name, name);
+        std::vector<int64_t>& d = dims[name];
+        for (const Dim& dim : v->shape.dims()) d.push_back(dim.is_static() ? dim.value() : 1);
       }
-      const ir::ValueInfo* v = g.value(name);
-      if (!v || !v->shape.has_rank())
-        return invalid_argument("graph input '{}' has unknown rank; give it a profile (--shapes {}:DIMS)", name, name);
-      std::vector<int64_t>& d = dims[name];
-      for (const Dim& dim : v->shape.dims()) d.push_back(dim.is_static() ? dim.value() : 1);
+      if (point > 0 && dims == previous) continue;
+      previous = dims;
+      KILN_ASSIGN_OR_RETURN(auto placed, predict_placement(g, dims));
+      for (auto& p : placed)
+        if (p.where == Placement::kCpuFallback && seen.insert(p.name).second) {
+          if (p.by_shape && !profile.inputs.empty())
+            p.why += fmt::format(" (at profile {} {})", index, point == 0 ? "min" : point == 1 ? "opt" : "max");
+          out.push_back(std::move(p));
+        }
     }
-    KILN_ASSIGN_OR_RETURN(auto placed, predict_placement(g, dims));
-    for (auto& p : placed)
-      if (p.where == Placement::kCpuFallback && seen.insert(p.name).second) out.push_back(std::move(p));
   }
   return out;
 }

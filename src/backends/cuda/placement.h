@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backends/cuda/kernel.h"
+#include "backends/cuda/shape_limits.h"
 #include "ir/graph.h"
 #include "kiln/engine.h"
 
@@ -21,13 +22,6 @@ namespace kiln::cuda {
 
 enum class Placement { kGpu, kHost, kCpuFallback, kControlFlow };
 const char* placement_name(Placement p);
-
-struct InputFact {
-  bool present = false;
-  DType dtype = DType::kUndefined;
-  int64_t elements = 0;  // -1: unknown
-  bool on_host = false;  // a host copy exists (constants, shape math, values already downloaded)
-};
 
 // The placement of one node of a graph of `opset`; kernel is set to the CUDA kernel when it runs on the GPU.
 Placement place_node(const ir::Node& node, int64_t opset, const std::vector<InputFact>& inputs, const KernelDef** kernel);
@@ -46,6 +40,7 @@ struct PlacedNode {
   // For a CPU fallback: why no CUDA kernel takes the node. For control flow: which case it is (what is read
   // back, whether the run stays capturable as a CUDA graph).
   std::string why;
+  bool by_shape = false;  // a CPU fallback because a kernel cannot take these shapes (its dtypes it takes)
 };
 
 // Walks g with graph inputs on the device at the given dims and predicts every node's placement. The nodes of
@@ -53,10 +48,11 @@ struct PlacedNode {
 Result<std::vector<PlacedNode>> predict_placement(const ir::Graph& g,
                                                   const std::map<std::string, std::vector<int64_t>>& input_dims);
 
-// The nodes of a CUDA engine's graph that run on the CPU reference, predicted at every profile's opt dims (the
-// model's static dims without profiles; a dynamic dim no profile bounds counts as 1: placement follows op and
-// dtype, not size). Each node once, in graph order, with why. kiln build reports them (and refuses them with
-// --no-cpu-fallback); kiln inspect lists them.
+// The nodes of a CUDA engine's graph that run on the CPU reference, predicted at every profile's min, opt and max
+// dims (the model's static dims without profiles; a dynamic dim no profile bounds counts as 1): op, dtype, and
+// the shape limits kernels state (can_implement), which may hold at one end of a profile only. Each node once,
+// in the order found, with why (a shape limit names the profile point). kiln build reports them (and refuses
+// them with --no-cpu-fallback); kiln inspect lists them.
 Result<std::vector<PlacedNode>> predict_cpu_fallbacks(const ir::Graph& g,
                                                       const std::vector<OptimizationProfile>& profiles);
 

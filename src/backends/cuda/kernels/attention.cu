@@ -31,6 +31,7 @@
 
 #include "backends/cuda/cuda_check.h"
 #include "backends/cuda/kernel_list.h"
+#include "backends/cuda/shape_limits.h"
 #include "backends/cuda/kernels/attention_common.cuh"
 #include "backends/cuda/kernels/attention_simt.cuh"
 #include "ops/fused_attention.h"
@@ -600,6 +601,28 @@ bool attention_supported(const ir::Node& n, const std::vector<DType>& dts) {
 }
 
 }  // namespace
+
+// The limits run_attention states, on dims alone: head dims, and sizes its grid and 32-bit indexing cover.
+std::string attention_shape_limit(const ir::Node& node, const std::vector<InputFact>& in) {
+  const std::optional<ops::PackedQkv> packed = ops::packed_qkv(node);
+  auto tensor = [&](size_t i) {
+    DeviceTensor t;
+    if (i < in.size() && in[i].present) t.dims = in[i].dims;
+    return t;
+  };
+  const DeviceTensor qt = tensor(0), kt = packed ? qt : tensor(1), vt = packed ? qt : tensor(2);
+  if (packed ? qt.rank() != 3 : (qt.rank() != 4 || kt.rank() != 4 || vt.rank() != 4)) return "";  // a model error
+  const Operand q = packed ? packed_operand(qt, packed->q_heads, packed->head_size)
+                           : operand(qt, node.attr_int("q_bshd", 0) != 0),
+                k = packed ? packed_operand(qt, packed->kv_heads, packed->head_size)
+                           : operand(kt, node.attr_int("k_bshd", 0) != 0),
+                v = packed ? packed_operand(qt, packed->kv_heads, packed->head_size)
+                           : operand(vt, node.attr_int("v_bshd", 0) != 0);
+  if (q.x > 512 || v.x > 512) return fmt::format("head dims D={} Dv={} (at most 512)", q.x, v.x);
+  if (q.b * q.h > int64_t{2147483647} || q.s > int64_t{65535} * 16 || k.s > int64_t{2147483647} / 2)
+    return fmt::format("batch x heads {}, {} queries, {} keys (at most 2^31-1, 1048560, 2^30)", q.b * q.h, q.s, k.s);
+  return "";
+}
 
 void register_cuda_attention(KernelTable& t) {
   t.add({"FusedAttention", run_attention, attention_supported});

@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "backends/cuda/kernel_list.h"
+#include "backends/cuda/shape_limits.h"
 #include "backends/cuda/kernels/conv_pool_common.cuh"
 #include "ops/conv_pool_attrs.h"
 
@@ -419,6 +420,13 @@ bool supports_conv(const ir::Node& node, const std::vector<DType>& dts) {
 }
 
 }  // namespace
+
+std::string conv_spatial_limit(const ir::Node&, const std::vector<InputFact>& in) {
+  if (in.empty() || !in[0].present || in[0].dims.size() < 3) return "";
+  const size_t nsp = in[0].dims.size() - 2;
+  if (nsp <= static_cast<size_t>(kMaxSpatial)) return "";
+  return fmt::format("{} spatial dims (the GPU kernels take at most {})", nsp, kMaxSpatial);
+}
 
 void register_cuda_conv(KernelTable& t) { t.add({"Conv", run_conv, supports_conv}); }
 

@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "backends/cuda/kernel_list.h"
+#include "backends/cuda/shape_limits.h"
 #include "backends/cuda/kernels/copy_common.cuh"
 #include "ops/resize.h"
 
@@ -247,6 +248,11 @@ Status run_resize(KernelContext& ctx) {
 }
 
 }  // namespace
+
+std::string resize_shape_limit(const ir::Node&, const std::vector<InputFact>& in) {
+  if (in.empty() || !in[0].present || in[0].dims.size() <= static_cast<size_t>(kMaxDims)) return "";
+  return fmt::format("rank {} (the GPU kernel takes at most {})", in[0].dims.size(), kMaxDims);
+}
 
 // roi, scales, sizes (Resize-11+) or scales (Resize-10, Upsample-9) on the host: they size the output.
 void register_cuda_resize(KernelTable& t) {
