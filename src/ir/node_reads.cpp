@@ -1,5 +1,6 @@
 #include "ir/node_reads.h"
 
+#include <map>
 #include <set>
 
 namespace kiln::ir {
@@ -33,6 +34,18 @@ std::vector<std::string> node_reads(const Node& node) {
   std::vector<std::string> out = node.inputs;
   for (auto& v : outer_scope_reads(node)) out.push_back(std::move(v));
   return out;
+}
+
+std::vector<std::vector<std::string>> release_after(const Graph& g) {
+  std::map<std::string, size_t> last_use;
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (const auto& in : node_reads(g.nodes[i]))
+      if (!in.empty()) last_use[in] = i;
+  std::set<std::string> keep(g.outputs.begin(), g.outputs.end());
+  std::vector<std::vector<std::string>> release(g.nodes.size());
+  for (const auto& [name, i] : last_use)
+    if (!keep.count(name) && !g.is_constant(name)) release[i].push_back(name);
+  return release;
 }
 
 }  // namespace kiln::ir

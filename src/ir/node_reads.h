@@ -15,4 +15,8 @@ std::vector<std::string> outer_scope_reads(const Node& node);
 // The node's inputs, then its outer_scope_reads.
 std::vector<std::string> node_reads(const Node& node);
 
+// Per node of g: the values whose last reader it is (reads from its bodies count, so an enclosing value a body
+// reads lives until that node has run), graph outputs and constants excepted. Both executors free values by it.
+std::vector<std::vector<std::string>> release_after(const Graph& g);
+
 }  // namespace kiln::ir

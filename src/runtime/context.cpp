@@ -1,9 +1,3 @@
-#include <cstring>
-
-#include "backends/cpu/executor.h"
-#ifdef KILN_WITH_CUDA
-#include "backends/cuda/executor.h"
-#endif
 #include "kiln/context.h"
 #include "passes/pass.h"
 #include "runtime/context_state.h"
@@ -28,65 +22,15 @@ std::string names_of(const std::vector<TensorDesc>& descs) {
   return fmt::format("{}", fmt::join(n, ", "));
 }
 
-// Where an output goes: its own binding, else (an aliased output: a KV cache) its input's buffer.
+}  // namespace
+
 std::map<std::string, Binding>::const_iterator bound_output(const ContextState& cs, const EngineState& s,
-                                                                         const std::string& output) {
+                                                           const std::string& output) {
   auto b = cs.bindings.find(output);
   if (b != cs.bindings.end()) return b;
   auto alias = s.info.aliases.find(output);
   return alias == s.info.aliases.end() ? cs.bindings.end() : cs.bindings.find(alias->second);
 }
-
-#ifdef KILN_WITH_CUDA
-// Bindings are device pointers: inputs are read in place, outputs written into the caller's buffers.
-Status enqueue_cuda(ContextState& cs, const EngineState& s, cudaStream_t stream) {
-  if (!cs.device_bindings_valid) {
-    cs.device_inputs.clear();
-    cs.device_outputs.clear();
-    for (const auto& d : s.inputs) {
-      auto b = cs.bindings.find(d.name);
-      if (b == cs.bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", printable(d.name));
-      auto dims = cs.input_dims.find(d.name);
-      if (dims == cs.input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", printable(d.name));
-      cuda::DeviceTensor t{d.dtype, dims->second, b->second.address, nullptr};
-      if (t.nbytes() > b->second.capacity)
-        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
-                                dims_to_string(t.dims), b->second.capacity);
-      KILN_RETURN_IF_ERROR(check_input_dims(s, cs.profile, d, t.dims));
-      cs.device_inputs[d.name] = t;
-    }
-    for (const auto& d : s.outputs) {
-      auto b = bound_output(cs, s, d.name);
-      if (b == cs.bindings.end())
-        return invalid_argument("output '{}' has no address; call set_tensor_address", printable(d.name));
-      // Capacity in elements of the output dtype; the executor checks the real size before writing.
-      const auto elems = static_cast<int64_t>(b->second.capacity / std::max<size_t>(dtype_size(d.dtype), 1));
-      cs.device_outputs[d.name] = cuda::DeviceTensor{d.dtype, {elems}, b->second.address, nullptr};
-    }
-    cs.device_bindings_valid = true;
-  }
-  return cs.gpu->run_device(cs.device_inputs, cs.device_outputs, stream);
-}
-
-// The bound input buffers and shapes, as device tensors (for profiling).
-Result<std::map<std::string, cuda::DeviceTensor>> bound_device_inputs(const ContextState& cs, const EngineState& s) {
-  std::map<std::string, cuda::DeviceTensor> inputs;
-  for (const auto& d : s.inputs) {
-    auto b = cs.bindings.find(d.name);
-    auto dims = cs.input_dims.find(d.name);
-    if (b == cs.bindings.end() || dims == cs.input_dims.end())
-      return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", printable(d.name));
-    cuda::DeviceTensor t{d.dtype, dims->second, b->second.address, nullptr};
-    if (t.nbytes() > b->second.capacity)
-      return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
-                              dims_to_string(t.dims), b->second.capacity);
-    inputs[d.name] = t;
-  }
-  return inputs;
-}
-#endif
-
-}  // namespace
 
 ExecutionContext::ExecutionContext(std::unique_ptr<ContextState> state) : state_(std::move(state)) {}
 ExecutionContext::ExecutionContext(ExecutionContext&&) noexcept = default;
@@ -161,12 +105,9 @@ Result<std::vector<int64_t>> ExecutionContext::output_shape(const std::string& n
     }
     const Shape& shape = g.values[name].shape;
     if (shape.is_static()) return shape.static_dims();
-    const auto* last_dims = &state_->last_output_dims;
-#ifdef KILN_WITH_CUDA
-    if (state_->gpu) last_dims = &state_->gpu->last_output_dims();
-#endif
-    auto last = last_dims->find(name);
-    if (last != last_dims->end()) return last->second;
+    const auto& last_dims = state_->backend->last_output_dims(*state_);
+    auto last = last_dims.find(name);
+    if (last != last_dims.end()) return last->second;
     return invalid_argument("output '{}' has shape {} that depends on input values; run once, then ask again", printable(name),
                             shape.to_string());
   });
@@ -191,55 +132,11 @@ Status ExecutionContext::set_tensor_address(const std::string& name, void* addre
 
 Status ExecutionContext::enqueue(void* stream) {
   return no_throw("ExecutionContext::enqueue", [&]() -> Status {
-    const EngineState& s = *engine().state();
     if (state_->is_bundle()) {
       KILN_ASSIGN_OR_RETURN(ExecutionContext * member, routed_member(*state_));
       return member->enqueue(stream);
     }
-#ifdef KILN_WITH_CUDA
-    if (state_->gpu) return enqueue_cuda(*state_, s, static_cast<cudaStream_t>(stream));
-#else
-    (void)stream;
-#endif
-    std::map<std::string, Tensor> inputs;
-    for (const auto& d : s.inputs) {
-      auto b = state_->bindings.find(d.name);
-      if (b == state_->bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", printable(d.name));
-      auto dims = state_->input_dims.find(d.name);
-      if (dims == state_->input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", printable(d.name));
-      Tensor t = Tensor::wrap(d.dtype, dims->second, b->second.address);
-      if (t.nbytes() > b->second.capacity)
-        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
-                                t.describe(), b->second.capacity);
-      inputs[d.name] = t;
-    }
-    for (const auto& d : s.outputs)
-      if (bound_output(*state_, s, d.name) == state_->bindings.end())
-        return invalid_argument("output '{}' has no address; call set_tensor_address", printable(d.name));
-    KILN_ASSIGN_OR_RETURN(auto outputs, infer(inputs));
-    // Check every size before writing any, so a too-small buffer never leaves partial results. The CPU backend
-    // computes every output aside, so an output bound to an input's buffer (an alias) is copied there after the
-    // whole run has read it.
-    for (const auto& d : s.outputs) {
-      const Tensor& t = outputs.at(d.name);
-      const auto& b = bound_output(*state_, s, d.name)->second;
-      if (t.nbytes() > b.capacity)
-        return invalid_argument("output '{}' is {} ({} bytes) but its buffer holds {} bytes", printable(d.name), t.describe(),
-                                t.nbytes(), b.capacity);
-    }
-    // Outputs into an input's buffer go last: another output may still be a view of that input's bytes.
-    auto into_input = [&](const void* address) {
-      for (const auto& in : s.inputs)
-        if (state_->bindings.at(in.name).address == address) return true;
-      return false;
-    };
-    for (const bool last : {false, true})
-      for (const auto& d : s.outputs) {
-        const Tensor& t = outputs.at(d.name);
-        void* dst = bound_output(*state_, s, d.name)->second.address;
-        if (t.nbytes() && into_input(dst) == last) std::memmove(dst, t.raw(), t.nbytes());
-      }
-    return Status();
+    return state_->backend->enqueue(*this, *state_, stream);
   });
 }
 
@@ -250,20 +147,13 @@ void ExecutionContext::set_cuda_graphs(bool enabled) {
       if (c) c->set_cuda_graphs(enabled);
     return;
   }
-#ifdef KILN_WITH_CUDA
-  if (state_->gpu) state_->gpu->set_cuda_graphs(enabled);
-#else
-  (void)enabled;
-#endif
+  state_->backend->set_cuda_graphs(enabled);
 }
 
 bool ExecutionContext::cuda_graphs() const {
   if (state_->is_bundle())
     return engine().info().backend == BackendKind::kCuda && state_->bundle.cuda_graphs.value_or(engine().info().cuda_graphs);
-#ifdef KILN_WITH_CUDA
-  if (state_->gpu) return state_->gpu->cuda_graphs();
-#endif
-  return false;
+  return state_->backend->cuda_graphs();
 }
 
 void ExecutionContext::set_device_memory_limit(size_t bytes) {
@@ -273,11 +163,7 @@ void ExecutionContext::set_device_memory_limit(size_t bytes) {
       if (c) c->set_device_memory_limit(bytes);
     return;
   }
-#ifdef KILN_WITH_CUDA
-  if (state_->gpu) state_->gpu->set_memory_limit(bytes);
-#else
-  (void)bytes;
-#endif
+  state_->backend->set_memory_limit(bytes);
 }
 
 RunInfo ExecutionContext::last_run_info() const {
@@ -291,12 +177,7 @@ RunInfo ExecutionContext::last_run_info() const {
     r.bundle_member = member;
     return r;
   }
-#ifdef KILN_WITH_CUDA
-  if (state_->gpu) return state_->gpu->last_run_info();
-#endif
-  RunInfo r;
-  r.host_nodes = static_cast<int>(engine().info().num_nodes);
-  return r;
+  return state_->backend->last_run_info(*state_);
 }
 
 size_t ExecutionContext::device_memory_bytes() const {
@@ -306,43 +187,16 @@ size_t ExecutionContext::device_memory_bytes() const {
       if (c) total += c->device_memory_bytes();
     return total;
   }
-#ifdef KILN_WITH_CUDA
-  if (state_->gpu) return state_->gpu->device_bytes();
-#endif
-  return 0;
+  return state_->backend->device_bytes();
 }
 
 Result<std::vector<LayerTiming>> ExecutionContext::profile_layers(void* stream) {
   return no_throw("ExecutionContext::profile_layers", [&]() -> Result<std::vector<LayerTiming>> {
-    const EngineState& s = *engine().state();
     if (state_->is_bundle()) {
       KILN_ASSIGN_OR_RETURN(ExecutionContext * member, routed_member(*state_));
       return member->profile_layers(stream);
     }
-#ifdef KILN_WITH_CUDA
-    if (state_->gpu) {
-      KILN_ASSIGN_OR_RETURN(auto inputs, bound_device_inputs(*state_, s));
-      for (const auto& d : s.inputs) KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, inputs.at(d.name).dims));
-      return state_->gpu->profile(inputs, static_cast<cudaStream_t>(stream));
-    }
-#else
-    (void)stream;
-#endif
-    if (!s.cpu) return unsupported("this engine's backend '{}' cannot run here", backend_name(s.info.backend));
-    std::map<std::string, Tensor> inputs;
-    for (const auto& d : s.inputs) {
-      auto b = state_->bindings.find(d.name);
-      auto dims = state_->input_dims.find(d.name);
-      if (b == state_->bindings.end() || dims == state_->input_dims.end())
-        return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", printable(d.name));
-      Tensor t = Tensor::wrap(d.dtype, dims->second, b->second.address);
-      if (t.nbytes() > b->second.capacity)
-        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
-                                t.describe(), b->second.capacity);
-      KILN_RETURN_IF_ERROR(check_input_dims(s, state_->profile, d, t.dims()));
-      inputs[d.name] = t;
-    }
-    return s.cpu->profile(inputs);
+    return state_->backend->profile(*state_, stream);
   });
 }
 
@@ -373,13 +227,7 @@ Result<std::map<std::string, Tensor>> ExecutionContext::infer(const std::map<std
       }
       return out;
     }
-    Result<std::map<std::string, Tensor>> out = unsupported("this engine's backend '{}' cannot run here",
-                                                           backend_name(s.info.backend));
-#ifdef KILN_WITH_CUDA
-    if (state_->gpu) out = state_->gpu->run(inputs);
-    else
-#endif
-    if (s.cpu) out = s.cpu->run(inputs);
+    Result<std::map<std::string, Tensor>> out = state_->backend->run(inputs);
     if (!out.ok()) return out.status();
     for (const auto& [name, t] : inputs) state_->input_dims[name] = t.dims();
     state_->device_bindings_valid = false;

@@ -5,10 +5,10 @@
 #include <string>
 #include <vector>
 
-#include "backends/cuda/device_tensor.h"
 #include "kiln/context.h"
 #include "kiln/engine.h"
 #include "engine/engine_state.h"
+#include "runtime/run_backend.h"
 
 namespace kiln {
 
@@ -17,22 +17,18 @@ struct Binding {
   size_t capacity = 0;
 };
 
-namespace cuda {
-class GraphExecutor;
-}
 
 struct ContextState {
   Engine engine;
-  // CUDA engines: this context's GPU executor (stream, memory pool, device weights).
-  std::shared_ptr<cuda::GraphExecutor> gpu;
+  // What runs this context's work (null for a bundle, whose member contexts have theirs).
+  std::unique_ptr<RunBackend> backend;
   int profile = 0;
   std::map<std::string, std::vector<int64_t>> input_dims;
   std::map<std::string, Binding> bindings;
   std::map<std::string, std::vector<int64_t>> last_output_dims;
-  // CUDA enqueue(): the bound buffers as device tensors, rebuilt and checked only after a shape, binding or
-  // profile change, so a steady stream of enqueue() calls builds and checks nothing.
+  // False after a shape, binding or profile change: a backend that keeps the bound buffers in its own form (CUDA
+  // enqueue) rebuilds and checks them, then sets it.
   bool device_bindings_valid = false;
-  std::map<std::string, cuda::DeviceTensor> device_inputs, device_outputs;
 
   // Bundles (EngineState::members): a context per member engine, made on first use; each run goes to the member
   // whose profile takes the input shapes (route_bundle) or, after set_profile, to the pinned profile's member.
@@ -48,6 +44,10 @@ struct ContextState {
   } bundle;
   bool is_bundle() const { return !engine.state()->members.empty(); }
 };
+
+// Where an output goes: its own binding, else (an aliased output: a KV cache) its input's buffer.
+std::map<std::string, Binding>::const_iterator bound_output(const ContextState& cs, const EngineState& s,
+                                                           const std::string& output);
 
 // Bundles: the member context a run with the current input shapes (or `dims`, for infer) goes to, made if new,
 // with this context's shapes and bindings set on it; the error lists what every member takes.

@@ -2,9 +2,6 @@
 #include <set>
 
 #include "backends/cpu/executor.h"
-#ifdef KILN_WITH_CUDA
-#include "backends/cuda/executor.h"
-#endif
 #include "engine/engine_file.h"
 #include "kiln/context.h"
 #include "runtime/context_state.h"
@@ -82,19 +79,8 @@ Result<ExecutionContext> Engine::create_context() const {
     for (const auto& d : state_->inputs)
       if (d.shape.is_static()) cs->input_dims[d.name] = d.shape.static_dims();
     // A bundle's context makes its members' contexts when a run first goes to them (routed_member).
-    if (state_->info.backend == BackendKind::kCuda && state_->members.empty()) {
-#ifdef KILN_WITH_CUDA
-      cuda::ExecutorOptions opts;
-      opts.allow_tf32 = state_->info.precision == "tf32";
-      opts.cuda_graphs = state_->info.cuda_graphs;
-      opts.weights = state_->gpu_weights;
-      opts.tactics = state_->tactics;
-      opts.aliases = state_->info.aliases;
-      KILN_ASSIGN_OR_RETURN(auto gpu, cuda::GraphExecutor::create(state_->graph, opts));
-      cs->gpu = std::shared_ptr<cuda::GraphExecutor>(std::move(gpu));
-#else
-      return unsupported("this kiln was built without CUDA; it cannot run a CUDA engine");
-#endif
+    if (state_->members.empty()) {
+      KILN_ASSIGN_OR_RETURN(cs->backend, make_run_backend(*state_));
     }
     return ExecutionContext(std::move(cs));
   });

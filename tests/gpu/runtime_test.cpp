@@ -81,7 +81,7 @@ struct Bound {
   }
 };
 
-cuda::GraphExecutor& executor_of(ExecutionContext& ctx) { return *ctx.state_for_testing().gpu; }
+cuda::GraphExecutor& executor_of(ExecutionContext& ctx) { return *cuda_executor(ctx.state_for_testing().backend.get()); }
 
 TEST(GpuRuntime, GraphReplayFollowsNewInputValuesAndShapes) {
   KILN_REQUIRE_GPU();

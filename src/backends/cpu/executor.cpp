@@ -92,17 +92,8 @@ std::vector<std::string> missing_kernels(const ir::Graph& graph) {
   return {out.begin(), out.end()};
 }
 
-GraphExecutor::GraphExecutor(std::shared_ptr<const ir::Graph> graph) : graph_(std::move(graph)) {
-  std::map<std::string, size_t> last_use;
-  for (size_t i = 0; i < graph_->nodes.size(); ++i) {
-    for (const auto& in : ir::node_reads(graph_->nodes[i]))
-      if (!in.empty()) last_use[in] = i;
-  }
-  std::set<std::string> keep(graph_->outputs.begin(), graph_->outputs.end());
-  release_after_.resize(graph_->nodes.size());
-  for (const auto& [name, i] : last_use)
-    if (!keep.count(name) && !graph_->is_constant(name)) release_after_[i].push_back(name);
-}
+GraphExecutor::GraphExecutor(std::shared_ptr<const ir::Graph> graph)
+    : graph_(std::move(graph)), release_after_(ir::release_after(*graph_)) {}
 
 Result<std::vector<LayerTiming>> GraphExecutor::profile(const std::map<std::string, Tensor>& inputs) const {
   std::vector<LayerTiming> timings;

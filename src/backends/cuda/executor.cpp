@@ -42,20 +42,6 @@ std::string signature(const std::map<std::string, DeviceTensor>& inputs,
   return key;
 }
 
-// Per node: the values of g whose last reader it is, graph outputs and constants excepted. Reads from If/Loop/Scan
-// bodies count: an enclosing value a body reads lives until that node has run.
-std::vector<std::vector<std::string>> last_reads(const ir::Graph& g) {
-  std::map<std::string, size_t> last_use;
-  for (size_t i = 0; i < g.nodes.size(); ++i)
-    for (const auto& in : ir::node_reads(g.nodes[i]))
-      if (!in.empty()) last_use[in] = i;
-  std::set<std::string> keep(g.outputs.begin(), g.outputs.end());
-  std::vector<std::vector<std::string>> release(g.nodes.size());
-  for (const auto& [name, i] : last_use)
-    if (!keep.count(name) && !g.is_constant(name)) release[i].push_back(name);
-  return release;
-}
-
 // "x [8,64], mask [8,1,64]": the input shapes a plan is for, as a message shows them (the key adds addresses).
 std::string shapes_text(const std::map<std::string, DeviceTensor>& inputs) {
   std::string s;
@@ -116,7 +102,7 @@ Result<std::unique_ptr<GraphExecutor>> GraphExecutor::create(std::shared_ptr<con
   KILN_CUDNN_CHECK(cudnnSetStream(ex->res_.cudnn, ex->res_.stream));
   KILN_RETURN_IF_ERROR(device_alloc(&ex->res_.workspace, kWorkspaceBytes, "the context's kernel workspace"));
   ex->res_.workspace_bytes = kWorkspaceBytes;
-  ex->release_after_ = last_reads(*ex->graph_);
+  ex->release_after_ = ir::release_after(*ex->graph_);
   std::set<std::string> keep(ex->graph_->outputs.begin(), ex->graph_->outputs.end());
   // Values a chain of views (kernels/views.cpp: same bytes, new dims) turns into a graph output: their producer
   // may write that output's buffer directly (GPT-2's logits are a Reshape of the lm_head GEMM's output).
@@ -258,7 +244,7 @@ Status GraphExecutor::ensure_device(const std::string& name, Slot& s) {
 const std::vector<std::vector<std::string>>& GraphExecutor::release_plan(const ir::Graph& g) {
   if (&g == graph_.get()) return release_after_;
   auto it = body_release_.find(&g);
-  if (it == body_release_.end()) it = body_release_.emplace(&g, last_reads(g)).first;
+  if (it == body_release_.end()) it = body_release_.emplace(&g, ir::release_after(g)).first;
   return it->second;
 }
 
