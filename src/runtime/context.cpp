@@ -32,6 +32,20 @@ std::map<std::string, Binding>::const_iterator bound_output(const ContextState& 
   return alias == s.info.aliases.end() ? cs.bindings.end() : cs.bindings.find(alias->second);
 }
 
+Result<BoundInput> bound_input(const ContextState& cs, const TensorDesc& d, const char* no_address,
+                               const char* no_shape) {
+  auto b = cs.bindings.find(d.name);
+  if (b == cs.bindings.end()) return invalid_argument("input '{}' has no address; {}", printable(d.name), no_address);
+  auto dims = cs.input_dims.find(d.name);
+  if (dims == cs.input_dims.end()) return invalid_argument("input '{}' has no shape; {}", printable(d.name), no_shape);
+  const size_t bytes = static_cast<size_t>(num_elements(dims->second)) * dtype_size(d.dtype);
+  if (bytes > b->second.capacity)
+    return invalid_argument("input '{}' needs {} bytes for {}{} but its buffer holds {}", printable(d.name), bytes,
+                            dtype_name(d.dtype), dims_to_string(dims->second), b->second.capacity);
+  KILN_RETURN_IF_ERROR(check_input_dims(*cs.engine.state(), cs.profile, d, dims->second));
+  return BoundInput{b->second.address, dims->second};
+}
+
 ExecutionContext::ExecutionContext(std::unique_ptr<ContextState> state) : state_(std::move(state)) {}
 ExecutionContext::ExecutionContext(ExecutionContext&&) noexcept = default;
 ExecutionContext& ExecutionContext::operator=(ExecutionContext&&) noexcept = default;

@@ -49,6 +49,15 @@ struct ContextState {
 std::map<std::string, Binding>::const_iterator bound_output(const ContextState& cs, const EngineState& s,
                                                            const std::string& output);
 
+// Input `d`'s bound buffer at its set dims, checked against the buffer's size and the context's profile;
+// `no_address` and `no_shape` say what to do when either is missing.
+struct BoundInput {
+  void* address = nullptr;
+  std::vector<int64_t> dims;
+};
+Result<BoundInput> bound_input(const ContextState& cs, const TensorDesc& d, const char* no_address,
+                               const char* no_shape);
+
 // Bundles: the member context a run with the current input shapes (or `dims`, for infer) goes to, made if new,
 // with this context's shapes and bindings set on it; the error lists what every member takes.
 Result<ExecutionContext*> routed_member(ContextState& cs, const std::map<std::string, std::vector<int64_t>>* dims = nullptr);

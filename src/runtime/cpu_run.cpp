@@ -3,7 +3,6 @@
 
 #include "backends/cpu/executor.h"
 #include "runtime/context_state.h"
-#include "runtime/profile_fit.h"
 #include "runtime/run_backend.h"
 #include "util/error.h"
 #include "util/safe_text.h"
@@ -26,15 +25,8 @@ class CpuRun final : public RunBackend {
     const EngineState& s = *cs.engine.state();
     std::map<std::string, Tensor> inputs;
     for (const auto& d : s.inputs) {
-      auto b = cs.bindings.find(d.name);
-      if (b == cs.bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", printable(d.name));
-      auto dims = cs.input_dims.find(d.name);
-      if (dims == cs.input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", printable(d.name));
-      Tensor t = Tensor::wrap(d.dtype, dims->second, b->second.address);
-      if (t.nbytes() > b->second.capacity)
-        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
-                                t.describe(), b->second.capacity);
-      inputs[d.name] = t;
+      KILN_ASSIGN_OR_RETURN(const BoundInput in, bound_input(cs, d, "call set_tensor_address", "call set_input_shape"));
+      inputs[d.name] = Tensor::wrap(d.dtype, in.dims, in.address);
     }
     for (const auto& d : s.outputs)
       if (bound_output(cs, s, d.name) == cs.bindings.end())
@@ -69,16 +61,9 @@ class CpuRun final : public RunBackend {
     const EngineState& s = *cs.engine.state();
     std::map<std::string, Tensor> inputs;
     for (const auto& d : s.inputs) {
-      auto b = cs.bindings.find(d.name);
-      auto dims = cs.input_dims.find(d.name);
-      if (b == cs.bindings.end() || dims == cs.input_dims.end())
-        return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", printable(d.name));
-      Tensor t = Tensor::wrap(d.dtype, dims->second, b->second.address);
-      if (t.nbytes() > b->second.capacity)
-        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
-                                t.describe(), b->second.capacity);
-      KILN_RETURN_IF_ERROR(check_input_dims(s, cs.profile, d, t.dims()));
-      inputs[d.name] = t;
+      const char* needs = "set_input_shape and set_tensor_address are needed before profiling";
+      KILN_ASSIGN_OR_RETURN(const BoundInput in, bound_input(cs, d, needs, needs));
+      inputs[d.name] = Tensor::wrap(d.dtype, in.dims, in.address);
     }
     return executor_->profile(inputs);
   }

@@ -5,7 +5,6 @@
 #ifdef KILN_WITH_CUDA
 #include "backends/cuda/executor.h"
 #include "runtime/context_state.h"
-#include "runtime/profile_fit.h"
 #include "util/safe_text.h"
 #endif
 
@@ -31,16 +30,9 @@ class CudaRun final : public RunBackend {
       inputs_.clear();
       outputs_.clear();
       for (const auto& d : s.inputs) {
-        auto b = cs.bindings.find(d.name);
-        if (b == cs.bindings.end()) return invalid_argument("input '{}' has no address; call set_tensor_address", printable(d.name));
-        auto dims = cs.input_dims.find(d.name);
-        if (dims == cs.input_dims.end()) return invalid_argument("input '{}' has no shape; call set_input_shape", printable(d.name));
-        cuda::DeviceTensor t{d.dtype, dims->second, b->second.address, nullptr};
-        if (t.nbytes() > b->second.capacity)
-          return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
-                                  dims_to_string(t.dims), b->second.capacity);
-        KILN_RETURN_IF_ERROR(check_input_dims(s, cs.profile, d, t.dims));
-        inputs_[d.name] = t;
+        KILN_ASSIGN_OR_RETURN(const BoundInput in,
+                              bound_input(cs, d, "call set_tensor_address", "call set_input_shape"));
+        inputs_[d.name] = cuda::DeviceTensor{d.dtype, in.dims, in.address, nullptr};
       }
       for (const auto& d : s.outputs) {
         auto b = bound_output(cs, s, d.name);
@@ -59,16 +51,9 @@ class CudaRun final : public RunBackend {
     const EngineState& s = *cs.engine.state();
     std::map<std::string, cuda::DeviceTensor> inputs;
     for (const auto& d : s.inputs) {
-      auto b = cs.bindings.find(d.name);
-      auto dims = cs.input_dims.find(d.name);
-      if (b == cs.bindings.end() || dims == cs.input_dims.end())
-        return invalid_argument("input '{}' needs set_input_shape and set_tensor_address before profiling", printable(d.name));
-      cuda::DeviceTensor t{d.dtype, dims->second, b->second.address, nullptr};
-      if (t.nbytes() > b->second.capacity)
-        return invalid_argument("input '{}' needs {} bytes for {} but its buffer holds {}", printable(d.name), t.nbytes(),
-                                dims_to_string(t.dims), b->second.capacity);
-      KILN_RETURN_IF_ERROR(check_input_dims(s, cs.profile, d, t.dims));
-      inputs[d.name] = t;
+      const char* needs = "set_input_shape and set_tensor_address are needed before profiling";
+      KILN_ASSIGN_OR_RETURN(const BoundInput in, bound_input(cs, d, needs, needs));
+      inputs[d.name] = cuda::DeviceTensor{d.dtype, in.dims, in.address, nullptr};
     }
     return executor_->profile(inputs, static_cast<cudaStream_t>(stream));
   }

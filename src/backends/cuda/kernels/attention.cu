@@ -501,6 +501,21 @@ Operand packed_operand(const DeviceTensor& t, int64_t heads, int64_t x) {
   return o;
 }
 
+struct QkvOperands {
+  Operand q, k, v;
+};
+// Q, K and V as the kernel addresses them: heads of one packed [B, S, W] QKV tensor, or three 4-D tensors
+// (BHSD, or BSHD where the node says so).
+QkvOperands qkv_operands(const ir::Node& node, const std::optional<ops::PackedQkv>& packed, const DeviceTensor& qt,
+                         const DeviceTensor& kt, const DeviceTensor& vt) {
+  if (packed)
+    return {packed_operand(qt, packed->q_heads, packed->head_size),
+            packed_operand(qt, packed->kv_heads, packed->head_size),
+            packed_operand(qt, packed->kv_heads, packed->head_size)};
+  return {operand(qt, node.attr_int("q_bshd", 0) != 0), operand(kt, node.attr_int("k_bshd", 0) != 0),
+          operand(vt, node.attr_int("v_bshd", 0) != 0)};
+}
+
 Status run_attention(KernelContext& ctx) {
   const ir::Node& node = ctx.node();
   const std::optional<ops::PackedQkv> packed = ops::packed_qkv(node);
@@ -511,12 +526,8 @@ Status run_attention(KernelContext& ctx) {
   if (packed ? (qt.rank() != 3 || y.rank() != 4) : (qt.rank() != 4 || kt.rank() != 4 || vt.rank() != 4 || y.rank() != 4))
     return ctx.error("needs 4-D Q, K, V (or one 3-D packed QKV); got ranks {}, {}, {}", qt.rank(), kt.rank(),
                      vt.rank());
-  const Operand q = packed ? packed_operand(qt, packed->q_heads, packed->head_size)
-                           : operand(qt, node.attr_int("q_bshd", 0) != 0),
-                k = packed ? packed_operand(qt, packed->kv_heads, packed->head_size)
-                           : operand(kt, node.attr_int("k_bshd", 0) != 0),
-                v = packed ? packed_operand(qt, packed->kv_heads, packed->head_size)
-                           : operand(vt, node.attr_int("v_bshd", 0) != 0);
+  const QkvOperands qkv = qkv_operands(node, packed, qt, kt, vt);
+  const Operand &q = qkv.q, &k = qkv.k, &v = qkv.v;
   Operand o = operand(y, node.attr_int("y_bshd", 0) != 0);
   const size_t es = dtype_size(qt.dtype);
   const char* const base = static_cast<const char*>(qt.data);
@@ -612,12 +623,8 @@ std::string attention_shape_limit(const ir::Node& node, const std::vector<InputF
   };
   const DeviceTensor qt = tensor(0), kt = packed ? qt : tensor(1), vt = packed ? qt : tensor(2);
   if (packed ? qt.rank() != 3 : (qt.rank() != 4 || kt.rank() != 4 || vt.rank() != 4)) return "";  // a model error
-  const Operand q = packed ? packed_operand(qt, packed->q_heads, packed->head_size)
-                           : operand(qt, node.attr_int("q_bshd", 0) != 0),
-                k = packed ? packed_operand(qt, packed->kv_heads, packed->head_size)
-                           : operand(kt, node.attr_int("k_bshd", 0) != 0),
-                v = packed ? packed_operand(qt, packed->kv_heads, packed->head_size)
-                           : operand(vt, node.attr_int("v_bshd", 0) != 0);
+  const QkvOperands qkv = qkv_operands(node, packed, qt, kt, vt);
+  const Operand &q = qkv.q, &k = qkv.k, &v = qkv.v;
   if (q.x > 512 || v.x > 512) return fmt::format("head dims D={} Dv={} (at most 512)", q.x, v.x);
   if (q.b * q.h > int64_t{2147483647} || q.s > int64_t{65535} * 16 || k.s > int64_t{2147483647} / 2)
     return fmt::format("batch x heads {}, {} queries, {} keys (at most 2^31-1, 1048560, 2^30)", q.b * q.h, q.s, k.s);
