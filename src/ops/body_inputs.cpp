@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "ops/op.h"
+
 namespace kiln::ops {
 
 std::map<std::string, ir::ValueInfo> body_input_types(const ir::Node& node, const ir::Graph& body,
@@ -25,6 +27,23 @@ std::map<std::string, ir::ValueInfo> body_input_types(const ir::Node& node, cons
       out[body.inputs[j]] = from_node[j];
   }
   return out;
+}
+
+std::optional<std::vector<ir::ValueInfo>> infer_outputs(
+    const ir::Node& node, int64_t opset, const std::function<const ir::ValueInfo*(const std::string&)>& info,
+    const std::function<const Tensor*(const std::string&)>& constant) {
+  std::vector<ir::ValueInfo> infos(node.inputs.size());
+  std::vector<const ir::ValueInfo*> info_ptrs(node.inputs.size(), nullptr);
+  std::vector<const Tensor*> values(node.inputs.size(), nullptr);
+  for (size_t k = 0; k < node.inputs.size(); ++k) {
+    if (node.inputs[k].empty()) continue;
+    if (const ir::ValueInfo* v = info(node.inputs[k])) infos[k] = *v;
+    info_ptrs[k] = &infos[k];
+    values[k] = constant(node.inputs[k]);
+  }
+  InferContext ctx(node, opset, info_ptrs, values);
+  if (!infer_node(node, opset, ctx).ok()) return std::nullopt;
+  return ctx.outputs();
 }
 
 }  // namespace kiln::ops

@@ -39,22 +39,25 @@ void collect(std::vector<Scope>& scopes, std::vector<UncoveredNode>& out) {
   for (const ir::Node& node : g.nodes) {
     std::vector<ir::ValueInfo> infos(node.inputs.size());
     std::vector<const ir::ValueInfo*> info_ptrs(node.inputs.size(), nullptr);
-    std::vector<const Tensor*> values(node.inputs.size(), nullptr);
     std::vector<DType> dtypes;
+    const Tensor* constant = nullptr;
     for (size_t k = 0; k < node.inputs.size(); ++k) {
-      const ir::ValueInfo* v = node.inputs[k].empty() ? nullptr : info_in(scopes, node.inputs[k], &values[k]);
+      const ir::ValueInfo* v = node.inputs[k].empty() ? nullptr : info_in(scopes, node.inputs[k], &constant);
       if (v) infos[k] = *v;
       if (!node.inputs[k].empty()) info_ptrs[k] = &infos[k];
       dtypes.push_back(v ? v->dtype : DType::kUndefined);
     }
-    {
-      // Types for later nodes, as the executor's run would find them (a graph fresh from the importer, and bodies,
-      // carry few value infos).
-      ops::InferContext ctx(node, g.opset, info_ptrs, values);
-      if (ops::infer_node(node, g.opset, ctx).ok())
-        for (size_t k = 0; k < node.outputs.size() && k < ctx.outputs().size(); ++k)
-          if (!node.outputs[k].empty()) scopes.back().typed[node.outputs[k]] = ctx.outputs()[k];
-    }
+    // Types for later nodes, as the executor's run would find them (a graph fresh from the importer, and bodies,
+    // carry few value infos).
+    const auto outputs = ops::infer_outputs(
+        node, g.opset, [&](const std::string& n) { return info_in(scopes, n, &constant); },
+        [&](const std::string& n) {
+          info_in(scopes, n, &constant);
+          return constant;
+        });
+    if (outputs)
+      for (size_t k = 0; k < node.outputs.size() && k < outputs->size(); ++k)
+        if (!node.outputs[k].empty()) scopes.back().typed[node.outputs[k]] = (*outputs)[k];
     if (is_control_flow(node)) {
       // The executor runs the bodies node by node (Scan-8 excepted): they are covered when their nodes are.
       if (cpu_only_control_flow(node, scopes.front().g->opset)) {

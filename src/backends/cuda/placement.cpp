@@ -108,19 +108,12 @@ struct PredictScope {
 };
 
 void infer_body_node(PredictScope& s, const ir::Node& node) {
-  std::vector<ir::ValueInfo> infos(node.inputs.size());
-  std::vector<const ir::ValueInfo*> info_ptrs(node.inputs.size(), nullptr);
-  std::vector<const Tensor*> values(node.inputs.size(), nullptr);
-  for (size_t k = 0; k < node.inputs.size(); ++k) {
-    if (node.inputs[k].empty()) continue;
-    if (const ir::ValueInfo* v = s.value(node.inputs[k])) infos[k] = *v;
-    info_ptrs[k] = &infos[k];
-    values[k] = s.constant(node.inputs[k]);
-  }
-  ops::InferContext ctx(node, s.g.opset, info_ptrs, values);
-  if (!ops::infer_node(node, s.g.opset, ctx).ok()) return;  // left untyped: a prediction, not a check
-  for (size_t k = 0; k < node.outputs.size() && k < ctx.outputs().size(); ++k)
-    if (!node.outputs[k].empty()) s.inferred[node.outputs[k]] = ctx.outputs()[k];
+  const auto outputs = ops::infer_outputs(
+      node, s.g.opset, [&](const std::string& n) { return s.value(n); },
+      [&](const std::string& n) { return s.constant(n); });
+  if (!outputs) return;  // left untyped: a prediction, not a check
+  for (size_t k = 0; k < node.outputs.size() && k < outputs->size(); ++k)
+    if (!node.outputs[k].empty()) s.inferred[node.outputs[k]] = (*outputs)[k];
 }
 
 void place_graph(PredictScope& s, int64_t opset, const std::string& prefix, std::vector<PlacedNode>& out) {
