@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Checks kiln's layering (src/layers.txt): every file of src/ belongs to one layer, every include and every
-symbol a layer's archive needs comes from that layer or one it may use, and the CLI includes only the public API
-(include/kiln/) and its own files.
+symbol a layer's archive needs comes from that layer or one it may use, and the clients of the public API (the
+CLI, the Python bindings) include only include/kiln/ and their own files.
 
-Usage: check_layers.py SRC_DIR TOOLS_DIR|- [LAYER=ARCHIVE ...]
+Usage: check_layers.py SRC_DIR CLIENT_DIR[,CLIENT_DIR...]|- [LAYER=ARCHIVE ...]
 Exit 0 when clean, 1 with one line per violation."""
 import os
 import re
@@ -66,21 +66,23 @@ def check_includes(src, layers, allowed, problems):
                                     f"'{target}', which it may not use")
 
 
-def check_cli_includes(tools, src, problems):
-    """The CLI is a client of the public API: it may include include/kiln/ headers and its own files only."""
-    for file in sorted(os.listdir(tools)):
+def check_client_includes(client, src, problems):
+    """A client of the public API may include include/kiln/ headers and its own files only."""
+    for file in sorted(os.listdir(client)):
         if not file.endswith(SOURCE_SUFFIXES):
             continue
-        for number, line in enumerate(open(os.path.join(tools, file), errors="replace"), 1):
+        for number, line in enumerate(open(os.path.join(client, file), errors="replace"), 1):
             match = INCLUDE.match(line)
             if not match:
                 continue
             header = match.group(1)
-            if header.startswith("kiln/") or os.path.exists(os.path.join(tools, header)):
+            if header.startswith("kiln/") or os.path.exists(os.path.join(client, header)):
                 continue
             if os.path.exists(os.path.join(src, header)):
-                problems.append(f"tools/kiln/{file}:{number}: the CLI includes the internal header \"{header}\"; "
-                                "it may use include/kiln/ only")
+                where = os.path.join(os.path.basename(os.path.dirname(os.path.abspath(client))),
+                                     os.path.basename(os.path.abspath(client)), file)
+                problems.append(f"{where}:{number}: a client of the public API includes the internal header "
+                                f"\"{header}\"; it may use include/kiln/ only")
 
 
 def archive_symbols(archive):
@@ -126,7 +128,7 @@ def check_archives(archives, allowed, problems):
 def main(argv):
     if len(argv) < 3:
         sys.exit(__doc__)
-    src, tools = argv[1], argv[2]
+    src, clients = argv[1], [] if argv[2] == "-" else argv[2].split(",")
     layers = read_layers(os.path.join(src, "layers.txt"))
     allowed = closures(layers)
     archives = {}
@@ -137,8 +139,8 @@ def main(argv):
         archives[layer] = path
     problems = []
     check_includes(src, layers, allowed, problems)
-    if tools != "-":
-        check_cli_includes(tools, src, problems)
+    for client in clients:
+        check_client_includes(client, src, problems)
     check_archives(archives, allowed, problems)
     for problem in problems:
         print(problem)

@@ -67,7 +67,8 @@ class CheckLayers(unittest.TestCase):
         with tempfile.TemporaryDirectory() as root:
             result = self.make_tree(root, cli_includes_low=True)
             self.assertEqual(result.returncode, 1)
-            self.assertIn("the CLI includes the internal header \"low/low.h\"", result.stdout)
+            self.assertIn("tools/main.cpp:1: a client of the public API includes the internal header \"low/low.h\"",
+                          result.stdout)
 
 
 if __name__ == "__main__":
