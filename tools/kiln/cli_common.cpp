@@ -10,7 +10,6 @@
 #include <map>
 #include <iostream>
 
-#include "kiln/inspect.h"
 
 namespace kiln::cli {
 
@@ -188,10 +187,6 @@ Status write_output_file(const std::string& flag, const std::string& path, const
     return Status(StatusCode::kInvalidArgument,
                   fmt::format("{}: cannot write '{}': {}", flag, path, std::strerror(errno)));
   return Status();
-}
-
-nlohmann::json bundle_members_json(const Engine& bundle) {
-  return nlohmann::json::parse(kiln::bundle_members_json(bundle));
 }
 
 int fail(const Status& s) {

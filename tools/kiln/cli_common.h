@@ -31,9 +31,6 @@ Status write_output_file(const std::string& flag, const std::string& path, const
 // Prints "error: <message>" to stderr and returns the exit code for it.
 int fail(const Status& s);
 
-// A bundle's members, one object each: precision, nodes, weight_bytes, tactics, profiles [{input: {min, opt, max}}]
-// (kiln build --json, kiln inspect).
-nlohmann::json bundle_members_json(const Engine& bundle);
 // Prints build progress lines to stderr.
 std::function<void(std::string_view)> progress_printer(bool quiet);
 

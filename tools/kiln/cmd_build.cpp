@@ -118,7 +118,7 @@ int run_build(const BuildOptions& o) {
                         {"tactics", engine->info().tactics},
                         {"aliases", engine->info().aliases},
                         {"build_ms", ms}};
-    if (engine->info().bundle_members) j["bundle_members"] = bundle_members_json(*engine);
+    if (engine->info().bundle_members) j["bundle_members"] = nlohmann::json::parse(kiln::bundle_members_json(*engine));
     std::cout << j.dump(2) << "\n";
   } else {
     const size_t members = engine->info().bundle_members;
